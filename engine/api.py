@@ -1,0 +1,47 @@
+"""The engine's public API: everything app/ and the CLI may use. Importing this module does not import torch."""
+
+from . import __version__
+from .errors import Cancelled as CancelledError
+from .errors import ExportError, LumosError, ModelError, ProjectError
+from .events import (
+    Cancelled,
+    DraftReady,
+    Done,
+    Event,
+    Failed,
+    LoadProgress,
+    ModelsLoaded,
+    PlanReady,
+    Queued,
+    Started,
+    StepEvent,
+    Take,
+)
+from .handoff import (
+    OFFICIAL_GAMMA_W,
+    OFFICIAL_HANDOFF,
+    GateSchedule,
+    gamma_w_to_handoff,
+    gate_schedule,
+    handoff_to_gamma_w,
+)
+from .jobs import Engine, JobHandle
+from .models import DEFAULT_FAMILY, ModelSpec, PairReport, embedded_family_available, validate_spec
+from .request import MODES, RenderRequest, RequestError, UPFBParams, check_request, nearest_valid_frames
+
+
+def export_take(take, path, **kwargs):
+    """Write `take` to an MP4 at `path` (see engine.export.export_mp4 for the options)."""
+    from .export import export_mp4
+
+    return export_mp4(take.frames, path, fps=kwargs.pop("fps", take.fps), metadata=take.metadata, **kwargs)
+
+
+def read_take_metadata(path):
+    """The metadata stored in an exported MP4 (raises ExportError if it has none)."""
+    from .export import read_metadata
+
+    return read_metadata(path)
+
+
+__all__ = [name for name in dir() if not name.startswith("_")]

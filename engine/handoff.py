@@ -1,0 +1,102 @@
+"""The hand-off slider: s in [0, 1] -> UPFB's gate exponent gamma_w, and the gate it produces over the steps.
+
+The gate w_t = 1/2 (1 + cos(pi (1 - tau)^gamma_w)) crosses 1/2 where (1 - tau)^gamma_w = 1/2, i.e. at
+tau* = 1 - 2^(-1/gamma_w). We let the slider choose *where in the sampling run* that crossover happens: with the
+flow schedule sigma(u) = mu u / (1 + (mu - 1) u) over the run position u (1 at the first step, 0 at the end),
+s is the run position of the crossover, so the light generator leads for about (1 - s) of the steps. That makes
+the slider read in steps whatever the shift, and puts the authors' gamma_w = 0.3 (shift 5) at s = 0.645, where
+the light generator leads 18 of 50 steps, as DESIGN §2 says.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+OFFICIAL_GAMMA_W = 0.3
+DEFAULT_FLOW_SHIFT = 5.0
+# Below this, gamma_w is so large that the gate never lets the heavy generator in: treat as the draft.
+_DRAFT_EPS = 1e-6
+
+
+def _shifted_sigma(u: float, shift: float) -> float:
+    return shift * u / (1.0 + (shift - 1.0) * u)
+
+
+def _unshifted(sigma: float, shift: float) -> float:
+    return sigma / (shift - (shift - 1.0) * sigma)
+
+
+def handoff_to_gamma_w(s: float, flow_shift: float = DEFAULT_FLOW_SHIFT) -> float:
+    """Monotone map from the slider (0 = draft, 1 = heavy almost from the first step) to gamma_w.
+
+    Returns math.inf at s = 0 (w_t = 1 everywhere: the light generator alone) and 0 at s = 1.
+    """
+    s = min(max(float(s), 0.0), 1.0)
+    if s <= _DRAFT_EPS:
+        return math.inf
+    if s >= 1.0:
+        return 0.0
+    tau_star = _shifted_sigma(s, flow_shift)
+    return -1.0 / math.log2(1.0 - tau_star)
+
+
+def gamma_w_to_handoff(gamma_w: float, flow_shift: float = DEFAULT_FLOW_SHIFT) -> float:
+    """Inverse of `handoff_to_gamma_w` (used to mark the authors' default on the slider)."""
+    if gamma_w == math.inf:
+        return 0.0
+    if gamma_w <= 0:
+        return 1.0
+    tau_star = 1.0 - 2.0 ** (-1.0 / gamma_w)
+    return _unshifted(tau_star, flow_shift)
+
+
+OFFICIAL_HANDOFF = gamma_w_to_handoff(OFFICIAL_GAMMA_W)
+
+
+def gate_weight(t: float, gamma_w: float) -> float:
+    """DESIGN §2 step 2 for one timestep t in 0..1000 (scalar, torch-free): w_t = 1/2 (1 + cos(pi (1 - tau)^gamma_w))."""
+    tau = min(max(t / 999.0, 0.0), 1.0)
+    if gamma_w == math.inf:
+        return 1.0  # the draft: the light generator alone at every step
+    return 0.5 * (1.0 + math.cos(math.pi * (1.0 - tau) ** gamma_w))
+
+
+@dataclass(frozen=True)
+class GateSchedule:
+    """The gate over one run: what the slider's little plot shows."""
+
+    timesteps: tuple[float, ...]
+    w: tuple[float, ...]  # light share per step, 1.0 for light-lead steps
+    gamma_w: float
+    light_lead: int
+
+    @property
+    def light_leading_steps(self) -> int:
+        return sum(1 for w in self.w if w > 0.5)
+
+    def describe(self) -> str:
+        n = len(self.w)
+        if self.gamma_w == math.inf:
+            return f"draft: the light generator runs all {n} steps alone"
+        lead = self.light_leading_steps
+        return f"light generator leads {lead} of {n} steps, then the heavy one takes over"
+
+
+def flow_timesteps(steps: int, flow_shift: float = DEFAULT_FLOW_SHIFT, scheduler: str = "unipc") -> list[float]:
+    """The timesteps the sampler will visit (built by the real diffusers scheduler, so they always agree)."""
+    from .schedulers import make_scheduler
+
+    sched = make_scheduler(scheduler, flow_shift)
+    sched.set_timesteps(steps)
+    return [float(t) for t in sched.timesteps]
+
+
+def gate_schedule(steps: int, handoff: float, *, flow_shift: float = DEFAULT_FLOW_SHIFT, scheduler: str = "unipc",
+                  light_lead: int = 0, gamma_w: float | None = None,
+                  timesteps: list[float] | None = None) -> GateSchedule:
+    """w_t for every step of a run with this slider value (gamma_w, when given, overrides the slider)."""
+    g = handoff_to_gamma_w(handoff, flow_shift) if gamma_w is None else float(gamma_w)
+    ts = timesteps if timesteps is not None else flow_timesteps(steps, flow_shift, scheduler)
+    w = [1.0 if i < light_lead else gate_weight(t, g) for i, t in enumerate(ts)]
+    return GateSchedule(tuple(ts), tuple(w), g, light_lead)

@@ -1,0 +1,237 @@
+"""Find, check and load a light + heavy generator pair that share one latent space.
+
+Sources: a diffusers Wan pipeline folder (model_index.json), a bare transformer folder (config.json of a
+WanTransformer3DModel, or a folder holding transformer/), or a Hugging Face repo id resolved from the local
+cache only. The VAE, text encoder and tokenizer are loaded once, from the first pipeline folder of the pair.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ModelError
+
+log = logging.getLogger(__name__)
+
+RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+DEFAULT_FAMILY = RESOURCES / "models" / "lumos-mini"
+FAMILY_FILE = "lumos.json"
+TRANSFORMER_CLASS = "WanTransformer3DModel"
+# Config keys that must agree for two generators to work on the same latents and text tokens.
+SHARED_TRANSFORMER_KEYS = ("in_channels", "out_channels", "patch_size", "text_dim")
+SHARED_VAE_KEYS = ("z_dim", "latents_mean", "latents_std", "scale_factor_spatial", "scale_factor_temporal",
+                   "base_dim", "dim_mult", "num_res_blocks", "temperal_downsample")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which models to load. None for light/heavy means the embedded default family.
+
+    understanding: a folder with lm/ and connector/, "none" to disable, or None for the family's own block.
+    device: "auto" (cuda -> mps -> cpu) or a torch device string. dtype: "auto" (bf16 on GPU, fp32 on CPU),
+    "float32", "bfloat16" or "float16". offload: model CPU offload (GPU memory below both generators).
+    """
+
+    light: str | None = None
+    heavy: str | None = None
+    understanding: str | None = None
+    device: str = "auto"
+    dtype: str = "auto"
+    offload: bool = False
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in ("light", "heavy", "understanding", "device", "dtype", "offload")}
+
+
+@dataclass
+class ResolvedSource:
+    """A model source turned into a local folder, with what it contains."""
+
+    source: str  # what the user gave
+    path: Path
+    kind: str  # "pipeline" or "transformer"
+    transformer_dir: Path
+    transformer_config: dict
+    vae_config: dict | None = None
+    text_encoder_config: dict | None = None
+
+    @property
+    def model_id(self) -> str:
+        return self.source
+
+
+@dataclass
+class PairReport:
+    """What `check_pair` found: ok, or the mismatches, named."""
+
+    light: ResolvedSource
+    heavy: ResolvedSource
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def message(self) -> str:
+        if self.ok:
+            return "The two generators share one latent space."
+        return "These generators do not share a latent space: " + "; ".join(self.problems)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        raise ModelError(f"missing file: {path}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"cannot read {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ModelError(f"{path} is not a JSON object")
+    return data
+
+
+def _looks_like_repo_id(text: str) -> bool:
+    parts = text.split("/")
+    return len(parts) == 2 and all(parts) and not text.startswith((".", "/", "~")) and "\\" not in text
+
+
+def resolve_path(source: str) -> Path:
+    """A local folder for `source`: an existing path, or a repo id found in the local Hugging Face cache."""
+    if not source or not str(source).strip():
+        raise ModelError("no model given: choose a folder or a Hugging Face repo id")
+    path = Path(os.path.expanduser(str(source)))
+    if path.exists():
+        if not path.is_dir():
+            raise ModelError(f"{path} is a file; choose the model's folder")
+        return path
+    if _looks_like_repo_id(str(source)):
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.constants import HF_HUB_CACHE
+
+        try:
+            return Path(snapshot_download(str(source), local_files_only=True))
+        except Exception:
+            raise ModelError(
+                f"'{source}' is not in the local Hugging Face cache ({os.environ.get('HF_HUB_CACHE', HF_HUB_CACHE)}). "
+                f"Download it on a connected machine (`hf download {source}`) or choose its folder."
+            ) from None
+    raise ModelError(f"model folder not found: {path}")
+
+
+def _check_weights(folder: Path, what: str) -> None:
+    if any(folder.glob("*.safetensors")) or any(folder.glob("*.safetensors.index.json")):
+        return
+    if any(folder.glob("*.bin")) or any(folder.glob("*.pt")) or any(folder.glob("*.ckpt")):
+        raise ModelError(f"{what} in {folder} has only pickle weights (.bin/.pt); Lumos Studio loads safetensors only")
+    raise ModelError(f"{what} in {folder} has no weights (*.safetensors)")
+
+
+def inspect_source(source: str) -> ResolvedSource:
+    """Resolve `source` and read its configs (no weights are loaded)."""
+    path = resolve_path(source)
+    if (path / "model_index.json").is_file():
+        index = _read_json(path / "model_index.json")
+        if "transformer" not in index or not (path / "transformer").is_dir():
+            raise ModelError(f"{path} is a pipeline folder without a transformer/ (model_index.json: "
+                             f"{index.get('_class_name', '?')})")
+        tdir = path / "transformer"
+        kind = "pipeline"
+    elif (path / "config.json").is_file():
+        tdir, kind = path, "transformer"
+    elif (path / "transformer" / "config.json").is_file():
+        tdir, kind = path / "transformer", "transformer"
+    else:
+        raise ModelError(f"{path} is not a diffusers Wan model: expected model_index.json, config.json or transformer/")
+    tconf = _read_json(tdir / "config.json")
+    if tconf.get("_class_name") != TRANSFORMER_CLASS:
+        raise ModelError(f"{tdir} holds a {tconf.get('_class_name', 'unknown model')}, not a {TRANSFORMER_CLASS}")
+    _check_weights(tdir, "the transformer")
+    resolved = ResolvedSource(str(source), path, kind, tdir, tconf)
+    if kind == "pipeline":
+        for sub in ("vae", "text_encoder", "tokenizer"):
+            if not (path / sub).is_dir():
+                raise ModelError(f"pipeline folder {path} has no {sub}/")
+        resolved.vae_config = _read_json(path / "vae" / "config.json")
+        resolved.text_encoder_config = _read_json(path / "text_encoder" / "config.json")
+        _check_weights(path / "vae", "the VAE")
+        _check_weights(path / "text_encoder", "the text encoder")
+    return resolved
+
+
+def check_pair(light: ResolvedSource, heavy: ResolvedSource) -> PairReport:
+    """Name every way in which the two generators could not share latents and text tokens."""
+    report = PairReport(light, heavy)
+    if light.kind != "pipeline" and heavy.kind != "pipeline":
+        report.problems.append("neither model is a pipeline folder, so there is no VAE and text encoder to share")
+    for key in SHARED_TRANSFORMER_KEYS:
+        a, b = light.transformer_config.get(key), heavy.transformer_config.get(key)
+        if a != b:
+            report.problems.append(f"transformer {key} differs (light {a}, heavy {b})")
+    if light.vae_config is not None and heavy.vae_config is not None:
+        for key in SHARED_VAE_KEYS:
+            a, b = light.vae_config.get(key), heavy.vae_config.get(key)
+            if a != b:
+                report.problems.append(f"VAE {key} differs (light {_short(a)}, heavy {_short(b)})")
+    if light.text_encoder_config is not None and heavy.text_encoder_config is not None:
+        a, b = light.text_encoder_config.get("d_model"), heavy.text_encoder_config.get("d_model")
+        if a != b:
+            report.problems.append(f"text encoder width differs (light {a}, heavy {b})")
+    shared = light if light.kind == "pipeline" else heavy
+    if shared.vae_config is not None:
+        z = shared.vae_config.get("z_dim")
+        for name, src in (("light", light), ("heavy", heavy)):
+            if src.transformer_config.get("in_channels") != z:
+                report.problems.append(
+                    f"{name} transformer takes {src.transformer_config.get('in_channels')} latent channels, the VAE makes {z}")
+    if shared.text_encoder_config is not None:
+        d = shared.text_encoder_config.get("d_model")
+        for name, src in (("light", light), ("heavy", heavy)):
+            if src.transformer_config.get("text_dim") != d:
+                report.problems.append(
+                    f"{name} transformer expects text width {src.transformer_config.get('text_dim')}, the text encoder gives {d}")
+    return report
+
+
+def _short(value) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def family_dir_of(light: ResolvedSource) -> Path | None:
+    """The family folder (holding lumos.json) that a light pipeline belongs to, if any."""
+    for candidate in (light.path, light.path.parent):
+        if (candidate / FAMILY_FILE).is_file():
+            return candidate
+    return None
+
+
+def family_defaults(family: Path | None) -> dict:
+    if family is None:
+        return {}
+    data = _read_json(family / FAMILY_FILE)
+    return data
+
+
+def default_spec_sources(spec: ModelSpec) -> tuple[str, str]:
+    """The light and heavy sources a spec names, falling back to the embedded family."""
+    light = spec.light or str(DEFAULT_FAMILY / "light")
+    heavy = spec.heavy or str(DEFAULT_FAMILY / "heavy")
+    return light, heavy
+
+
+def embedded_family_available() -> bool:
+    return (DEFAULT_FAMILY / "light" / "model_index.json").is_file() and (DEFAULT_FAMILY / "heavy").is_dir()
+
+
+def validate_spec(spec: ModelSpec) -> PairReport:
+    """Config-only check of a spec (fast, no weights): raises ModelError for unusable sources."""
+    light, heavy = default_spec_sources(spec)
+    if spec.light is None and spec.heavy is None and not embedded_family_available():
+        raise ModelError("the embedded default models are missing from resources/models/lumos-mini; "
+                         "reinstall, or run `python -m training.train_all`, or choose models in Settings")
+    return check_pair(inspect_source(light), inspect_source(heavy))

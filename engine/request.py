@@ -1,0 +1,176 @@
+"""One request carries every generation input; it is checked once, at the door."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+MODES = ("light", "heavy", "switch", "upfb")
+SCHEDULERS = ("unipc", "euler")
+MAX_PROMPT_CHARS = 2000
+MAX_SIDE = 2048
+MAX_FRAMES = 241
+MAX_STEPS = 200
+
+
+class RequestError(ValueError):
+    """A request value breaks a rule; the message names the field, the rule and the value."""
+
+
+@dataclass(frozen=True)
+class UPFBParams:
+    """UPFB knobs (DESIGN §2). Defaults are the authors' official values; light_lead is our extension."""
+
+    gamma_hf: float = 0.7
+    sigma_min: float = 0.35
+    sigma_max: float = 0.7
+    light_lead: int = 0  # k0: steps run by the light generator alone before the gate starts
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    """Everything that determines a take.
+
+    mode: "light" (the draft), "heavy", "switch" (hard hand-off at `switch_step`) or "upfb".
+    handoff: s in [0, 1], what the slider sends. In "upfb" mode it sets gamma_w (see engine.handoff);
+        s = 0 is the draft itself (light alone, no UPFB). Ignored by the other modes.
+    gamma_w: set it to bypass the slider mapping with an exact gate exponent (e.g. the official 0.3).
+    guidance_*: diffusers convention, v_u + g * (v_c - v_u); g <= 1 disables CFG for that generator.
+    plan: the understanding block's plan to condition on (None: let the block write one); use_plan=False
+        conditions the light generator on the instruction alone.
+    """
+
+    prompt: str
+    negative_prompt: str = ""
+    mode: str = "upfb"
+    handoff: float = 0.0
+    gamma_w: float | None = None
+    upfb: UPFBParams = field(default_factory=UPFBParams)
+    switch_step: int | None = None
+    steps: int = 50
+    num_frames: int = 81
+    width: int = 832
+    height: int = 480
+    seed: int = 0
+    guidance_light: float = 5.0
+    guidance_heavy: float = 5.0
+    scheduler: str = "unipc"
+    flow_shift: float | None = None  # None: the scheduler config's own shift
+    plan: str | None = None
+    use_plan: bool = True
+
+    def replace(self, **changes) -> "RenderRequest":
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def is_draft(self) -> bool:
+        """True when only the light generator runs (the draft)."""
+        return self.mode == "light" or (self.mode == "upfb" and self.handoff <= 0.0 and self.gamma_w is None)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["upfb"] = self.upfb.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RenderRequest":
+        """Rebuild a request from `to_dict` output (e.g. an exported take's metadata); unknown keys are ignored."""
+        if not isinstance(data, dict) or "prompt" not in data:
+            raise RequestError("request data must be an object with at least a 'prompt'")
+        names = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in names}
+        upfb = kwargs.get("upfb")
+        if isinstance(upfb, dict):
+            unames = {f.name for f in dataclasses.fields(UPFBParams)}
+            kwargs["upfb"] = UPFBParams(**{k: v for k, v in upfb.items() if k in unames})
+        try:
+            return cls(**kwargs)
+        except TypeError as exc:
+            raise RequestError(f"request data is malformed: {exc}") from None
+
+
+def _finite(name: str, value, lo: float | None = None, hi: float | None = None) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise RequestError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(v):
+        raise RequestError(f"{name} must be finite, got {value!r}")
+    if (lo is not None and v < lo) or (hi is not None and v > hi):
+        raise RequestError(f"{name} must be in [{lo}, {hi}], got {value!r}")
+    return v
+
+
+def _integer(name: str, value, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise RequestError(f"{name} must be a whole number, got {value!r}")
+    if not lo <= value <= hi:
+        raise RequestError(f"{name} must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def nearest_valid_frames(frames: int) -> int:
+    """Wan's VAE compresses time 4x with one extra first frame: valid counts are 4k + 1."""
+    return max(1, 4 * round((frames - 1) / 4) + 1)
+
+
+def check_request(req: RenderRequest, repair: bool = True) -> RenderRequest:
+    """Validate `req` and return it, with repairable values repaired (and logged) when `repair` is true.
+
+    Raises RequestError naming the field, the rule and the value received.
+    """
+    if not isinstance(req.prompt, str) or not req.prompt.strip():
+        raise RequestError("prompt must be a non-empty instruction")
+    if len(req.prompt) > MAX_PROMPT_CHARS:
+        raise RequestError(f"prompt is {len(req.prompt)} characters long; the limit is {MAX_PROMPT_CHARS}")
+    if not isinstance(req.negative_prompt, str):
+        raise RequestError(f"negative_prompt must be text, got {req.negative_prompt!r}")
+    if req.mode not in MODES:
+        raise RequestError(f"mode must be one of {', '.join(MODES)}, got {req.mode!r}")
+    if req.scheduler not in SCHEDULERS:
+        raise RequestError(f"scheduler must be one of {', '.join(SCHEDULERS)}, got {req.scheduler!r}")
+    changes: dict = {}
+    for name in ("width", "height"):
+        v = _integer(name, getattr(req, name), 16, MAX_SIDE)
+        if v % 16:
+            raise RequestError(f"{name} must be a multiple of 16 (Wan's VAE and patching), got {v}")
+    frames = _integer("num_frames", req.num_frames, 1, MAX_FRAMES)
+    if (frames - 1) % 4:
+        fixed = nearest_valid_frames(frames)
+        if not repair:
+            raise RequestError(f"num_frames must be 4k + 1 (e.g. 17, 33, 81), got {frames}")
+        log.warning("num_frames %d is not 4k + 1; using %d", frames, fixed)
+        changes["num_frames"] = fixed
+    steps = _integer("steps", req.steps, 1, MAX_STEPS)
+    _integer("seed", req.seed, 0, 2**63 - 1)
+    _finite("handoff", req.handoff, 0.0, 1.0)
+    if req.gamma_w is not None:
+        _finite("gamma_w", req.gamma_w, 0.0, 1e6)
+    _finite("guidance_light", req.guidance_light, 0.0, 50.0)
+    _finite("guidance_heavy", req.guidance_heavy, 0.0, 50.0)
+    if req.flow_shift is not None:
+        _finite("flow_shift", req.flow_shift, 0.01, 100.0)
+    u = req.upfb
+    _finite("upfb.gamma_hf", u.gamma_hf, 0.0, 10.0)
+    smin = _finite("upfb.sigma_min", u.sigma_min, 0.0, 100.0)
+    smax = _finite("upfb.sigma_max", u.sigma_max, 0.0, 100.0)
+    if smin > smax:
+        raise RequestError(f"upfb.sigma_min ({smin}) must not exceed upfb.sigma_max ({smax})")
+    _integer("upfb.light_lead", u.light_lead, 0, steps)
+    if req.mode == "switch":
+        if req.switch_step is None:
+            raise RequestError("switch mode needs switch_step (the first step run by the heavy generator)")
+        _integer("switch_step", req.switch_step, 0, steps)
+    if req.plan is not None and not isinstance(req.plan, str):
+        raise RequestError(f"plan must be text or None, got {req.plan!r}")
+    return req.replace(**changes) if changes else req
