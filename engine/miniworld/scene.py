@@ -51,6 +51,7 @@ BOUNCE_DEPTH = 16.0  # px a dropped shape falls before it bounces back
 GROW = 1.6           # radius factor at the end of "grow"
 SHRINK = 0.55        # radius factor at the end of "shrink"
 MIN_TRAVEL = 8.0     # a relative motion shorter than this is not offered (the scorer could not see it)
+EXTENT = {"circle": 1.0, "square": 1.2, "triangle": 1.35, "star": 1.45}  # outer radius / nominal radius
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def _end_point(scene: Scene, i: int) -> tuple[np.ndarray, float]:
         d = float(np.linalg.norm(v))
         u = v / max(d, 1e-6)
         if s.motion == "toward":
-            m = min(TRAVEL, d - 0.9 * (s.radius + other.radius))
+            m = min(TRAVEL, d - (EXTENT[s.kind] * s.radius + EXTENT[other.kind] * other.radius) - 2.0)
             return p0 + m * u, m
         return p0 - TRAVEL * u, TRAVEL
     return p0, 0.0
@@ -138,6 +139,19 @@ def trajectory(scene: Scene) -> np.ndarray:
         out[:, i, 0:2] = xy
         out[:, i, 2] = r
     return out
+
+
+def collides(scene: Scene, margin: float = 1.0) -> bool:
+    """Whether two shapes' outer circles come closer than `margin` px in any frame (they would occlude)."""
+    traj = trajectory(scene)
+    ext = np.array([EXTENT[s.kind] for s in scene.shapes])
+    n = len(scene.shapes)
+    for i in range(n):
+        for j in range(i + 1, n):
+            d = np.linalg.norm(traj[:, i, :2] - traj[:, j, :2], axis=1)
+            if np.any(d < ext[i] * traj[:, i, 2] + ext[j] * traj[:, j, 2] + margin):
+                return True
+    return False
 
 
 def motion_feasible(scene: Scene, i: int, motion: str, target: int | None = None) -> bool:
