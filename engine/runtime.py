@@ -1,0 +1,296 @@
+"""What the worker thread runs: loaded models, the draft and takes caches, and one render from request to Take."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+from typing import Callable
+
+import numpy as np
+
+from . import __version__
+from .errors import Cancelled as CancelledError
+from .errors import LumosError
+from .events import StepEvent, Take
+from .handoff import DEFAULT_FLOW_SHIFT, handoff_to_gamma_w
+from .request import RenderRequest, check_request
+
+log = logging.getLogger(__name__)
+
+TEXT_CACHE_ENTRIES = 64
+
+
+def _digest(data: dict) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+class Runtime:
+    """Models + caches. Not thread-safe by itself: the Engine's single worker is its only caller for renders."""
+
+    def __init__(self, cache_bytes: int = 1 << 30, preview: bool = True):
+        from .cache import ByteLRU
+
+        self.models = None
+        self.previewer = None
+        self.preview_enabled = preview
+        # the draft cache gets most of the budget: its entries are many snapshots; takes are decoded frames
+        self.draft_cache = ByteLRU(cache_bytes * 3 // 4)
+        self.takes_cache = ByteLRU(cache_bytes // 4)
+        self._text_cache: dict[tuple, object] = {}
+        self._plans: dict[str, str] = {}
+
+    @property
+    def loaded(self) -> bool:
+        return self.models is not None
+
+    # -- loading ----------------------------------------------------------------------------------------
+    def load(self, spec, progress: Callable[[str, float], None] | None = None) -> dict:
+        from .loading import load_models
+        from .preview import LatentPreviewer
+
+        models = load_models(spec, progress)
+        self.models = models
+        self.previewer = LatentPreviewer.for_vae(models.vae) if self.preview_enabled else None
+        self.draft_cache.clear()
+        self.takes_cache.clear()
+        self._text_cache.clear()
+        self._plans.clear()
+        summary = models.summary()
+        summary["preview"] = self.previewer.source if self.previewer else None
+        return summary
+
+    def _require(self):
+        if self.models is None:
+            raise LumosError("no models are loaded yet")
+        return self.models
+
+    # -- understanding ----------------------------------------------------------------------------------
+    def plan(self, instruction: str) -> str | None:
+        models = self._require()
+        if models.understanding is None:
+            return None
+        if instruction not in self._plans:
+            self._plans[instruction] = models.understanding.plan(instruction)
+        return self._plans[instruction]
+
+    # -- conditioning -----------------------------------------------------------------------------------
+    def _text(self, prompt: str):
+        import torch
+
+        models = self._require()
+        key = (prompt, models.max_sequence_length)
+        if key not in self._text_cache:
+            if len(self._text_cache) >= TEXT_CACHE_ENTRIES:
+                self._text_cache.pop(next(iter(self._text_cache)))
+            with torch.no_grad():
+                self._text_cache[key] = models.pipe._get_t5_prompt_embeds(
+                    prompt=prompt, max_sequence_length=models.max_sequence_length, device=models.device,
+                    dtype=models.dtype)
+        return self._text_cache[key]
+
+    def conditioning(self, req: RenderRequest, plan: str | None):
+        """Light: text tokens (+ understanding tokens: mixed context). Heavy: the raw instruction's text tokens."""
+        import torch
+
+        from .sampler import Conditioning
+
+        models = self._require()
+        negative = req.negative_prompt or ""
+        text, text_neg = self._text(req.prompt), self._text(negative)
+        light_cond, light_uncond = text, text_neg
+        if models.understanding is not None:
+            with torch.no_grad():
+                ctx = models.understanding.context(req.prompt, plan if req.use_plan else None)
+                ctx_neg = models.understanding.context(negative)
+            light_cond = torch.cat([text, ctx.to(text.device, text.dtype)], dim=1)
+            light_uncond = torch.cat([text_neg, ctx_neg.to(text.device, text.dtype)], dim=1)
+        return Conditioning(
+            light_cond=light_cond.to(models.light.dtype),
+            light_uncond=light_uncond.to(models.light.dtype) if req.guidance_light > 1.0 else None,
+            heavy_cond=text.to(models.heavy.dtype),
+            heavy_uncond=text_neg.to(models.heavy.dtype) if req.guidance_heavy > 1.0 else None,
+        )
+
+    # -- keys -------------------------------------------------------------------------------------------
+    def flow_shift(self, req: RenderRequest) -> float:
+        if req.flow_shift is not None:
+            return float(req.flow_shift)
+        return float(self._require().scheduler_config.get("flow_shift", DEFAULT_FLOW_SHIFT))
+
+    def gamma_w(self, req: RenderRequest) -> float:
+        if req.mode != "upfb":
+            return math.inf if req.mode == "light" else 0.0
+        if req.gamma_w is not None:
+            return float(req.gamma_w)
+        return handoff_to_gamma_w(req.handoff, self.flow_shift(req))
+
+    def _model_key(self) -> dict:
+        m = self._require()
+        return {"light": m.light_id, "heavy": m.heavy_id, "device": str(m.device), "dtype": str(m.dtype),
+                "understanding": m.understanding is not None, "L": m.max_sequence_length}
+
+    def prefix_key(self, req: RenderRequest, plan: str | None) -> str:
+        """Everything that determines the light generator's trajectory (not the hand-off, not the heavy model)."""
+        m = self._require()
+        return _digest({
+            "light": m.light_id, "device": str(m.device), "dtype": str(m.dtype), "L": m.max_sequence_length,
+            "understanding": m.understanding is not None, "prompt": req.prompt, "negative": req.negative_prompt,
+            "plan": plan if req.use_plan else None, "seed": req.seed, "size": [req.width, req.height],
+            "frames": req.num_frames, "steps": req.steps, "scheduler": req.scheduler,
+            "shift": self.flow_shift(req), "g_light": req.guidance_light,
+        })
+
+    def take_key(self, req: RenderRequest, plan: str | None) -> str:
+        data = req.to_dict()
+        data["plan"] = plan
+        data["gamma_w"] = repr(self.gamma_w(req))
+        data["flow_shift"] = self.flow_shift(req)
+        data["models"] = self._model_key()
+        return _digest(data)
+
+    # -- rendering --------------------------------------------------------------------------------------
+    def render(self, req: RenderRequest, *, job_id: int = 0, emit: Callable | None = None,
+               cancel_flag=None) -> Take:
+        """Render one request: stream StepEvents through `emit`, return the decoded Take (cached by parameters)."""
+        req = check_request(req)
+        started = time.perf_counter()
+        plan = self.resolve_plan(req)
+        take_key = self.take_key(req, plan)
+        cached = self.takes_cache.get(take_key)
+        if cached is not None:
+            return Take(cached.request, cached.frames, cached.fps, cached.metadata, cached.elapsed, from_cache=True)
+        latents = self.sample(req, job_id=job_id, emit=emit, cancel_flag=cancel_flag, plan=plan)
+        if cancel_flag is not None and cancel_flag.is_set():  # skip the decode
+            raise CancelledError(req.steps)
+        frames = self.decode(latents)
+        fps = int(self._require().defaults.get("fps", 16))
+        elapsed = time.perf_counter() - started
+        metadata = self.metadata(req, plan, self.gamma_w(req), self.flow_shift(req), fps, frames, elapsed)
+        take = Take(req, frames, fps, metadata, elapsed)
+        self.takes_cache.put(take_key, take, frames.nbytes)
+        return take
+
+    def resolve_plan(self, req: RenderRequest) -> str | None:
+        """The plan the light generator is conditioned on (None without an understanding block or use_plan)."""
+        if self._require().understanding is None or not req.use_plan:
+            return None
+        return req.plan if req.plan is not None else self.plan(req.prompt)
+
+    def sample(self, req: RenderRequest, *, job_id: int = 0, emit: Callable | None = None, cancel_flag=None,
+               plan: str | None = None):
+        """Run the denoising loop for `req` and return the final normalised latents [1, C, F, h, w]."""
+        import torch
+        from diffusers.utils.torch_utils import randn_tensor
+
+        from .cache import DraftRecord
+        from .sampler import SamplerSettings, denoise
+        from .schedulers import make_scheduler
+
+        models = self._require()
+        req = check_request(req)
+        started = time.perf_counter()
+        emit = emit or (lambda event: None)
+
+        def check_cancel(step: int | None) -> None:
+            if cancel_flag is not None and cancel_flag.is_set():
+                raise CancelledError(step)
+
+        # 1. Conditioning, scheduler, initial noise (a CPU generator: the same seed gives the same take anywhere)
+        cond = self.conditioning(req, plan)
+        shift = self.flow_shift(req)
+        scheduler = make_scheduler(req.scheduler, shift, models.scheduler_config)
+        scheduler.set_timesteps(req.steps, device=models.device)
+        scheduler.set_begin_index(0)
+        spatial = int(models.vae.config.scale_factor_spatial)
+        temporal = int(models.vae.config.scale_factor_temporal)
+        shape = (1, models.light.config.in_channels, (req.num_frames - 1) // temporal + 1,
+                 req.height // spatial, req.width // spatial)
+        latents = randn_tensor(shape, generator=torch.Generator().manual_seed(req.seed), device=models.device,
+                               dtype=torch.float32)
+        settings = SamplerSettings(
+            mode=req.mode, gamma_w=self.gamma_w(req), gamma_hf=req.upfb.gamma_hf, sigma_min=req.upfb.sigma_min,
+            sigma_max=req.upfb.sigma_max, light_lead=req.upfb.light_lead if req.mode == "upfb" else 0,
+            switch_step=req.switch_step or 0, guidance_light=req.guidance_light, guidance_heavy=req.guidance_heavy)
+
+        # 2. Resume the light-only prefix from the draft cache where one is there
+        total = len(scheduler.timesteps)
+        prefix_len = total if settings.light_only else (
+            settings.light_lead if req.mode == "upfb" else (settings.switch_step if req.mode == "switch" else 0))
+        prefix_key = self.prefix_key(req, plan)
+        record = self.draft_cache.get(prefix_key) if prefix_len else None
+        start = 0
+        if record is not None and not settings.light_only and len(record) >= prefix_len > 0:
+            latents, scheduler = record.resume_state(prefix_len)
+            start = prefix_len
+            for i in range(start):
+                w, t = record.w_and_t[i]
+                phase = "light lead" if req.mode == "upfb" else "switch-light"
+                emit(StepEvent(job_id, i + 1, total, phase, w, t, time.perf_counter() - started,
+                               record.previews[i], from_cache=True))
+        recording = DraftRecord() if prefix_len and start == 0 else None
+
+        # 3. Denoise, streaming a preview each step
+        sigmas = scheduler.sigmas
+
+        def before_step(i, plan_i, x, _v, sched):
+            if recording is not None and i < prefix_len:
+                recording.add(x, sched)
+
+        def after_step(i, plan_i, x, v, sched):
+            preview = None
+            if self.previewer is not None:
+                x0 = x.float() - float(sigmas[i]) * v.float()
+                preview = self.previewer(x0)
+            t = float(scheduler.timesteps[i])
+            if recording is not None and i < prefix_len:
+                recording.previews.append(preview)
+                recording.w_and_t.append((plan_i.w_t, t))
+            emit(StepEvent(job_id, i + 1, total, plan_i.phase, plan_i.w_t, t, time.perf_counter() - started,
+                           preview))
+
+        latents = denoise(models.light, models.heavy, cond, settings, scheduler, latents, start_step=start,
+                          before_step=before_step, after_step=after_step, check_cancel=check_cancel)
+        if recording is not None and len(recording) and (record is None or len(recording) > len(record)):
+            self.draft_cache.put(prefix_key, recording, recording.nbytes())
+
+        return latents
+
+    def decode(self, latents) -> np.ndarray:
+        """Normalised latents -> uint8 frames [F, H, W, 3], exactly as WanPipeline decodes them."""
+        import torch
+
+        models = self._require()
+        vae = models.vae
+        with torch.no_grad():
+            z = latents.to(vae.device, vae.dtype)
+            mean = torch.tensor(vae.config.latents_mean).view(1, vae.config.z_dim, 1, 1, 1).to(z)
+            inv_std = 1.0 / torch.tensor(vae.config.latents_std).view(1, vae.config.z_dim, 1, 1, 1).to(z)
+            video = vae.decode(z / inv_std + mean, return_dict=False)[0]
+            frames = models.pipe.video_processor.postprocess_video(video, output_type="np")[0]
+        return np.ascontiguousarray((np.clip(frames, 0.0, 1.0) * 255.0).round().astype(np.uint8))
+
+    def metadata(self, req: RenderRequest, plan, gamma_w, shift, fps, frames, elapsed) -> dict:
+        models = self._require()
+        request = req.to_dict()
+        if plan is not None and request.get("plan") is None:
+            request["plan"] = plan
+        return {
+            "app": "Lumos Studio",
+            "app_version": __version__,
+            "request": request,
+            "plan": plan,
+            "gamma_w": None if gamma_w == math.inf else gamma_w,
+            "flow_shift": shift,
+            "models": {"light": models.light_id, "heavy": models.heavy_id,
+                       "understanding": models.understanding is not None},
+            "device": str(models.device),
+            "dtype": str(models.dtype).replace("torch.", ""),
+            "frames": int(frames.shape[0]),
+            "size": [int(frames.shape[2]), int(frames.shape[1])],
+            "fps": fps,
+            "render_seconds": round(elapsed, 3),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
