@@ -113,6 +113,12 @@ def load_models(spec: ModelSpec | None, progress: Progress | None = None) -> Loa
     from diffusers import AutoencoderKLWan, WanPipeline, WanTransformer3DModel
     from transformers import AutoTokenizer, UMT5EncoderModel
 
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    # our own progress reporting replaces the libraries' per-file bars
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
     spec = spec or ModelSpec()
     say = progress or (lambda message, fraction: None)
     if spec.light is None and spec.heavy is None and not embedded_family_available():

@@ -1,0 +1,220 @@
+"""`python main.py render ...` and `python main.py reproduce FILE.mp4`: the engine from a terminal.
+
+Argument parsing imports neither torch nor diffusers, so --help is instant; bad input exits non-zero with one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import threading
+from pathlib import Path
+
+from .errors import LumosError
+from .handoff import OFFICIAL_HANDOFF
+from .models import DEFAULT_FAMILY, ModelSpec, embedded_family_available, family_defaults
+from .request import MODES, RenderRequest, RequestError, UPFBParams, check_request
+
+WAN_DEFAULTS = {"width": 832, "height": 480, "num_frames": 81, "steps": 50, "fps": 16, "guidance_light": 5.0,
+                "guidance_heavy": 5.0}
+
+
+class CliError(Exception):
+    """Bad command-line input: printed as one line, exit code 2."""
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = text.lower().split("x")
+        return int(w), int(h)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 832x480, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="main.py", description="Lumos Studio: draft with a light video generator, "
+                                     "hand over to a heavy one with UPFB, export MP4. No arguments starts the app.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("render", help="render one take to an MP4")
+    r.add_argument("--prompt", required=True, help="the instruction")
+    r.add_argument("--negative", default="", help="negative prompt")
+    r.add_argument("--light", help="light generator: a diffusers Wan folder or a cached HF repo id (default: embedded)")
+    r.add_argument("--heavy", help="heavy generator: folder or cached HF repo id (default: embedded)")
+    r.add_argument("--understanding", help="understanding block folder, or 'none'")
+    r.add_argument("--handoff", type=float, help=f"hand-off s in [0,1]; 0 = draft (default {OFFICIAL_HANDOFF:.3f}, "
+                   "the authors' gamma_w = 0.3)")
+    r.add_argument("--gamma-w", type=float, help="set UPFB's gate exponent directly (overrides --handoff)")
+    r.add_argument("--light-lead", type=int, default=0, help="steps the light generator runs alone first (k0)")
+    r.add_argument("--gamma-hf", type=float, default=0.7, help="light high-frequency weight (default 0.7)")
+    r.add_argument("--sigma-min", type=float, default=0.35)
+    r.add_argument("--sigma-max", type=float, default=0.7)
+    r.add_argument("--mode", choices=MODES, default="upfb")
+    r.add_argument("--switch-step", type=int, help="switch mode: first step run by the heavy generator")
+    r.add_argument("--steps", type=int)
+    r.add_argument("--frames", type=int, help="frame count, 4k+1 (others are rounded with a warning)")
+    r.add_argument("--size", type=_size, help="WIDTHxHEIGHT, multiples of 16")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--cfg", type=float, help="guidance scale for both generators")
+    r.add_argument("--cfg-heavy", type=float, help="guidance scale for the heavy generator")
+    r.add_argument("--scheduler", choices=("unipc", "euler"), default="unipc")
+    r.add_argument("--shift", type=float, help="flow shift (default: the model's)")
+    r.add_argument("--plan", help="plan text to condition the light generator on (default: the block's own)")
+    r.add_argument("--no-plan", action="store_true", help="condition on the instruction only")
+    _output_args(r)
+    p = sub.add_parser("reproduce", help="re-render a take from the metadata in its MP4")
+    p.add_argument("file", help="an MP4 exported by Lumos Studio")
+    p.add_argument("--light", help="override the light generator")
+    p.add_argument("--heavy", help="override the heavy generator")
+    _output_args(p)
+    return parser
+
+
+def _output_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", help="output .mp4 (default: take.mp4, or FILE-reproduced.mp4)")
+    p.add_argument("--fps", type=int, help="frames per second (default: the model family's)")
+    p.add_argument("--crf", type=int, default=18, help="H.264 quality 0..51, lower is better (default 18)")
+    p.add_argument("--scale", type=int, default=1, help="integer upscale before encoding")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
+    p.add_argument("--dtype", default="auto", help="auto, float32, bfloat16, float16")
+    p.add_argument("--offload", action="store_true", help="stream generator blocks from CPU memory (GPU)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _defaults_for(light: str | None) -> dict:
+    if light is None:
+        return {**WAN_DEFAULTS, **(family_defaults(DEFAULT_FAMILY) if embedded_family_available() else {})}
+    folder = Path(light)
+    for candidate in (folder, folder.parent):
+        if (candidate / "lumos.json").is_file():
+            return {**WAN_DEFAULTS, **family_defaults(candidate)}
+    return dict(WAN_DEFAULTS)
+
+
+def _model_source(model_id: str | None) -> str | None:
+    """Turn a model id stored in metadata back into a source ('lumos-mini/...' is the embedded family)."""
+    if model_id and model_id.startswith("lumos-mini/"):
+        return str(DEFAULT_FAMILY / model_id.split("/", 1)[1])
+    return model_id
+
+
+def _check_output(path: str) -> Path:
+    out = Path(os.path.expanduser(path))
+    if out.suffix.lower() != ".mp4":
+        raise CliError(f"--out must end in .mp4, got {path!r}")
+    if not out.parent.is_dir():
+        raise CliError(f"the output folder {out.parent} does not exist")
+    if not os.access(out.parent, os.W_OK):
+        raise CliError(f"cannot write to {out.parent}: permission denied")
+    return out
+
+
+def request_from_args(args) -> RenderRequest:
+    d = _defaults_for(args.light)
+    width, height = args.size if args.size else (d["width"], d["height"])
+    handoff = args.handoff if args.handoff is not None else d.get("handoff", OFFICIAL_HANDOFF)
+    steps = args.steps if args.steps is not None else d["steps"]
+    switch_step = args.switch_step
+    if args.mode == "switch" and switch_step is None:
+        switch_step = round(steps * 18 / 50)  # where the official gate crosses 1/2
+    g_light = args.cfg if args.cfg is not None else d["guidance_light"]
+    g_heavy = args.cfg_heavy if args.cfg_heavy is not None else (args.cfg if args.cfg is not None else d["guidance_heavy"])
+    return RenderRequest(
+        prompt=args.prompt, negative_prompt=args.negative, mode=args.mode, handoff=handoff, gamma_w=args.gamma_w,
+        upfb=UPFBParams(gamma_hf=args.gamma_hf, sigma_min=args.sigma_min, sigma_max=args.sigma_max,
+                        light_lead=args.light_lead),
+        switch_step=switch_step, steps=steps, num_frames=args.frames if args.frames is not None else d["num_frames"],
+        width=width, height=height, seed=args.seed, guidance_light=g_light, guidance_heavy=g_heavy,
+        scheduler=args.scheduler, flow_shift=args.shift, plan=args.plan, use_plan=not args.no_plan)
+
+
+def run_render(request: RenderRequest, spec: ModelSpec, out: Path, *, fps: int | None, crf: int, scale: int,
+               quiet: bool) -> int:
+    from tqdm import tqdm
+
+    from .api import export_take
+    from .events import Cancelled, Done, Failed, LoadProgress, StepEvent
+    from .jobs import Engine
+
+    finished = threading.Event()
+    result: dict = {}
+    bar = None if quiet else tqdm(total=request.steps, file=sys.stderr, unit="step", desc="loading models")
+
+    def on_event(event) -> None:
+        if bar is not None and isinstance(event, LoadProgress):
+            bar.set_description(event.message)
+        if bar is not None and isinstance(event, StepEvent):
+            if not result.get("stepping"):  # start the clock at the first step, not at model loading
+                result["stepping"] = True
+                bar.reset(total=event.total)
+            bar.set_description(event.phase)
+            bar.n = event.step
+            bar.set_postfix(w=f"{event.w_t:.2f}", refresh=False)
+            bar.refresh()
+        if isinstance(event, (Done, Failed, Cancelled)):
+            result["event"] = event
+            finished.set()
+
+    engine = Engine(spec, on_event=on_event)
+    try:
+        engine.submit(request)
+        while not finished.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        engine.cancel_all()
+        finished.wait(30)
+        print("\ncancelled", file=sys.stderr)
+        return 130
+    finally:
+        if bar is not None:
+            bar.close()
+        engine.shutdown(wait=False)
+    event = result["event"]
+    if isinstance(event, Failed):
+        print(f"error: {event.message}", file=sys.stderr)
+        return 1
+    if isinstance(event, Cancelled):
+        print("cancelled", file=sys.stderr)
+        return 130
+    take = event.take
+    path = export_take(take, out, fps=fps or take.fps, crf=crf, scale=scale)
+    print(f"wrote {path} ({take.frames.shape[0]} frames, {take.frames.shape[2]}x{take.frames.shape[1]}, "
+          f"{take.elapsed:.1f} s)", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
+    try:
+        if args.command == "render":
+            out = _check_output(args.out or "take.mp4")
+            spec = ModelSpec(light=args.light, heavy=args.heavy, understanding=args.understanding,
+                             device=args.device, dtype=args.dtype, offload=args.offload)
+            request = check_request(request_from_args(args))
+        else:
+            from .export import read_metadata
+
+            meta = read_metadata(args.file)
+            request = check_request(RenderRequest.from_dict(meta.get("request") or {}))
+            models = meta.get("models") or {}
+            spec = ModelSpec(light=args.light or _model_source(models.get("light")),
+                             heavy=args.heavy or _model_source(models.get("heavy")),
+                             device=args.device, dtype=args.dtype, offload=args.offload)
+            out = _check_output(args.out or str(Path(args.file).with_name(Path(args.file).stem + "-reproduced.mp4")))
+            args.fps = args.fps or meta.get("fps")
+        from .models import validate_spec
+
+        report = validate_spec(spec)
+        if not report.ok:
+            raise LumosError(report.message())
+    except (CliError, RequestError, LumosError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return run_render(request, spec, out, fps=args.fps, crf=args.crf, scale=args.scale, quiet=args.quiet)
+    except LumosError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
