@@ -100,6 +100,14 @@ def _looks_like_repo_id(text: str) -> bool:
     return len(parts) == 2 and all(parts) and not text.startswith((".", "/", "~")) and "\\" not in text
 
 
+def hf_cache_dir() -> Path:
+    """The Hugging Face hub cache, read from the environment now (HF_HUB_CACHE, else HF_HOME/hub)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"])
+    home = os.environ.get("HF_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "huggingface")
+    return Path(os.path.expanduser(home)) / "hub"
+
+
 def resolve_path(source: str) -> Path:
     """A local folder for `source`: an existing path, or a repo id found in the local Hugging Face cache."""
     if not source or not str(source).strip():
@@ -111,13 +119,13 @@ def resolve_path(source: str) -> Path:
         return path
     if _looks_like_repo_id(str(source)):
         from huggingface_hub import snapshot_download
-        from huggingface_hub.constants import HF_HUB_CACHE
 
+        cache = hf_cache_dir()
         try:
-            return Path(snapshot_download(str(source), local_files_only=True))
+            return Path(snapshot_download(str(source), local_files_only=True, cache_dir=cache))
         except Exception:
             raise ModelError(
-                f"'{source}' is not in the local Hugging Face cache ({os.environ.get('HF_HUB_CACHE', HF_HUB_CACHE)}). "
+                f"'{source}' is not in the local Hugging Face cache ({cache}). "
                 f"Download it on a connected machine (`hf download {source}`) or choose its folder."
             ) from None
     raise ModelError(f"model folder not found: {path}")
