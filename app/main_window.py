@@ -1,0 +1,1075 @@
+"""Lumos Studio's main window: instruction → draft → storyboard → hand-off refine → takes → export.
+
+State lives in plain objects (Project, TakeRecord, Settings, the jobs table); widgets show it and emit intents;
+the window turns intents into engine calls and engine events (via EngineBridge) into state + widget updates.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import sys
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Callable
+
+import numpy as np
+from PySide6.QtCore import QByteArray, QEvent, Qt, QTimer
+from PySide6.QtGui import QAction, QImage, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.api import (
+    ModelSpec,
+    ProjectError,
+    RenderRequest,
+    RequestError,
+    check_request,
+    export_take,
+    gate_schedule,
+    read_take_metadata,
+)
+
+from . import project as proj
+from .bridge import EngineBridge, FinishedTake, StepPreview, Tasks, frame_to_qimage, keyframe_indices
+from .media import read_mp4_frames
+from .project import Project, Settings, TakeRecord
+from .resources import icon
+from .widgets.common import Banner, Storyboard
+from .widgets.controls import PlanPanel, PromptEditor, SettingsPanel
+from .widgets.dialogs import ModelPickerDialog, ShortcutsDialog
+from .widgets.handoff import HandoffPanel
+from .widgets.player import CompareView, Player
+from .widgets.takes import QueueView, TakesStrip
+
+log = logging.getLogger(__name__)
+
+FRAME_CACHE_BYTES = 1_500_000_000
+ERROR_HINTS = {
+    "OutOfMemory": "",  # the engine's message already says what to do
+    "ModelError": " Choose other models in Models ▸ Choose models….",
+    "RequestError": " Change the setting named above and try again.",
+    "InternalError": " The app is still usable; if it happens again, try other settings and report it.",
+}
+
+
+def request_key(req: RenderRequest) -> str:
+    """Identity of a take: every field of the (checked) request."""
+    return json.dumps(check_request(req).to_dict(), sort_keys=True, default=str)
+
+
+@dataclass
+class JobInfo:
+    id: int
+    kind: str  # "load", "draft", "refine", "plan"
+    label: str
+    state: str = "queued"
+    key: str | None = None
+    base_id: str | None = None
+    step: int = 0
+    total: int = 0
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, engine_factory: Callable | None = None, settings: Settings | None = None,
+                 project_path: str | Path | None = None, start_engine: bool = True):
+        super().__init__()
+        self.setWindowTitle("Lumos Studio")
+        self.setWindowIcon(icon("app"))
+        self.setAcceptDrops(True)
+        self.first_paint: float | None = None
+        self.torch_at_first_paint: bool | None = None
+        self.settings_problem = None
+        if settings is None:
+            settings, self.settings_problem = Settings.load()
+        self.settings = settings
+        self.summary: dict | None = None
+        self.jobs: dict[int, JobInfo] = {}
+        self.watch_job: int | None = None
+        self.frames: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.thumbs: dict[str, QImage] = {}
+        self.keyframes: dict[str, list] = {}
+        self._timesteps: dict[tuple, list[float]] = {}
+        self._loading_frames: set[str] = set()
+        self._pending_compare: tuple[str, str] | None = None
+        self._engine_factory = engine_factory
+        self.tasks = Tasks(self)
+        self.bridge = EngineBridge(engine_factory, self)
+        self._build_ui()
+        self._build_menus()
+        self._connect_bridge()
+        self._save_timer = QTimer(self)
+        self._save_timer.setSingleShot(True)
+        self._save_timer.setInterval(800)
+        self._save_timer.timeout.connect(self.save_project)
+        self.project = self._open_initial_project(project_path)
+        self._restore_settings()
+        if self.settings_problem:
+            self.banner.show_message(self.settings_problem, "warning")
+        if start_engine:
+            # After the first paint: constructing the engine must never delay the window.
+            QTimer.singleShot(0, self.start_engine)
+
+    # ------------------------------------------------------------------ layout
+    def _build_ui(self) -> None:
+        central = QWidget()
+        outer = QVBoxLayout(central)
+        outer.setContentsMargins(8, 6, 8, 6)
+        outer.setSpacing(6)
+        self.banner = Banner()
+        outer.addWidget(self.banner)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        # Left column: instruction, plan, settings, draft.
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.setContentsMargins(0, 0, 4, 0)
+        self.prompt = PromptEditor()
+        self.prompt.draftRequested.connect(self.draft)
+        self.prompt.changed.connect(self._schedule_save)
+        lv.addWidget(self.prompt)
+        self.plan = PlanPanel()
+        self.plan.setVisible(False)
+        self.plan.planRequested.connect(self.request_plan)
+        self.plan.changed.connect(self._schedule_save)
+        lv.addWidget(self.plan)
+        self.settings_panel = SettingsPanel()
+        self.settings_panel.changed.connect(self._settings_changed)
+        lv.addWidget(self.settings_panel)
+        lv.addStretch(1)
+        buttons = QHBoxLayout()
+        self.draft_button = QPushButton(icon("draft"), "Draft")
+        self.draft_button.setObjectName("primary")
+        self.draft_button.setToolTip("Render a fast draft with the light generator alone (Ctrl+Enter)")
+        self.draft_button.clicked.connect(self.draft)
+        self.cancel_button = QPushButton(icon("stop"), "Cancel")
+        self.cancel_button.setToolTip("Cancel the running job (Esc)")
+        self.cancel_button.clicked.connect(self.cancel_running)
+        self.cancel_button.setEnabled(False)
+        buttons.addWidget(self.draft_button, 2)
+        buttons.addWidget(self.cancel_button, 1)
+        lv.addLayout(buttons)
+        scroll = QScrollArea()
+        scroll.setWidget(left)
+        scroll.setWidgetResizable(True)
+        scroll.setMinimumWidth(330)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.splitter.addWidget(scroll)
+        # Centre: player / compare, storyboard, hand-off.
+        centre = QWidget()
+        cv = QVBoxLayout(centre)
+        cv.setContentsMargins(4, 0, 0, 0)
+        self.stack = QStackedWidget()
+        self.player = Player()
+        self.compare = CompareView()
+        self.compare.closed.connect(self.close_compare)
+        self.stack.addWidget(self.player)
+        self.stack.addWidget(self.compare)
+        cv.addWidget(self.stack, 1)
+        self.storyboard = Storyboard()
+        self.storyboard.frameClicked.connect(self._keyframe_clicked)
+        cv.addWidget(self.storyboard)
+        self.handoff = HandoffPanel(debounce_ms=self.settings.debounce_ms)
+        self.handoff.requested.connect(self.refine)
+        self.handoff.setEnabled(False)
+        cv.addWidget(self.handoff)
+        self.splitter.addWidget(centre)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([360, 900])
+        outer.addWidget(self.splitter, 1)
+        bottom = QHBoxLayout()
+        self.takes = TakesStrip()
+        self.takes.selected.connect(self.show_take)
+        self.takes.compareRequested.connect(self.open_compare)
+        self.takes.starToggled.connect(self.toggle_star)
+        self.takes.renameRequested.connect(self.rename_take)
+        self.takes.deleteRequested.connect(self.delete_take)
+        self.queue = QueueView()
+        self.queue.cancelRequested.connect(self.cancel_job)
+        bottom.addWidget(self.takes, 1)
+        bottom.addWidget(self.queue)
+        outer.addLayout(bottom)
+        self.setCentralWidget(central)
+        # Status bar: models, device, load progress.
+        sb = self.statusBar()
+        self.model_label = QLabel("Models: starting…")
+        self.model_label.setToolTip("The loaded generator pair")
+        self.device_label = QLabel("")
+        self.device_label.setToolTip("Where the models run, their precision and size")
+        self.load_bar = QProgressBar()
+        self.load_bar.setMaximumWidth(180)
+        self.load_bar.setRange(0, 100)
+        self.load_bar.setToolTip("Model loading progress")
+        self.load_bar.setVisible(False)
+        sb.addPermanentWidget(self.load_bar)
+        sb.addPermanentWidget(self.device_label)
+        sb.addPermanentWidget(self.model_label)
+        self.resize(1280, 800)
+        self.setMinimumSize(1024, 700)
+
+    def _build_menus(self) -> None:
+        def action(menu, text, slot, shortcut=None, tip="", icon_name=None):
+            a = QAction(text, self)
+            if icon_name:
+                a.setIcon(icon(icon_name))
+            if shortcut:
+                a.setShortcut(QKeySequence(shortcut))
+            a.setStatusTip(tip)
+            a.setToolTip(tip)
+            a.triggered.connect(slot)
+            menu.addAction(a)
+            return a
+
+        mb = self.menuBar()
+        f = mb.addMenu("&File")
+        action(f, "New project", self.new_project, "Ctrl+N", "Start an empty project (the current one stays saved)")
+        action(f, "Open project…", self.open_project_dialog, "Ctrl+O", "Open a saved project", "folder")
+        action(f, "Save project as…", self.save_as_dialog, "Ctrl+Shift+S", "Copy this project and its takes to a folder")
+        f.addSeparator()
+        self.export_action = action(f, "Export take…", self.export_dialog, "Ctrl+E",
+                                    "Export the shown take as MP4 (settings inside, drop it back to reproduce)", "export")
+        f.addSeparator()
+        action(f, "Quit", self.close, "Ctrl+Q")
+        r = mb.addMenu("&Render")
+        action(r, "Draft", self.draft, None, "Render a draft (Ctrl+Enter in the instruction)", "draft")
+        action(r, "Cancel running job", self.cancel_running, None, "Esc", "stop")
+        action(r, "Cancel all jobs", self.cancel_all, None, "Cancel the running job and empty the queue")
+        action(r, "Hand-off −5 %", lambda: self._nudge_handoff(-5), "Ctrl+[")
+        action(r, "Hand-off +5 %", lambda: self._nudge_handoff(5), "Ctrl+]")
+        v = mb.addMenu("&View")
+        action(v, "Compare selected takes", self.compare_selected, "Ctrl+K", "Side by side or wipe", "compare")
+        m = mb.addMenu("&Models")
+        action(m, "Choose models…", self.choose_models, None, "Embedded family or your own light + heavy pair", "model")
+        h = mb.addMenu("&Help")
+        action(h, "Shortcuts", self.show_shortcuts, "F1", "Every keyboard shortcut")
+        action(h, "About Lumos Studio", self.show_about)
+        esc = QShortcut(QKeySequence("Esc"), self)
+        esc.activated.connect(self.escape)
+
+    def _connect_bridge(self) -> None:
+        # Bound methods only: these signals are emitted on the engine's worker thread.
+        b = self.bridge
+        b.queued.connect(self._on_queued)
+        b.started.connect(self._on_started)
+        b.loadProgress.connect(self._on_load_progress)
+        b.modelsLoaded.connect(self._on_models_loaded)
+        b.step.connect(self._on_step)
+        b.finished.connect(self._on_finished)
+        b.failed.connect(self._on_failed)
+        b.cancelled.connect(self._on_cancelled)
+        b.planReady.connect(self._on_plan)
+
+    # ------------------------------------------------------------------ startup / shutdown
+    def event(self, e) -> bool:
+        if e.type() == QEvent.Type.Paint and self.first_paint is None:
+            self.first_paint = time.perf_counter()
+            self.torch_at_first_paint = "torch" in sys.modules
+        return super().event(e)
+
+    def current_spec(self) -> ModelSpec:
+        s = self.settings
+        return ModelSpec(light=s.model_light or None, heavy=s.model_heavy or None,
+                         understanding=s.model_understanding or None, device=s.model_device, offload=s.model_offload)
+
+    @property
+    def engine(self):
+        return self.bridge.engine
+
+    def start_engine(self) -> None:
+        if self.engine is not None:
+            return
+        self.model_label.setText("Models: loading…")
+        self.load_bar.setVisible(True)
+        self.load_bar.setValue(0)
+        error = self.bridge.start(self.current_spec())
+        if error:
+            self.load_bar.setVisible(False)
+            self.model_label.setText("Models: engine unavailable")
+            self.banner.show_message(error, "error")
+
+    def closeEvent(self, event) -> None:
+        self.save_project()
+        self._store_settings()
+        self.player.transport.pause()
+        self.compare.stop()
+        self.bridge.shutdown()
+        self.tasks.shutdown()  # finish take files still being written
+        super().closeEvent(event)
+
+    # ------------------------------------------------------------------ projects and settings
+    def _open_initial_project(self, path) -> Project:
+        target = Path(path) if path else Path(self.settings.last_project or proj.default_project_dir())
+        try:
+            project = Project.open_or_create(target)
+        except ProjectError as exc:
+            fresh = proj.unused_project_dir()
+            self.banner.show_message(f"{exc} A new project was started in {fresh}.", "error")
+            project = Project(folder=fresh, name=fresh.name)
+        self._apply_project(project)
+        return project
+
+    def _apply_project(self, project: Project) -> None:
+        self.project = project
+        self.frames.clear()
+        self.thumbs.clear()
+        self.keyframes.clear()
+        self.prompt.set_text(project.prompt)
+        self.prompt.set_negative(project.negative_prompt)
+        self.plan.text.setPlainText(project.plan)
+        self.plan.use.setChecked(project.use_plan)
+        self.settings_panel.set_values(project.settings or self.settings.render)
+        for t in project.takes:
+            thumb_path = project.path_of(t, "thumbnail")
+            if thumb_path is not None and thumb_path.exists():
+                self.thumbs[t.id] = QImage(str(thumb_path))
+        self.takes.set_takes(project.takes, self.thumbs)
+        self.setWindowTitle(f"{project.name} — Lumos Studio")
+        self._update_handoff_state()
+        current = project.take(project.current_take) or project.take(project.base_draft)
+        if current is not None:
+            self.show_take(current.id)
+        else:
+            self.player.clear()
+            self.storyboard.set_keyframes([])
+
+    def _restore_settings(self) -> None:
+        s = self.settings
+        self.prompt.set_history(s.recent_prompts)
+        if s.geometry:
+            self.restoreGeometry(QByteArray.fromBase64(s.geometry.encode()))
+        if s.window_state:
+            self.restoreState(QByteArray.fromBase64(s.window_state.encode()))
+        if s.splitter:
+            self.splitter.restoreState(QByteArray.fromBase64(s.splitter.encode()))
+
+    def _store_settings(self) -> None:
+        s = self.settings
+        s.geometry = bytes(self.saveGeometry().toBase64()).decode()
+        s.window_state = bytes(self.saveState().toBase64()).decode()
+        s.splitter = bytes(self.splitter.saveState().toBase64()).decode()
+        s.last_project = str(self.project.folder)
+        s.render = self.settings_panel.values()
+        try:
+            s.save()
+        except ProjectError as exc:
+            self.banner.show_message(str(exc), "warning")
+
+    def _schedule_save(self) -> None:
+        self._save_timer.start()
+
+    def _settings_changed(self) -> None:
+        self._schedule_save()
+        self._update_handoff_state()
+
+    def save_project(self) -> bool:
+        self._save_timer.stop()
+        p = self.project
+        p.prompt = self.prompt.text()
+        p.negative_prompt = self.prompt.negative_text()
+        p.plan = self.plan.text.toPlainText()
+        p.use_plan = self.plan.use.isChecked()
+        p.settings = self.settings_panel.values()
+        try:
+            p.save()
+        except ProjectError as exc:
+            self.banner.show_message(str(exc), "error")
+            return False
+        return True
+
+    def new_project(self) -> None:
+        self.save_project()
+        folder = proj.unused_project_dir()
+        self._apply_project(Project(folder=folder, name=folder.name, settings=self.settings_panel.values()))
+        self.save_project()
+        self.settings.last_project = str(folder)
+
+    def open_project(self, path: str | Path) -> bool:
+        try:
+            project = Project.load(path)
+        except ProjectError as exc:
+            self.banner.show_message(str(exc), "error")
+            return False
+        self.save_project()
+        self._apply_project(project)
+        self.settings.last_project = str(project.folder)
+        self.banner.show_message(f"Opened {project.folder}.", "info")
+        return True
+
+    def open_project_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open project", str(self.project.folder.parent),
+                                              "Lumos Studio project (project.json)")
+        if path:
+            self.open_project(path)
+
+    def save_as(self, folder: str | Path) -> bool:
+        self.save_project()
+        try:
+            copy = self.project.save_as(Path(folder))
+        except (ProjectError, OSError) as exc:
+            self.banner.show_message(f"Could not save the project to {folder}: {exc}", "error")
+            return False
+        self.project = copy
+        self.settings.last_project = str(copy.folder)
+        self.setWindowTitle(f"{copy.name} — Lumos Studio")
+        self.banner.show_message(f"Project saved to {copy.folder}; autosave continues there.", "info")
+        return True
+
+    def save_as_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Save project into folder", str(self.project.folder.parent))
+        if folder:
+            self.save_as(folder)
+
+    # ------------------------------------------------------------------ rendering intents
+    def _base_request(self) -> RenderRequest:
+        plan = self.plan.plan() if self.plan.isVisible() else None
+        return RenderRequest(prompt=self.prompt.text(), negative_prompt=self.prompt.negative_text(), mode="upfb",
+                             handoff=0.0, plan=plan, use_plan=self.plan.use.isChecked() if plan else True,
+                             **self.settings_panel.request_fields())
+
+    def draft(self) -> None:
+        """Render the instruction with the light generator alone (or show the take if it exists)."""
+        if not self.prompt.text().strip():
+            self.banner.show_message("Type an instruction first, then press Draft.", "warning")
+            self.prompt.edit.setFocus()
+            return
+        if not self.settings_panel.lock.isChecked():
+            self.settings_panel.roll_seed()
+        try:
+            req = check_request(self._base_request())
+        except RequestError as exc:
+            self.banner.show_message(f"Cannot draft: {exc}.", "error")
+            return
+        self.settings.add_recent_prompt(req.prompt)
+        self.prompt.set_history(self.settings.recent_prompts)
+        self._schedule_save()
+        self._submit(req, "draft", f"Draft · seed {req.seed}")
+
+    def refine(self, s: float) -> None:
+        """The slider rested at s: show the take if rendered, else (re)start a refine of the current draft."""
+        base = self.project.take(self.project.base_draft)
+        if base is None:
+            return
+        if s <= 0.0:
+            self.show_take(base.id)
+            return
+        try:
+            req = check_request(self._refine_request(base, s))
+        except RequestError as exc:
+            self.banner.show_message(f"Cannot refine: {exc}.", "error")
+            return
+        key = request_key(req)
+        # A refine still running for another value is now stale: cancel it (and any queued ones).
+        for job in list(self.jobs.values()):
+            if job.kind == "refine" and job.key != key and job.state in ("queued", "running") and self.engine:
+                self.engine.cancel(job.id)
+        self._submit(req, "refine", f"Refine {round(s * 100)} % · seed {req.seed}", base_id=base.id)
+
+    def _refine_request(self, base: TakeRecord, s: float) -> RenderRequest:
+        fields = self.settings_panel.request_fields()
+        req = RenderRequest.from_dict(base.request)
+        # UPFB knobs and the heavy guidance do not change the draft, so they follow the panel.
+        return req.replace(mode="upfb", handoff=round(s, 4), gamma_w=None, upfb=fields["upfb"],
+                           guidance_heavy=fields["guidance_heavy"])
+
+    def _submit(self, req: RenderRequest, kind: str, label: str, base_id: str | None = None) -> None:
+        key = request_key(req)
+        existing = self._take_by_key(key)
+        if existing is not None:
+            self.show_take(existing.id)
+            self.statusBar().showMessage("Already rendered: shown at once.", 3000)
+            return
+        for job in self.jobs.values():
+            if job.key == key and job.state in ("queued", "running"):
+                self.watch_job = job.id
+                return
+        if self.engine is None:
+            self.banner.show_message("The engine is not running, so nothing can be rendered. "
+                                     "Choose models in Models ▸ Choose models….", "error",
+                                     "Choose models…", self.choose_models)
+            return
+        try:
+            handle = self.engine.submit(req)
+        except RequestError as exc:
+            self.banner.show_message(f"Cannot render: {exc}.", "error")
+            return
+        except Exception as exc:
+            self.banner.show_message(f"The engine refused the job: {exc}", "error")
+            return
+        info = self.jobs.get(handle.id) or JobInfo(handle.id, kind, label)
+        info.kind, info.label, info.key, info.base_id = kind, label, key, base_id
+        if handle.state != "queued" and info.state == "queued":
+            info.state = handle.state
+        self.jobs[handle.id] = info
+        self.watch_job = handle.id
+        if self.banner.level == "error":
+            self.banner.dismiss()
+        self._refresh_queue()
+
+    def _take_by_key(self, key: str) -> TakeRecord | None:
+        for t in self.project.takes:
+            try:
+                if request_key(RenderRequest.from_dict(t.request)) == key:
+                    return t
+            except RequestError:
+                continue
+        return None
+
+    def cancel_running(self) -> None:
+        if self.engine is not None:
+            self.engine.cancel(None)
+
+    def cancel_all(self) -> None:
+        if self.engine is not None:
+            self.engine.cancel_all()
+
+    def cancel_job(self, job_id: int) -> None:
+        if self.engine is not None:
+            self.engine.cancel(job_id)
+
+    def escape(self) -> None:
+        if self.stack.currentWidget() is self.compare:
+            self.close_compare()
+        else:
+            self.cancel_running()
+
+    def request_plan(self) -> None:
+        if self.engine is None or not self.prompt.text().strip():
+            self.banner.show_message("Type an instruction first; the plan is written from it.", "warning")
+            return
+        handle = self.engine.submit_plan(self.prompt.text())
+        self.jobs[handle.id] = JobInfo(handle.id, "plan", "Plan", state=handle.state)
+        self.plan.write.setEnabled(False)
+        self._refresh_queue()
+
+    def _nudge_handoff(self, delta: int) -> None:
+        if self.handoff.isEnabled():
+            self.handoff.slider.setValue(self.handoff.slider.value() + delta)
+
+    # ------------------------------------------------------------------ engine events (GUI thread)
+    def _on_queued(self, ev) -> None:
+        if ev.job_id not in self.jobs:
+            self.jobs[ev.job_id] = JobInfo(ev.job_id, "load", "Load models")
+        self._refresh_queue()
+
+    def _on_started(self, ev) -> None:
+        job = self.jobs.setdefault(ev.job_id, JobInfo(ev.job_id, ev.kind, ev.kind.capitalize()))
+        job.state = "running"
+        if job.kind in ("draft", "refine"):
+            self.cancel_button.setEnabled(True)
+            if ev.job_id == self.watch_job:
+                self.player.set_progress(0, 1, f"{job.label}: starting…")
+        self._refresh_queue()
+
+    def _on_load_progress(self, ev) -> None:
+        self.load_bar.setVisible(True)
+        self.load_bar.setValue(round(100 * ev.fraction))
+        self.model_label.setText(f"Loading: {ev.message}")
+
+    def _on_models_loaded(self, ev) -> None:
+        job = self.jobs.get(ev.job_id)
+        if job is not None and job.kind == "load":
+            del self.jobs[ev.job_id]
+        self._refresh_queue()
+        self.summary = s = dict(ev.summary)
+        self.load_bar.setVisible(False)
+        defaults = s.get("defaults") or {}
+        light, heavy = s.get("light", "?"), s.get("heavy", "?")
+        self.model_label.setText(f"Models: {light} + {heavy}")
+        params = ""
+        if s.get("light_params") and s.get("heavy_params"):
+            params = f" · {s['light_params'] / 1e6:.1f} M + {s['heavy_params'] / 1e6:.1f} M parameters"
+        self.device_label.setText(f"{s.get('device', '?')} · {s.get('dtype', '?')}{params}")
+        self.plan.setVisible(bool(s.get("has_understanding")))
+        if "fps" in defaults:
+            self.settings_panel.set_fps(int(defaults["fps"]))
+        key = self.settings.model_key()
+        if defaults and self.settings.defaults_applied_for != key and not self.project.takes:
+            # First time with this model pair: start from the sizes it was made for.
+            values = self.settings_panel.values()
+            values.update({k: defaults[k] for k in ("width", "height", "num_frames", "steps") if k in defaults})
+            self.settings_panel.set_values(values)
+            self.settings.defaults_applied_for = key
+        self.statusBar().showMessage("Models loaded. Type an instruction and press Draft.", 4000)
+        self._update_handoff_state()
+
+    def _on_step(self, sp: StepPreview) -> None:
+        ev = sp.event
+        job = self.jobs.get(ev.job_id)
+        if job is None or job.state not in ("queued", "running"):
+            return
+        job.step, job.total, job.state = ev.step, ev.total, "running"
+        if ev.job_id != self.watch_job:
+            return
+        if self.stack.currentWidget() is not self.player:
+            self.stack.setCurrentWidget(self.player)
+        remaining = ev.elapsed / ev.step * (ev.total - ev.step) if ev.step else 0.0
+        cached = " (from draft cache)" if ev.from_cache else ""
+        text = (f"{job.label} · step {ev.step}/{ev.total} · {ev.phase}{cached} · "
+                f"{ev.elapsed:.1f} s · ~{remaining:.0f} s left")
+        caption = f"step {ev.step}/{ev.total} · {ev.phase} · light share {ev.w_t:.2f}"
+        self.player.show_step(sp.images, caption)
+        self.player.set_progress(ev.step, ev.total, text)
+
+    def _on_finished(self, ft: FinishedTake) -> None:
+        job = self.jobs.pop(ft.job_id, None) or JobInfo(ft.job_id, "draft", "Take")
+        take = ft.take
+        req = take.request
+        key = request_key(req)
+        record = self._take_by_key(key)
+        if record is None:
+            record = TakeRecord(id=proj.new_take_id(), request=req.to_dict(), created=time.time(),
+                                elapsed=float(take.elapsed), fps=int(take.fps), num_frames=int(len(take.frames)),
+                                width=int(take.frames.shape[2]), height=int(take.frames.shape[1]),
+                                metadata=dict(take.metadata), base_id=None if req.is_draft else job.base_id)
+            self.project.add_take(record)
+            self._keep_frames(record.id, take.frames)
+            self.thumbs[record.id] = ft.thumbnail
+            self.keyframes[record.id] = ft.keyframes
+            self.takes.add_take(record, ft.thumbnail)
+            self._write_take_file(record, take, ft.thumbnail)
+        else:
+            self._keep_frames(record.id, take.frames)
+            self.keyframes[record.id] = ft.keyframes
+        if ft.job_id == self.watch_job or self.watch_job is None:
+            self.watch_job = None
+            if req.is_draft:
+                self.project.base_draft = record.id
+            self.show_take(record.id)
+            self.player.set_progress(1, 1, f"{record.label()} done in {take.elapsed:.1f} s"
+                                           + (" (from cache)" if take.from_cache else ""))
+        self._job_ended()
+
+    def _on_failed(self, ev) -> None:
+        job = self.jobs.pop(ev.job_id, None)
+        what = {"load": "Loading the models", "draft": "The draft", "refine": "The refine",
+                "plan": "Writing the plan"}.get(job.kind if job else "", "A job")
+        self.banner.show_message(f"{what} failed: {ev.message}{ERROR_HINTS.get(ev.error_type, '')}", "error",
+                                 "Choose models…" if ev.error_type == "ModelError" else None,
+                                 self.choose_models if ev.error_type == "ModelError" else None)
+        if job is not None and job.kind == "load" or (self.summary is None and ev.error_type == "ModelError"):
+            self.load_bar.setVisible(False)
+            self.model_label.setText("Models: not loaded")
+        if job is not None and job.kind == "plan":
+            self.plan.write.setEnabled(True)
+        if ev.job_id == self.watch_job:
+            self.watch_job = None
+            self.player.end_stream()
+            self.player.set_progress(0, 1, "Failed: see the message above")
+            self._reshow_current()
+        self._job_ended()
+
+    def _on_cancelled(self, ev) -> None:
+        job = self.jobs.pop(ev.job_id, None)
+        if ev.job_id == self.watch_job:
+            self.watch_job = None
+            self.player.end_stream()
+            at = f" at step {ev.at_step}" if ev.at_step else ""
+            self.player.set_progress(0, 1, f"{job.label if job else 'Job'} cancelled{at}")
+            self._reshow_current()
+        self._job_ended()
+
+    def _on_plan(self, ev) -> None:
+        self.jobs.pop(ev.job_id, None)
+        self.plan.write.setEnabled(True)
+        if ev.plan is None:
+            self.plan.setVisible(False)
+        elif ev.instruction == self.prompt.text():
+            self.plan.text.setPlainText(ev.plan)
+        self._job_ended()
+
+    def _job_ended(self) -> None:
+        active = [j for j in self.jobs.values() if j.kind in ("draft", "refine") and j.state in ("queued", "running")]
+        self.cancel_button.setEnabled(bool(active))
+        self._refresh_queue()
+
+    def _refresh_queue(self) -> None:
+        shown = [(j.id, j.label if j.state != "running" or not j.total else f"{j.label} ({j.step}/{j.total})", j.state)
+                 for j in sorted(self.jobs.values(), key=lambda j: (j.state != "running", j.id))
+                 if j.state in ("queued", "running")]
+        self.queue.set_jobs(shown)
+
+    # ------------------------------------------------------------------ takes
+    def _keep_frames(self, take_id: str, frames: np.ndarray) -> None:
+        self.frames[take_id] = frames
+        self.frames.move_to_end(take_id)
+        while sum(f.nbytes for f in self.frames.values()) > FRAME_CACHE_BYTES and len(self.frames) > 2:
+            self.frames.popitem(last=False)
+
+    def _write_take_file(self, record: TakeRecord, take, thumb: QImage) -> None:
+        folder = self.project.folder
+        crf = self.settings.export_crf
+
+        def write():
+            (folder / "takes").mkdir(parents=True, exist_ok=True)
+            export_take(take, folder / "takes" / f"{record.id}.mp4", crf=crf)
+            thumb.save(str(folder / "takes" / f"{record.id}.png"))
+            return folder
+
+        self.tasks.run(write, on_done=lambda f: self._take_file_written(record, f),
+                       on_error=lambda e: self._take_file_failed(record, e))
+
+    def _take_file_written(self, record: TakeRecord, folder: Path) -> None:
+        record.file = f"takes/{record.id}.mp4"
+        record.thumbnail = f"takes/{record.id}.png"
+        if folder == self.project.folder and self.project.take(record.id) is record:
+            self.save_project()
+
+    def _take_file_failed(self, record: TakeRecord, exc: Exception) -> None:
+        self.banner.show_message(f"The take “{record.label()}” could not be saved to the project: {exc}. "
+                                 "It stays available until you close the app; export it with Ctrl+E.", "error")
+
+    def current_take(self) -> TakeRecord | None:
+        return self.project.take(self.project.current_take)
+
+    def show_take(self, take_id: str) -> None:
+        t = self.project.take(take_id)
+        if t is None:
+            return
+        self.project.current_take = t.id
+        if t.is_draft:
+            self.project.base_draft = t.id
+        elif t.base_id and self.project.take(t.base_id):
+            self.project.base_draft = t.base_id
+        if self.stack.currentWidget() is self.compare:
+            self.close_compare()
+        self.takes.select(t.id)
+        self.handoff.set_value(0.0 if t.is_draft else t.handoff)
+        self._update_handoff_state()
+        frames = self.frames.get(t.id)
+        caption = f"{t.label()} · seed {t.seed}"
+        if frames is None:
+            self.player.clear("Loading the take…")
+            self._load_frames(t, lambda _: self._frames_loaded_for_player(t.id))
+        else:
+            self.frames.move_to_end(t.id)
+            self.player.set_take(frames, t.fps, caption)
+            self._show_keyframes(t.id, frames)
+        self._schedule_save()
+
+    def _frames_loaded_for_player(self, take_id: str) -> None:
+        if self.project.current_take == take_id and take_id in self.frames and not self.player.streaming:
+            t = self.project.take(take_id)
+            self.player.set_take(self.frames[take_id], t.fps, f"{t.label()} · seed {t.seed}")
+            self._show_keyframes(take_id, self.frames[take_id])
+
+    def _load_frames(self, t: TakeRecord, then: Callable) -> None:
+        path = self.project.path_of(t)
+        if path is None or not path.exists():
+            self.player.clear(f"The file of “{t.label()}” is missing from the project folder.")
+            return
+        if t.id in self._loading_frames:
+            return
+        self._loading_frames.add(t.id)
+
+        def done(frames):
+            self._loading_frames.discard(t.id)
+            self._keep_frames(t.id, frames)
+            then(frames)
+
+        def failed(exc):
+            self._loading_frames.discard(t.id)
+            self.banner.show_message(f"Could not read “{t.label()}”: {exc}", "error")
+
+        self.tasks.run(read_mp4_frames, path, on_done=done, on_error=failed)
+
+    def _show_keyframes(self, take_id: str, frames: np.ndarray) -> None:
+        keys = self.keyframes.get(take_id)
+        if keys is None:
+            keys = self.keyframes[take_id] = [(i, frame_to_qimage(frames[i])) for i in keyframe_indices(len(frames))]
+        self.storyboard.set_keyframes(keys)
+
+    def _reshow_current(self) -> None:
+        t = self.current_take()
+        if t is not None and t.id in self.frames:
+            self.player.set_take(self.frames[t.id], t.fps, f"{t.label()} · seed {t.seed}", autoplay=False)
+
+    def _keyframe_clicked(self, index: int) -> None:
+        self.player.seek(index)
+        self.player.setFocus()
+
+    def toggle_star(self, take_id: str) -> None:
+        t = self.project.take(take_id)
+        if t is not None:
+            t.starred = not t.starred
+            self.takes.update_take(t)
+            self.save_project()
+
+    def rename_take(self, take_id: str, name: str) -> None:
+        t = self.project.take(take_id)
+        if t is not None:
+            t.name = name
+            self.takes.update_take(t)
+            self.save_project()
+
+    def delete_take(self, take_id: str) -> None:
+        if self.project.remove_take(take_id) is None:
+            return
+        self.frames.pop(take_id, None)
+        self.thumbs.pop(take_id, None)
+        self.keyframes.pop(take_id, None)
+        self.takes.remove_take(take_id)
+        if self.project.current_take is None:
+            self.player.clear()
+            self.storyboard.set_keyframes([])
+        self._update_handoff_state()
+        self.save_project()
+
+    def _update_handoff_state(self) -> None:
+        base = self.project.take(self.project.base_draft) if hasattr(self, "project") else None
+        enabled = base is not None
+        self.handoff.setEnabled(enabled)
+        if not enabled:
+            self.handoff.words.setText("Render a draft, then slide to refine it with the heavy generator.")
+            self.handoff.set_rendered(set())
+            self.handoff.set_describer(None)
+            self.handoff.plot.set_weights([])
+            return
+        rendered = {t.handoff for t in self.project.takes if t.base_id == base.id and not t.is_draft}
+        self.handoff.set_rendered(rendered | {0.0})
+        self._prepare_gate(base)
+
+    # ------------------------------------------------------------------ gate plot
+    def _flow_shift(self, req: dict) -> float:
+        if req.get("flow_shift") is not None:
+            return float(req["flow_shift"])
+        defaults = (self.summary or {}).get("defaults") or {}
+        return float(defaults.get("flow_shift", 5.0))
+
+    def _prepare_gate(self, base: TakeRecord) -> None:
+        if self.summary is None:
+            return  # gate_schedule imports diffusers: only once the models (and diffusers) are loaded
+        req = base.request
+        steps, sched = int(req.get("steps", 50)), req.get("scheduler", "unipc")
+        shift = self._flow_shift(req)
+        key = (steps, shift, sched)
+        if key in self._timesteps:
+            self.handoff.set_describer(self._describer(key))
+            return
+        self.tasks.run(lambda: list(gate_schedule(steps, 0.5, flow_shift=shift, scheduler=sched).timesteps),
+                       on_done=lambda ts: self._timesteps_ready(key, ts))
+
+    def _timesteps_ready(self, key: tuple, ts: list[float]) -> None:
+        self._timesteps[key] = ts
+        base = self.project.take(self.project.base_draft)
+        if base is not None:
+            self._prepare_gate(base)
+
+    def _describer(self, key: tuple):
+        steps, shift, sched = key
+        ts = self._timesteps[key]
+
+        def describe(s: float):
+            lead = self.settings_panel.values()["upfb"]["light_lead"] if s > 0 else 0
+            g = gate_schedule(steps, s, flow_shift=shift, scheduler=sched, light_lead=min(lead, steps), timesteps=ts)
+            return list(g.w), g.describe()
+
+        return describe
+
+    # ------------------------------------------------------------------ compare
+    def compare_selected(self) -> None:
+        ids = self.takes.selected_ids()
+        if len(ids) != 2:
+            self.banner.show_message("Select two takes in the strip (Ctrl+click) to compare them.", "info")
+            return
+        order = self.takes.ids()
+        a, b = sorted(ids, key=order.index)
+        self.open_compare(a, b)
+
+    def open_compare(self, a_id: str, b_id: str) -> None:
+        a, b = self.project.take(a_id), self.project.take(b_id)
+        if a is None or b is None:
+            return
+        missing = [t for t in (a, b) if t.id not in self.frames]
+        if missing:
+            self._pending_compare = (a_id, b_id)
+            for t in missing:
+                self._load_frames(t, lambda _: self._compare_frames_loaded())
+            return
+        self.player.transport.pause()
+        self.compare.set_takes(self.frames[a.id], a.fps, a.label(), self.frames[b.id], b.fps, b.label())
+        self.stack.setCurrentWidget(self.compare)
+        self.compare.setFocus()
+
+    def _compare_frames_loaded(self) -> None:
+        if self._pending_compare and all(i in self.frames for i in self._pending_compare):
+            a, b = self._pending_compare
+            self._pending_compare = None
+            self.open_compare(a, b)
+
+    def close_compare(self) -> None:
+        self.compare.stop()
+        self.stack.setCurrentWidget(self.player)
+
+    # ------------------------------------------------------------------ export and reproduce
+    def export_dialog(self) -> None:
+        t = self.current_take()
+        if t is None:
+            self.banner.show_message("There is no take to export yet: render a draft first.", "info")
+            return
+        start = Path(self.settings.last_export_dir or Path.home()) / f"{t.label().replace(' ', '_').replace('%', 'pct')}-{t.seed}.mp4"
+        path, _ = QFileDialog.getSaveFileName(self, "Export take as MP4", str(start), "MP4 video (*.mp4)")
+        if path:
+            self.export_take(t.id, path)
+
+    def export_take(self, take_id: str, path: str | Path, on_done: Callable | None = None) -> None:
+        """Write the take to `path` (MP4 with its settings inside) on a helper thread."""
+        t = self.project.take(take_id)
+        if t is None:
+            return
+        path = Path(path)
+        if path.suffix.lower() != ".mp4":
+            path = path.with_suffix(".mp4")
+        self.settings.last_export_dir = str(path.parent)
+        frames = self.frames.get(t.id)
+        source = self.project.path_of(t)
+        crf = self.settings.export_crf
+
+        def work():
+            if frames is not None:
+                take = SimpleNamespace(frames=frames, fps=t.fps, metadata=t.metadata)
+                return export_take(take, path, crf=crf)
+            if source is not None and source.exists():
+                shutil.copyfile(source, path)  # the project's file is already an export with metadata
+                return path
+            raise OSError("the take's frames are no longer available")
+
+        def done(result):
+            self.statusBar().showMessage(f"Exported {result}", 6000)
+            self.banner.show_message(f"Exported “{t.label()}” to {result}.", "info")
+            if on_done is not None:
+                on_done(result)
+
+        self.tasks.run(work, on_done=done,
+                       on_error=lambda e: self.banner.show_message(f"Export failed: {e}", "error"))
+
+    def dragEnterEvent(self, event) -> None:
+        if any(u.toLocalFile().lower().endswith(".mp4") for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        for url in event.mimeData().urls():
+            if url.toLocalFile().lower().endswith(".mp4"):
+                self.reproduce_from(url.toLocalFile())
+                event.acceptProposedAction()
+                return
+
+    def reproduce_from(self, path: str | Path) -> None:
+        """Restore the instruction and settings stored in an exported MP4."""
+        self.tasks.run(read_take_metadata, str(path), on_done=lambda meta: self._apply_metadata(path, meta),
+                       on_error=lambda e: self.banner.show_message(
+                           f"{Path(path).name} holds no Lumos Studio settings ({e}).", "error"))
+
+    def _apply_metadata(self, path, meta: dict) -> None:
+        try:
+            req = RenderRequest.from_dict(meta.get("request"))
+        except (RequestError, AttributeError) as exc:
+            self.banner.show_message(f"{Path(path).name}: its settings cannot be used ({exc}).", "error")
+            return
+        self.prompt.set_text(req.prompt)
+        self.prompt.set_negative(req.negative_prompt)
+        values = self.settings_panel.values()
+        values.update(width=req.width, height=req.height, num_frames=req.num_frames, steps=req.steps,
+                      guidance_light=req.guidance_light, guidance_heavy=req.guidance_heavy, seed=req.seed,
+                      seed_locked=True, scheduler=req.scheduler, upfb=req.upfb.to_dict())
+        self.settings_panel.set_values(values)
+        if req.plan:
+            self.plan.text.setPlainText(req.plan)
+        self.reproduce_request = req
+        self._schedule_save()
+        what = "draft" if req.is_draft else f"refine at {round(req.handoff * 100)} %"
+        self.banner.show_message(f"Settings restored from {Path(path).name} ({what}, seed {req.seed}).", "info",
+                                 "Render it", lambda: self.render_request(req))
+
+    def render_request(self, req: RenderRequest) -> None:
+        """Render exactly `req` (used by drop-to-reproduce)."""
+        if req.is_draft:
+            self._submit(req, "draft", f"Draft · seed {req.seed}")
+        else:
+            draft = req.replace(handoff=0.0, gamma_w=None, mode="upfb")
+            base = self._take_by_key(request_key(draft))
+            self._submit(req, "refine", f"Refine {round(req.handoff * 100)} % · seed {req.seed}",
+                         base_id=base.id if base else None)
+
+    # ------------------------------------------------------------------ dialogs
+    def choose_models(self) -> None:
+        dlg = ModelPickerDialog(self.current_spec(), self.tasks, self)
+        if dlg.exec():
+            self.apply_model_spec(dlg.spec())
+
+    def apply_model_spec(self, spec: ModelSpec) -> None:
+        s = self.settings
+        s.model_light, s.model_heavy = spec.light or "", spec.heavy or ""
+        s.model_device, s.model_offload = spec.device, spec.offload
+        self._store_settings()
+        self.summary = None
+        self._timesteps.clear()
+        if self.engine is None:
+            self.start_engine()
+            return
+        self.model_label.setText("Models: loading…")
+        self.load_bar.setVisible(True)
+        self.load_bar.setValue(0)
+        handle = self.engine.load(spec)
+        self.jobs[handle.id] = JobInfo(handle.id, "load", "Load models", state=handle.state)
+        self._refresh_queue()
+
+    def show_shortcuts(self) -> None:
+        ShortcutsDialog(self).exec()
+
+    def show_about(self) -> None:
+        from engine.api import __version__
+
+        self.banner.show_message(f"Lumos Studio {__version__}: draft with a light generator, refine with a heavy one "
+                                 "(UPFB hand-off), export MP4.", "info")
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Start the app. Options: --demo (a scripted engine, no models), --project FOLDER."""
+    import argparse
+
+    t0 = time.perf_counter()
+    parser = argparse.ArgumentParser(prog="lumos-studio")
+    parser.add_argument("--demo", action="store_true", help="use a scripted engine (no models, for a tour)")
+    parser.add_argument("--project", help="open this project folder")
+    parser.add_argument("--print-startup", action="store_true", help="print the time to first paint")
+    args, qt_args = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    app = QApplication.instance() or QApplication([sys.argv[0], *qt_args])
+    app.setApplicationName("Lumos Studio")
+    app.setStyle("Fusion")
+    from .resources import stylesheet
+
+    app.setStyleSheet(stylesheet())
+    factory = None
+    if args.demo:
+        from .fake_engine import FakeEngine
+
+        factory = FakeEngine
+    win = MainWindow(engine_factory=factory, project_path=args.project)
+    win.show()
+    if args.print_startup:
+        def report():
+            if win.first_paint is None:
+                QTimer.singleShot(10, report)
+                return
+            print(f"time to first paint: {1000 * (win.first_paint - t0):.0f} ms "
+                  f"(torch imported before paint: {win.torch_at_first_paint})", flush=True)
+        QTimer.singleShot(0, report)
+    return app.exec()

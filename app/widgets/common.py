@@ -1,0 +1,176 @@
+"""Small shared widgets: the message banner, a frame view that keeps aspect, the keyframe storyboard."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from PySide6.QtCore import QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen, QPixmap
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QToolButton, QWidget
+
+from ..resources import icon
+
+
+class Banner(QFrame):
+    """A dismissable message across the top of the window: errors are data shown here, never a dialog."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("banner")
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(8, 4, 4, 4)
+        self._icon = QLabel()
+        self._icon.setFixedSize(20, 20)
+        self.text = QLabel()
+        self.text.setWordWrap(True)
+        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.action = QPushButton()
+        self.action.setVisible(False)
+        self.action.clicked.connect(self._run_action)
+        close = QToolButton()
+        close.setIcon(icon("close"))
+        close.setToolTip("Dismiss this message")
+        close.clicked.connect(self.dismiss)
+        lay.addWidget(self._icon)
+        lay.addWidget(self.text, 1)
+        lay.addWidget(self.action)
+        lay.addWidget(close)
+        self._callback: Callable[[], None] | None = None
+        self.level = ""
+        self.hide()
+
+    def show_message(self, text: str, level: str = "error", action: str | None = None,
+                     callback: Callable[[], None] | None = None) -> None:
+        self.level = level
+        self.setProperty("level", level)
+        self.style().unpolish(self)
+        self.style().polish(self)
+        self._icon.setPixmap(icon("warning" if level in ("error", "warning") else "info").pixmap(18, 18))
+        self.text.setText(text)
+        self._callback = callback
+        self.action.setVisible(bool(action and callback))
+        if action:
+            self.action.setText(action)
+        self.show()
+
+    def dismiss(self) -> None:
+        self._callback = None
+        self.level = ""
+        self.hide()
+
+    def _run_action(self) -> None:
+        callback = self._callback
+        self.dismiss()
+        if callback is not None:
+            callback()
+
+
+def fit_rect(image_size: QSize, area: QRect) -> QRect:
+    """The largest rect of the image's aspect centred in `area`."""
+    if image_size.isEmpty():
+        return area
+    scaled = image_size.scaled(area.size(), Qt.AspectRatioMode.KeepAspectRatio)
+    x = area.x() + (area.width() - scaled.width()) // 2
+    y = area.y() + (area.height() - scaled.height()) // 2
+    return QRect(x, y, scaled.width(), scaled.height())
+
+
+class FrameView(QWidget):
+    """Paints one QImage scaled to fit (smooth), with an optional caption and a placeholder text."""
+
+    def __init__(self, parent: QWidget | None = None, placeholder: str = ""):
+        super().__init__(parent)
+        self.image: QImage | None = None
+        self.caption = ""
+        self.placeholder = placeholder
+        self.setMinimumSize(160, 100)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def set_image(self, image: QImage | None, caption: str | None = None) -> None:
+        self.image = image
+        if caption is not None:
+            self.caption = caption
+        self.update()
+
+    def paintEvent(self, _event) -> None:
+        p = QPainter(self)
+        p.fillRect(self.rect(), QColor("#0b0d10"))
+        if self.image is None or self.image.isNull():
+            if self.placeholder:
+                p.setPen(QColor("#6b7482"))
+                p.drawText(self.rect().adjusted(20, 20, -20, -20),
+                           Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.placeholder)
+            return
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        target = fit_rect(self.image.size(), self.rect())
+        p.drawImage(target, self.image)
+        if self.caption:
+            draw_caption(p, target, self.caption)
+
+
+def draw_caption(p: QPainter, target: QRect, text: str, right: bool = False) -> None:
+    font = QFont(p.font())
+    font.setPointSizeF(9)
+    p.setFont(font)
+    fm = p.fontMetrics()
+    w, h = fm.horizontalAdvance(text) + 12, fm.height() + 6
+    x = target.right() - w - 6 if right else target.x() + 6
+    box = QRectF(x, target.y() + 6, w, h)
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(QColor(0, 0, 0, 160))
+    p.drawRoundedRect(box, 4, 4)
+    p.setPen(QPen(QColor("#e8ecf2")))
+    p.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+
+
+class _Keyframe(QLabel):
+    clicked = Signal(int)
+
+    def __init__(self, index: int, image: QImage, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.index = index
+        self.setPixmap(
+            QPixmap.fromImage(
+                image.scaled(120, 68, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)))
+        self.setToolTip(f"Frame {index + 1}: click to jump there")
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setStyleSheet("border: 1px solid #2c333e; border-radius: 3px;")
+
+    def mousePressEvent(self, event) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.clicked.emit(self.index)
+
+
+class Storyboard(QFrame):
+    """A strip of keyframes of the current take; clicking one moves the player to that frame."""
+
+    frameClicked = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("panel")
+        self._lay = QHBoxLayout(self)
+        self._lay.setContentsMargins(6, 4, 6, 4)
+        self._lay.setSpacing(6)
+        self._title = QLabel("Storyboard")
+        self._title.setObjectName("sectionTitle")
+        self._empty = QLabel("Keyframes of the draft appear here.")
+        self._empty.setObjectName("hint")
+        self._lay.addWidget(self._title)
+        self._lay.addWidget(self._empty)
+        self._lay.addStretch(1)
+        self.frames: list[_Keyframe] = []
+        self.setFixedHeight(88)
+        self.setToolTip("Keyframes of the shown take: click one to jump to that frame")
+
+    def set_keyframes(self, keyframes: list[tuple[int, QImage]]) -> None:
+        for kf in self.frames:
+            self._lay.removeWidget(kf)
+            kf.deleteLater()
+        self.frames = []
+        self._empty.setVisible(not keyframes)
+        for i, (index, image) in enumerate(keyframes):
+            kf = _Keyframe(index, image, self)
+            kf.clicked.connect(self.frameClicked)
+            self._lay.insertWidget(2 + i, kf)
+            self.frames.append(kf)

@@ -1,0 +1,191 @@
+"""Dialogs: the model picker (with validation) and Help ▸ Shortcuts."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QRadioButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.api import LumosError, ModelSpec, embedded_family_available, validate_spec
+
+SHORTCUTS = [
+    ("Ctrl+Enter", "Render a draft of the instruction"),
+    ("Esc", "Cancel the running job (or close the compare view)"),
+    ("Ctrl+E", "Export the shown take as MP4"),
+    ("Ctrl+K", "Compare the two selected takes"),
+    ("Alt+Up / Alt+Down", "Previous / next recent instruction (in the editor)"),
+    ("Space", "Play / pause (player focused)"),
+    ("Left / Right", "Previous / next frame (player focused)"),
+    ("Home / End", "First / last frame (player focused)"),
+    ("Ctrl+[ / Ctrl+]", "Hand-off 5 % less / more"),
+    ("Ctrl+N", "New project"),
+    ("Ctrl+O", "Open a project"),
+    ("Ctrl+Shift+S", "Save the project as…"),
+    ("F1", "This list"),
+    ("Ctrl+Q", "Quit"),
+]
+
+
+class ShortcutsDialog(QDialog):
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Keyboard shortcuts")
+        lay = QVBoxLayout(self)
+        table = QTableWidget(len(SHORTCUTS), 2)
+        table.setHorizontalHeaderLabels(["Keys", "Action"])
+        table.verticalHeader().setVisible(False)
+        table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        for row, (keys, what) in enumerate(SHORTCUTS):
+            table.setItem(row, 0, QTableWidgetItem(keys))
+            table.setItem(row, 1, QTableWidgetItem(what))
+        table.resizeColumnsToContents()
+        table.horizontalHeader().setStretchLastSection(True)
+        lay.addWidget(table)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        lay.addWidget(buttons)
+        self.resize(520, 460)
+
+
+def check_spec(spec: ModelSpec) -> tuple[bool, str]:
+    """(usable, message) for the picker: config-only, no weights loaded."""
+    try:
+        report = validate_spec(spec)
+    except LumosError as exc:
+        return False, str(exc)
+    except Exception as exc:  # an unreadable folder must become a message, not a crash
+        return False, f"Could not check these models ({type(exc).__name__}: {exc})"
+    return report.ok, report.message()
+
+
+class ModelPickerDialog(QDialog):
+    """Embedded default family, or a light + heavy pair from folders or local Hugging Face repo ids."""
+
+    def __init__(self, spec: ModelSpec, tasks, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Models")
+        self.tasks = tasks
+        lay = QVBoxLayout(self)
+        self.embedded = QRadioButton("Embedded Lumos mini family (runs on any CPU, seconds per take)")
+        self.custom = QRadioButton("Choose a light and a heavy generator")
+        group = QButtonGroup(self)
+        group.addButton(self.embedded)
+        group.addButton(self.custom)
+        if not embedded_family_available():
+            self.embedded.setText(self.embedded.text() + " — not installed")
+        lay.addWidget(self.embedded)
+        lay.addWidget(self.custom)
+        form = QFormLayout()
+        self.light = QLineEdit(spec.light or "")
+        self.light.setPlaceholderText("folder or repo id, e.g. Wan-AI/Wan2.1-T2V-1.3B-Diffusers")
+        self.light.setToolTip("The light generator: a diffusers Wan pipeline folder or a repo id in the local cache")
+        self.heavy = QLineEdit(spec.heavy or "")
+        self.heavy.setPlaceholderText("folder or repo id, e.g. Wan-AI/Wan2.1-T2V-14B-Diffusers")
+        self.heavy.setToolTip("The heavy generator: a pipeline or transformer folder, or a repo id in the local cache")
+        form.addRow("Light", self._with_browse(self.light))
+        form.addRow("Heavy", self._with_browse(self.heavy))
+        self.device = QComboBox()
+        for label, value in (("Automatic (GPU if present)", "auto"), ("CPU", "cpu"), ("CUDA GPU", "cuda"),
+                             ("Apple GPU (MPS)", "mps")):
+            self.device.addItem(label, value)
+        self.device.setCurrentIndex(max(0, self.device.findData(spec.device)))
+        self.device.setToolTip("Where the generators run")
+        self.offload = QCheckBox("CPU offload (for GPUs with less memory than both generators need)")
+        self.offload.setChecked(spec.offload)
+        self.offload.setToolTip("Keep only the active generator on the GPU: slower, but avoids out-of-memory")
+        form.addRow("Device", self.device)
+        form.addRow("", self.offload)
+        lay.addLayout(form)
+        row = QHBoxLayout()
+        self.validate_button = QPushButton("Check pair")
+        self.validate_button.setToolTip("Check, without loading weights, that the two generators share a latent space")
+        self.validate_button.clicked.connect(self.validate)
+        self.result = QLabel("")
+        self.result.setWordWrap(True)
+        row.addWidget(self.validate_button)
+        row.addWidget(self.result, 1)
+        lay.addLayout(row)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Load these models")
+        self.buttons.accepted.connect(self._accept)
+        self.buttons.rejected.connect(self.reject)
+        lay.addWidget(self.buttons)
+        (self.custom if (spec.light or spec.heavy) else self.embedded).setChecked(True)
+        self.embedded.toggled.connect(self._mode)
+        self._mode()
+        self.valid: bool | None = None
+        self.resize(640, 300)
+
+    def _with_browse(self, edit: QLineEdit) -> QWidget:
+        w = QWidget()
+        h = QHBoxLayout(w)
+        h.setContentsMargins(0, 0, 0, 0)
+        b = QPushButton("Browse…")
+        b.setToolTip("Choose a model folder")
+        b.clicked.connect(lambda: self._browse(edit))
+        h.addWidget(edit, 1)
+        h.addWidget(b)
+        edit.textChanged.connect(self._edited)
+        return w
+
+    def _browse(self, edit: QLineEdit) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Choose a model folder", edit.text())
+        if path:
+            edit.setText(path)
+
+    def _edited(self) -> None:
+        self.valid = None
+        self.result.setText("")
+
+    def _mode(self) -> None:
+        custom = self.custom.isChecked()
+        self.light.setEnabled(custom)
+        self.heavy.setEnabled(custom)
+        self._edited()
+
+    def spec(self) -> ModelSpec:
+        if self.embedded.isChecked():
+            return ModelSpec(device=self.device.currentData(), offload=self.offload.isChecked())
+        return ModelSpec(light=self.light.text().strip() or None, heavy=self.heavy.text().strip() or None,
+                         device=self.device.currentData(), offload=self.offload.isChecked())
+
+    def validate(self) -> None:
+        self.validate_button.setEnabled(False)
+        self.result.setText("Checking…")
+        self.tasks.run(check_spec, self.spec(), on_done=self._validated, on_error=self._validate_error)
+
+    def _validated(self, result: tuple[bool, str]) -> None:
+        ok, message = result
+        self.valid = ok
+        self.validate_button.setEnabled(True)
+        self.result.setText(("✔ " if ok else "✖ ") + message)
+        self.result.setStyleSheet(f"color: {'#6fdc8c' if ok else '#ff9a8a'};")
+
+    def _validate_error(self, exc: Exception) -> None:
+        self._validated((False, str(exc)))
+
+    def _accept(self) -> None:
+        if self.valid is False:
+            return  # the reason is shown next to "Check pair"
+        self.accept()
+
+
+def align_right(label: QLabel) -> QLabel:
+    label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    return label

@@ -1,0 +1,223 @@
+"""The window on a scripted engine: draft, streaming, slider debounce/cancel/reuse, cancel, errors, compare."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+
+from tests.app.conftest import draft
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_app_imports_no_torch():
+    code = ("import sys, app, app.main_window, app.bridge, app.project, app.fake_engine;"
+            "bad=[m for m in ('torch','diffusers','transformers') if m in sys.modules]; print(bad); sys.exit(bool(bad))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_draft_streams_then_shows_storyboard(make_window, qtbot):
+    win = make_window(step_delay=0.03)
+    seen = []
+    orig = win.player.show_step
+    win.player.show_step = lambda images, caption: (seen.append(caption), orig(images, caption))
+    take = draft(qtbot, win)
+    assert take.is_draft and take.request["prompt"] == "a red ball rolls right"
+    assert len(seen) == take.request["steps"]  # one preview per step
+    assert seen[0].startswith("step 1/")
+    assert len(win.storyboard.frames) > 1
+    assert win.player.source is not None and len(win.player.source) == take.num_frames
+    assert win.handoff.isEnabled()
+    assert win.takes.ids() == [take.id]
+    # Autosave: the take file and the project that lists it.
+    qtbot.waitUntil(lambda: take.file is not None, timeout=10000)
+    assert (win.project.folder / take.file).stat().st_size > 0
+    assert take.id in (win.project.folder / "project.json").read_text()
+
+
+def test_ctrl_enter_drafts_and_history(make_window, qtbot):
+    win = make_window()
+    win.prompt.edit.setFocus()
+    qtbot.keyClicks(win.prompt.edit, "a blue square moves up")
+    qtbot.keyClick(win.prompt.edit, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: len(win.project.takes) == 1, timeout=5000)
+    assert win.prompt.text() == "a blue square moves up"  # Ctrl+Enter did not insert a newline
+    assert win.settings.recent_prompts[0] == "a blue square moves up"
+    win.prompt.set_text("")
+    qtbot.keyClick(win.prompt.edit, Qt.Key.Key_Up, Qt.KeyboardModifier.AltModifier)
+    assert win.prompt.text() == "a blue square moves up"
+
+
+def test_slider_debounces_cancels_and_reuses(make_window, qtbot):
+    win = make_window()
+    base = draft(qtbot, win)
+    engine = win.engine
+    engine.step_delay = 0.08
+    n0 = len(engine.submitted)
+    # Dragging through values starts nothing until the slider rests.
+    for v in (10, 20, 30, 40):
+        win.handoff.slider.setValue(v)
+    assert len(engine.submitted) == n0
+    qtbot.waitUntil(lambda: len(engine.submitted) == n0 + 1, timeout=3000)
+    assert engine.submitted[-1].handoff == 0.4
+    qtbot.waitUntil(lambda: engine.running is not None, timeout=3000)
+    # Moving on while it runs cancels the stale refine.
+    cancelled = []
+    win.bridge.cancelled.connect(win.statusBar().clearMessage)  # keep a GUI-thread slot attached
+    orig = win._on_cancelled
+    win._on_cancelled = lambda ev: (cancelled.append(ev.job_id), orig(ev))
+    win.bridge.cancelled.disconnect()
+    win.bridge.cancelled.connect(win._on_cancelled)
+    win.handoff.slider.setValue(70)
+    win.handoff._fire()  # as on release
+    qtbot.waitUntil(lambda: any(not t.is_draft and t.handoff == 0.7 for t in win.project.takes), timeout=10000)
+    assert cancelled, "the refine at 40 % should have been cancelled"
+    assert not any(t.handoff == 0.4 for t in win.project.takes)
+    refined = win.project.takes[-1]
+    assert refined.base_id == base.id and win.project.current_take == refined.id
+    assert 70 in win.handoff.slider.rendered
+    # Back to 0 shows the draft; back to 70 shows the refine: no new jobs.
+    n1 = len(engine.submitted)
+    win.handoff.slider.setValue(0)
+    win.handoff._fire()
+    assert win.project.current_take == base.id
+    win.handoff.slider.setValue(70)
+    win.handoff._fire()
+    assert win.project.current_take == refined.id
+    qtbot.wait(500)
+    assert len(engine.submitted) == n1
+
+
+def test_gate_plot_and_words(make_window, qtbot):
+    win = make_window()
+    draft(qtbot, win)
+    qtbot.waitUntil(lambda: win.handoff._describe is not None, timeout=20000)
+    win.handoff.set_value(0.5)
+    assert win.handoff.plot.w and len(win.handoff.plot.w) == win.project.takes[0].request["steps"]
+    assert "light generator leads" in win.handoff.words.text().lower()
+    win.handoff.set_value(win.handoff.slider.official / 100)
+    assert "authors' default" in win.handoff.words.text()
+
+
+def test_escape_cancels_and_window_stays_usable(make_window, qtbot):
+    win = make_window(step_delay=0.2)
+    win.prompt.set_text("a green star grows")
+    win.draft_button.click()
+    qtbot.waitUntil(lambda: win.player.streaming, timeout=5000)
+    qtbot.keyClick(win, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: "cancelled" in win.player.status.text(), timeout=5000)
+    assert not win.project.takes and not win.cancel_button.isEnabled()
+    win.engine.step_delay = 0.01
+    draft(qtbot, win, "a green star grows")
+    assert len(win.project.takes) == 1
+
+
+def test_engine_error_shows_banner_and_recovers(make_window, qtbot):
+    win = make_window()
+    win.engine.fail_next = ("Out of memory while rendering. Try fewer frames.", "OutOfMemory")
+    win.prompt.set_text("a red ball")
+    win.draft_button.click()
+    qtbot.waitUntil(lambda: win.banner.isVisible() and win.banner.level == "error", timeout=5000)
+    assert "Out of memory" in win.banner.text.text()
+    assert "failed" in win.player.status.text().lower()
+    draft(qtbot, win, "a red ball")
+    assert not win.banner.isVisible()
+
+
+def test_invalid_settings_are_explained(make_window, qtbot):
+    win = make_window()
+    sp = win.settings_panel
+    sp.frames.setValue(10)
+    assert sp.frames.value() == 9 and "4k + 1" in sp.hint.text()
+    sp.size.setCurrentIndex(sp.size.count() - 1)  # Custom
+    sp.width.setValue(100)
+    sp.width.editingFinished.emit()
+    assert sp.width.value() == 96 and "multiple of 16" in sp.hint.text()
+    sp.sigma_min.setValue(2.0)
+    assert sp.sigma_max.value() >= 2.0
+    # Empty and over-long instructions: a message, no job.
+    win.prompt.set_text("   ")
+    win.draft_button.click()
+    assert win.banner.isVisible() and "instruction" in win.banner.text.text()
+    win.prompt.set_text("x" * 2001)
+    win.draft_button.click()
+    assert "2000" in win.banner.text.text() and not win.engine.submitted
+    assert "inlineError" == win.prompt.count.objectName()
+
+
+def test_model_load_failure_offers_picker(make_window, qtbot):
+    from app.fake_engine import FakeEngine
+
+    orig_init = FakeEngine.__init__
+
+    def failing(self, *a, **k):
+        orig_init(self, *a, **k)
+        self.load_error = ("the heavy transformer expects text width 64, the text encoder gives 32", "ModelError")
+
+    FakeEngine.__init__ = failing
+    try:
+        win = make_window(wait_loaded=False)
+        qtbot.waitUntil(lambda: win.banner.isVisible(), timeout=5000)
+    finally:
+        FakeEngine.__init__ = orig_init
+    assert "text width" in win.banner.text.text() and win.banner.action.text() == "Choose models…"
+    assert win.model_label.text() == "Models: not loaded"
+
+
+def test_queue_view_lists_pending_jobs(make_window, qtbot):
+    win = make_window(step_delay=0.1)
+    win.settings_panel.lock.setChecked(True)
+    for prompt in ("one ball", "two balls", "three balls"):
+        win.prompt.set_text(prompt)
+        win.draft_button.click()
+    qtbot.waitUntil(lambda: win.queue.list.count() == 3 and "▶" in win.queue.list.item(0).text(), timeout=3000)
+    win.cancel_all()
+    qtbot.waitUntil(lambda: win.queue.list.item(0).text() == "Nothing queued", timeout=5000)
+
+
+def test_compare_two_takes(make_window, qtbot):
+    win = make_window()
+    a = draft(qtbot, win, "a red ball")
+    b = draft(qtbot, win, "a blue ball")
+    win.takes.list.item(0).setSelected(True)
+    win.takes.list.item(1).setSelected(True)
+    assert win.takes.compare.isEnabled()
+    win.takes.compare.click()
+    assert win.stack.currentWidget() is win.compare
+    assert win.compare.canvas.labels == (a.label(), b.label())
+    win.compare.mode.setCurrentIndex(1)
+    assert win.compare.canvas.mode == "wipe"
+    win.compare.transport.seek(3)
+    assert win.compare.canvas.a is win.compare.a.image(3) and win.compare.canvas.b is win.compare.b.image(3)
+    qtbot.keyClick(win, Qt.Key.Key_Escape)
+    assert win.stack.currentWidget() is win.player
+
+
+def test_take_star_rename_delete(make_window, qtbot):
+    win = make_window()
+    t = draft(qtbot, win)
+    qtbot.waitUntil(lambda: t.file is not None, timeout=10000)
+    win.toggle_star(t.id)
+    win.rename_take(t.id, "keeper")
+    assert t.starred and win.takes.list.item(0).text().startswith("★ keeper")
+    path = win.project.folder / t.file
+    win.delete_take(t.id)
+    assert not win.project.takes and not path.exists() and not win.handoff.isEnabled()
+
+
+def test_plan_panel_only_with_understanding(make_window, qtbot):
+    from app.fake_engine import DEFAULT_SUMMARY
+
+    win = make_window()
+    assert not win.plan.isVisible()
+    win2 = make_window(summary=dict(DEFAULT_SUMMARY, has_understanding=True))
+    assert win2.plan.isVisible()
+    win2.prompt.set_text("the ball that is not red moves left")
+    win2.plan.write.click()
+    qtbot.waitUntil(lambda: "rolls" in win2.plan.text.toPlainText(), timeout=5000)
+    t = draft(qtbot, win2, "the ball that is not red moves left")
+    assert t.request["plan"] == win2.engine.plan_text
