@@ -79,6 +79,7 @@ class FakeEngine:
         self.load_error: tuple[str, str] | None = None
         self.plan_text = "1. a disc appears on the left\n2. it rolls to the right"
         self.submitted: list = []  # every request submitted, in order (tests read it)
+        self.handles: list[JobHandle] = []  # every job ever queued, with its final state
         self.loaded = False
         self._cache: dict = {}
         self._ids = itertools.count(1)
@@ -162,6 +163,7 @@ class FakeEngine:
     def _enqueue(self, kind, payload, on_event):
         with self._lock:
             handle = JobHandle(next(self._ids), kind, payload, sink=on_event)
+            self.handles.append(handle)
             self._jobs.append(handle)
             position = len(self._jobs) - 1 + (self._running is not None)
             self._lock.notify_all()

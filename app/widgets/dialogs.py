@@ -116,10 +116,10 @@ class ModelPickerDialog(QDialog):
         self.validate_button = QPushButton("Check pair")
         self.validate_button.setToolTip("Check, without loading weights, that the two generators share a latent space")
         self.validate_button.clicked.connect(self.validate)
-        self.result = QLabel("")
-        self.result.setWordWrap(True)
+        self.result_label = QLabel("")
+        self.result_label.setWordWrap(True)
         row.addWidget(self.validate_button)
-        row.addWidget(self.result, 1)
+        row.addWidget(self.result_label, 1)
         lay.addLayout(row)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Load these models")
@@ -151,7 +151,7 @@ class ModelPickerDialog(QDialog):
 
     def _edited(self) -> None:
         self.valid = None
-        self.result.setText("")
+        self.result_label.setText("")
 
     def _mode(self) -> None:
         custom = self.custom.isChecked()
@@ -167,15 +167,15 @@ class ModelPickerDialog(QDialog):
 
     def validate(self) -> None:
         self.validate_button.setEnabled(False)
-        self.result.setText("Checking…")
+        self.result_label.setText("Checking…")
         self.tasks.run(check_spec, self.spec(), on_done=self._validated, on_error=self._validate_error)
 
     def _validated(self, result: tuple[bool, str]) -> None:
         ok, message = result
         self.valid = ok
         self.validate_button.setEnabled(True)
-        self.result.setText(("✔ " if ok else "✖ ") + message)
-        self.result.setStyleSheet(f"color: {'#6fdc8c' if ok else '#ff9a8a'};")
+        self.result_label.setText(("✔ " if ok else "✖ ") + message)
+        self.result_label.setStyleSheet(f"color: {'#6fdc8c' if ok else '#ff9a8a'};")
 
     def _validate_error(self, exc: Exception) -> None:
         self._validated((False, str(exc)))

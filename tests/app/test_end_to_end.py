@@ -1,0 +1,89 @@
+"""The whole loop on the real Engine with tiny models: instruction → draft → storyboard → slider refine → export,
+and the exported file reproduces the take."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.main_window import MainWindow
+from app.media import read_mp4_frames
+from app.project import Settings
+from engine.api import RenderRequest, read_take_metadata
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tiny_family(tmp_path_factory):
+    from tests.tiny_models import build_tiny_family
+
+    return build_tiny_family(tmp_path_factory.mktemp("tiny"))
+
+
+def test_draft_refine_export_reproduce(qtbot, tiny_family, tmp_path):
+    settings = Settings(model_light=str(tiny_family / "light"), model_heavy=str(tiny_family / "heavy"),
+                        model_device="cpu")
+    win = MainWindow(settings=settings)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.summary is not None or win.banner.isVisible(), timeout=120000)
+    assert win.summary is not None, win.banner.text.text()
+    sp = win.settings_panel
+    sp.size.setCurrentIndex(sp.size.count() - 1)  # Custom
+    sp.width.setValue(32)
+    sp.height.setValue(32)
+    sp.frames.setValue(5)
+    sp.steps.setValue(4)
+    sp.guidance_light.setValue(1.0)
+    sp.guidance_heavy.setValue(1.0)
+    sp.lock.setChecked(True)
+    sp.seed.setValue(7)
+    steps_seen = []
+    orig = win.player.show_step
+    win.player.show_step = lambda images, caption: (steps_seen.append(len(images)), orig(images, caption))
+
+    # 1. Instruction → draft → storyboard.
+    win.prompt.set_text("a red circle moves right")
+    win.draft_button.click()
+    qtbot.waitUntil(lambda: len(win.project.takes) == 1 or win.banner.level == "error", timeout=120000)
+    assert len(win.project.takes) == 1, win.banner.text.text()
+    draft = win.project.takes[0]
+    assert draft.is_draft and draft.num_frames == 5 and (draft.width, draft.height) == (32, 32)
+    assert steps_seen and len(steps_seen) == 4 and steps_seen[0] >= 1  # previews streamed per step
+    assert win.storyboard.frames and win.player.source is not None
+    assert win.handoff.isEnabled()
+
+    # 2. Slider → refine (debounced), streamed, kept as a take.
+    win.handoff.slider.setValue(60)
+    win.handoff._fire()  # as on release
+    qtbot.waitUntil(lambda: len(win.project.takes) == 2 or win.banner.level == "error", timeout=120000)
+    assert len(win.project.takes) == 2, win.banner.text.text()
+    refined = win.project.takes[1]
+    assert not refined.is_draft and refined.handoff == 0.6 and refined.base_id == draft.id
+    assert win.project.current_take == refined.id
+    assert not np.array_equal(win.frames[refined.id], win.frames[draft.id])
+    qtbot.waitUntil(lambda: win.handoff._describe is not None, timeout=60000)
+    assert "leads" in win.handoff.words.text()
+
+    # 3. Export, read back, reproduce.
+    out = tmp_path / "refined.mp4"
+    done = []
+    win.export_take(refined.id, out, on_done=done.append)
+    qtbot.waitUntil(lambda: bool(done) or win.banner.level == "error", timeout=60000)
+    assert done, win.banner.text.text()
+    frames = read_mp4_frames(out)
+    assert frames.shape == (5, 32, 32, 3)
+    meta = read_take_metadata(out)
+    req = RenderRequest.from_dict(meta["request"])
+    assert req == RenderRequest.from_dict(refined.request)
+    assert req.handoff == 0.6 and req.seed == 7 and req.prompt == "a red circle moves right"
+    # Dropping it back restores the settings; "Render it" finds the existing take (no new job).
+    win.prompt.set_text("changed")
+    win.reproduce_from(out)
+    qtbot.waitUntil(lambda: win.prompt.text() == "a red circle moves right", timeout=30000)
+    win.banner.action.click()
+    assert win.project.current_take == refined.id and len(win.project.takes) == 2
+    # The autosaved project lists both takes with their files.
+    qtbot.waitUntil(lambda: all(t.file for t in win.project.takes), timeout=60000)
+    win.close()
