@@ -37,12 +37,14 @@ from PySide6.QtWidgets import (
 )
 
 from engine.api import (
+    OFFICIAL_GAMMA_W,
     ModelSpec,
     ProjectError,
     RenderRequest,
     RequestError,
     check_request,
     export_take,
+    gamma_w_to_handoff,
     gate_schedule,
     read_take_metadata,
 )
@@ -168,7 +170,7 @@ class MainWindow(QMainWindow):
         scroll = QScrollArea()
         scroll.setWidget(left)
         scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(330)
+        scroll.setMinimumWidth(350)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.splitter.addWidget(scroll)
         # Centre: player / compare, storyboard, hand-off.
@@ -192,7 +194,7 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(centre)
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([360, 900])
+        self.splitter.setSizes([370, 900])
         outer.addWidget(self.splitter, 1)
         bottom = QHBoxLayout()
         self.takes = TakesStrip()
@@ -859,6 +861,7 @@ class MainWindow(QMainWindow):
         steps, sched = int(req.get("steps", 50)), req.get("scheduler", "unipc")
         shift = self._flow_shift(req)
         key = (steps, shift, sched)
+        self.handoff.set_official(gamma_w_to_handoff(OFFICIAL_GAMMA_W, shift))
         if key in self._timesteps:
             self.handoff.set_describer(self._describer(key))
             return

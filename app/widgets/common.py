@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 from PySide6.QtCore import QRect, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen, QPixmap
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QToolButton, QWidget
 
 from ..resources import icon
@@ -123,22 +123,43 @@ def draw_caption(p: QPainter, target: QRect, text: str, right: bool = False) -> 
     p.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
 
 
-class _Keyframe(QLabel):
-    clicked = Signal(int)
+class KeyframeStrip(QWidget):
+    """Keyframes painted side by side, each fitted to an equal share of the width; click → frameClicked."""
 
-    def __init__(self, index: int, image: QImage, parent: QWidget | None = None):
+    frameClicked = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.index = index
-        self.setPixmap(
-            QPixmap.fromImage(
-                image.scaled(120, 68, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)))
-        self.setToolTip(f"Frame {index + 1}: click to jump there")
+        self.keyframes: list[tuple[int, QImage]] = []
+        self.current = -1
         self.setCursor(Qt.CursorShape.PointingHandCursor)
-        self.setStyleSheet("border: 1px solid #2c333e; border-radius: 3px;")
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def cells(self) -> list[QRect]:
+        n = len(self.keyframes)
+        if not n:
+            return []
+        gap = 6
+        w = (self.width() - gap * (n - 1)) / n
+        return [QRect(round(i * (w + gap)), 0, max(1, round(w)), self.height()) for i in range(n)]
+
+    def paintEvent(self, _event) -> None:
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        for (index, image), cell in zip(self.keyframes, self.cells()):
+            target = fit_rect(image.size(), cell)
+            p.drawImage(target, image)
+            p.setPen(QPen(QColor("#7aa2ff" if index == self.current else "#2c333e"), 1))
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.drawRect(target.adjusted(0, 0, -1, -1))
 
     def mousePressEvent(self, event) -> None:
-        if event.button() == Qt.MouseButton.LeftButton:
-            self.clicked.emit(self.index)
+        for (index, _), cell in zip(self.keyframes, self.cells()):
+            if cell.contains(event.position().toPoint()):
+                self.current = index
+                self.update()
+                self.frameClicked.emit(index)
+                return
 
 
 class Storyboard(QFrame):
@@ -149,28 +170,29 @@ class Storyboard(QFrame):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("panel")
-        self._lay = QHBoxLayout(self)
-        self._lay.setContentsMargins(6, 4, 6, 4)
-        self._lay.setSpacing(6)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(8, 6, 8, 6)
+        lay.setSpacing(8)
         self._title = QLabel("Storyboard")
         self._title.setObjectName("sectionTitle")
         self._empty = QLabel("Keyframes of the draft appear here.")
         self._empty.setObjectName("hint")
-        self._lay.addWidget(self._title)
-        self._lay.addWidget(self._empty)
-        self._lay.addStretch(1)
-        self.frames: list[_Keyframe] = []
-        self.setFixedHeight(88)
+        self.strip = KeyframeStrip()
+        self.strip.frameClicked.connect(self.frameClicked)
+        self.strip.setVisible(False)
+        lay.addWidget(self._title)
+        lay.addWidget(self._empty, 1)
+        lay.addWidget(self.strip, 1)
+        self.setFixedHeight(84)
         self.setToolTip("Keyframes of the shown take: click one to jump to that frame")
 
+    @property
+    def frames(self) -> list[tuple[int, QImage]]:
+        return self.strip.keyframes
+
     def set_keyframes(self, keyframes: list[tuple[int, QImage]]) -> None:
-        for kf in self.frames:
-            self._lay.removeWidget(kf)
-            kf.deleteLater()
-        self.frames = []
+        self.strip.keyframes = list(keyframes)
+        self.strip.current = -1
+        self.strip.setVisible(bool(keyframes))
         self._empty.setVisible(not keyframes)
-        for i, (index, image) in enumerate(keyframes):
-            kf = _Keyframe(index, image, self)
-            kf.clicked.connect(self.frameClicked)
-            self._lay.insertWidget(2 + i, kf)
-            self.frames.append(kf)
+        self.strip.update()

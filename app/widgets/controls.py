@@ -66,6 +66,8 @@ class PromptEditor(QFrame):
         self.recent.setToolTip("Recent instructions (Alt+Up / Alt+Down in the editor walk through them)")
         self.recent.setPlaceholderText("Recent…")
         self.recent.setMaximumWidth(150)
+        self.recent.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.recent.setMinimumContentsLength(8)
         self.recent.activated.connect(self._pick_recent)
         head.addWidget(title)
         head.addStretch(1)
@@ -233,8 +235,10 @@ class SettingsPanel(QGroupBox):
         p = presets()
         self.size = QComboBox()
         for s in p["sizes"]:
-            self.size.addItem(f"{s['name']}  ({s['width']}×{s['height']})", (s["width"], s["height"]))
-        self.size.addItem("Custom…", None)
+            self.size.addItem(f"{s['name']}  ({s['width']}×{s['height']})", f"{s['width']}x{s['height']}")
+        self.size.addItem("Custom…", "")
+        self.size.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.size.setMinimumContentsLength(14)
         self.size.setToolTip("Video size. Wan models need both sides to be multiples of 16")
         self.size.currentIndexChanged.connect(self._size_preset)
         self.width = _spin(16, 2048, 832, 16, "Width in pixels (a multiple of 16)")
@@ -390,23 +394,23 @@ class SettingsPanel(QGroupBox):
 
     def _size_preset(self, index: int) -> None:
         wh = self.size.itemData(index)
-        custom = wh is None
+        custom = not wh
         self.width.setEnabled(custom)
         self.height.setEnabled(custom)
         if not custom:
+            w, h = (int(x) for x in wh.split("x"))
             self.width.blockSignals(True)
-            self.width.setValue(wh[0])
+            self.width.setValue(w)
             self.width.blockSignals(False)
-            self.height.setValue(wh[1])
+            self.height.setValue(h)
         self.changed.emit()
 
     def _sync_preset(self) -> None:
-        wh = (self.width.value(), self.height.value())
-        i = self.size.findData(wh)
+        i = self.size.findData(f"{self.width.value()}x{self.height.value()}")
         self.size.blockSignals(True)
         self.size.setCurrentIndex(i if i >= 0 else self.size.count() - 1)
         self.size.blockSignals(False)
-        custom = self.size.currentData() is None
+        custom = not self.size.currentData()
         self.width.setEnabled(custom)
         self.height.setEnabled(custom)
 

@@ -86,7 +86,7 @@ class GatePlot(QWidget):
         p.fillRect(r, QColor("#0f1216"))
         if not self.w:
             p.setPen(QColor("#6b7482"))
-            p.drawText(r, Qt.AlignmentFlag.AlignCenter, "gate plot after models load")
+            p.drawText(r, Qt.AlignmentFlag.AlignCenter, "the gate appears after a draft")
             return
         n = len(self.w)
         xs = [r.left() + r.width() * (i + 0.5) / n for i in range(n)]
@@ -128,8 +128,8 @@ class HandoffPanel(QFrame):
         head.addWidget(self.value_label)
         left.addLayout(head)
         self.slider = MarkedSlider()
-        self.slider.setToolTip("How far the heavy generator takes over. 0 % = the draft (light generator alone); "
-                               f"the amber mark ({round(OFFICIAL_HANDOFF * 100)} %) is the authors' default. "
+        self.slider.setToolTip("How far the heavy generator takes over. 0 % = the draft (light generator alone);"
+                               f" the amber mark ({round(OFFICIAL_HANDOFF * 100)} %) is the authors' default. "
                                "Green dots: values already rendered (instant). Arrow keys move by 1 %")
         left.addWidget(self.slider)
         self.words = QLabel("Render a draft, then slide to refine it with the heavy generator.")
@@ -170,6 +170,15 @@ class HandoffPanel(QFrame):
     def set_rendered(self, values: set[float]) -> None:
         self.slider.rendered = {round(v * 100) for v in values}
         self.slider.update()
+
+    def set_official(self, s: float) -> None:
+        """Mark the authors' default (gamma_w = 0.3), whose slider position depends on the model's flow shift."""
+        self.slider.official = round(min(max(s, 0.0), 1.0) * 100)
+        self.slider.setToolTip(self.slider.toolTip().split(" the amber mark")[0] + f" the amber mark "
+                               f"({self.slider.official} %) is the authors' default. Green dots: values already "
+                               "rendered (instant). Arrow keys move by 1 %")
+        self.slider.update()
+        self._update_labels()
 
     def set_describer(self, fn) -> None:
         self._describe = fn

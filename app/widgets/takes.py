@@ -30,7 +30,7 @@ ID_ROLE = Qt.ItemDataRole.UserRole
 def take_text(t: TakeRecord) -> str:
     star = "★ " if t.starred else ""
     when = time.strftime("%H:%M", time.localtime(t.created)) if t.created else ""
-    return f"{star}{t.label()}\nseed {t.seed} · {t.duration:.1f} s · {when}"
+    return f"{star}{t.label()}\nseed {t.seed} · {t.duration:.1f} s\n{when}"
 
 
 def take_tooltip(t: TakeRecord) -> str:
@@ -84,9 +84,9 @@ class TakesStrip(QFrame):
         self.list.setFlow(QListWidget.Flow.LeftToRight)
         self.list.setWrapping(False)
         self.list.setMovement(QListWidget.Movement.Static)
-        self.list.setIconSize(QSize(128, 76))
-        self.list.setGridSize(QSize(160, 128))
-        self.list.setFixedHeight(146)
+        self.list.setIconSize(QSize(120, 68))
+        self.list.setGridSize(QSize(150, 136))
+        self.list.setFixedHeight(156)
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.list.setWordWrap(True)
