@@ -27,7 +27,18 @@ from .handoff import (
 )
 from .jobs import Engine, JobHandle
 from .models import DEFAULT_FAMILY, ModelSpec, PairReport, embedded_family_available, validate_spec
-from .request import MODES, RenderRequest, RequestError, UPFBParams, check_request, nearest_valid_frames
+from .request import (
+    MAX_FRAMES,
+    MAX_PROMPT_CHARS,
+    MAX_SIDE,
+    MAX_STEPS,
+    MODES,
+    RenderRequest,
+    RequestError,
+    UPFBParams,
+    check_request,
+    nearest_valid_frames,
+)
 
 
 def export_take(take, path, **kwargs):
