@@ -1,0 +1,63 @@
+"""engine.understanding: the Connector and UnderstandingBlock interface the engine and app rely on."""
+
+import pytest
+import torch
+
+from engine.understanding import Connector, UnderstandingBlock, lm_input_ids
+
+
+def _block(tmp_path):
+    from training.stage_lm import make_lm
+    from training.stage_text import build_tokenizer
+
+    tok = build_tokenizer(["a big red circle moves left. gray checked background.", "the larger shape grows."])
+    lm = make_lm(len(tok))
+    tok.save_pretrained(tmp_path / "lm")
+    lm.save_pretrained(tmp_path / "lm", safe_serialization=True)
+    Connector(lm.config.hidden_size, 24, num_queries=5).save_pretrained(tmp_path / "connector")
+    return UnderstandingBlock.from_pretrained(tmp_path)
+
+
+def test_connector_round_trip_and_masking(tmp_path):
+    torch.manual_seed(0)
+    c = Connector(lm_dim=16, text_dim=8, num_queries=3, hidden_dim=32, num_heads=2).eval()
+    c.save_pretrained(tmp_path / "c")
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["config.json", "model.safetensors"]
+    c2 = Connector.from_pretrained(tmp_path / "c")
+    h = torch.randn(2, 7, 16)
+    mask = torch.ones(2, 7, dtype=torch.long)
+    mask[1, 4:] = 0
+    out = c2(h, mask)
+    assert out.shape == (2, 3, 8)
+    torch.testing.assert_close(out, c(h, mask))
+    # Padding is ignored: changing padded positions does not change the output.
+    h2 = h.clone()
+    h2[1, 4:] = 100.0
+    torch.testing.assert_close(c2(h2, mask)[1], out[1])
+
+
+def test_block_interface(tmp_path):
+    block = _block(tmp_path)
+    assert (block.num_queries, block.text_dim) == (5, 24)
+    plan = block.plan("a big red circle moves left.")
+    assert isinstance(plan, str) and plan == block.plan("a big red circle moves left.")  # greedy, deterministic
+    assert block.plan("   ") == ""
+    ctx = block.context("a big red circle moves left.", plan="a big red circle moves left.")
+    assert ctx.shape == (1, 5, 24) and ctx.device == block.device
+    assert not torch.allclose(ctx, block.context("a big red circle moves left.", plan="gray checked background."))
+    torch.testing.assert_close(block.context(""), block.context("", ""))
+
+
+def test_lm_input_layout(tmp_path):
+    block = _block(tmp_path)
+    tok = block.tokenizer
+    ids = lm_input_ids(tok, "a big red circle", "gray checked background.")
+    plan_id = tok.convert_tokens_to_ids("<plan>")
+    assert ids.count(plan_id) == 1 and ids[-1] == tok.eos_token_id
+    assert lm_input_ids(tok, "a big red circle", None)[-1] == plan_id
+
+
+def test_missing_parts_fail_clearly(tmp_path):
+    with pytest.raises(FileNotFoundError, match="connector"):
+        (tmp_path / "lm").mkdir()
+        UnderstandingBlock.from_pretrained(tmp_path)

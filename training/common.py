@@ -1,0 +1,159 @@
+"""Shared pieces of the mini-family training: run folders, budgets, seeding, checkpoints, logging.
+
+Every stage reads and writes under one *run folder* (default ``~/.cache/lumos-train/<name>``, or
+``training/runs/`` which git ignores): ``<stage>/ckpt.pt`` holds the resumable state (model, optimiser, step, rng),
+``<stage>/done.json`` marks a finished stage with its wall time and metrics, and ``export/`` the saved weights.
+Checkpoints are torch state for resuming only (our own files, never shipped); shipped weights are safetensors.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger("lumos.train")
+
+REPO = Path(__file__).resolve().parent.parent
+FAMILY_DIR = REPO / "resources" / "models" / "lumos-mini"
+DEFAULT_RUNS = Path(os.environ.get("LUMOS_TRAIN_DIR", Path.home() / ".cache" / "lumos-train"))
+
+
+@dataclass
+class Budget:
+    """How long each stage trains (steps) and how much data it sees. `tiny()` is the test-suite budget."""
+
+    corpus: int = 60000          # instruction/plan pairs for tokenizer, text encoder and LM
+    scenes: int = 8000           # rendered training clips for the generators
+    text_steps: int = 1500
+    lm_steps: int = 4000
+    vae_steps: int = 6000
+    vae_full_steps: int = 600    # final steps on full 64×64×17 clips (the rest on 9-frame 32×32 crops)
+    light_steps: int = 6000
+    heavy_steps: int = 9000
+    eval_clips: int = 16
+    lm_eval_per_category: int = 12
+    log_every: int = 50
+    ckpt_every: int = 200
+
+    @classmethod
+    def tiny(cls) -> "Budget":
+        return cls(corpus=600, scenes=16, text_steps=4, lm_steps=4, vae_steps=3, vae_full_steps=1, light_steps=3,
+                   heavy_steps=3, eval_clips=2, lm_eval_per_category=0, log_every=1, ckpt_every=2)
+
+    @classmethod
+    def quick(cls) -> "Budget":
+        """A first, briefly trained family (about half an hour on one core): real weights, rough quality."""
+        return cls(corpus=20000, scenes=1500, text_steps=300, lm_steps=800, vae_steps=400, vae_full_steps=30,
+                   light_steps=500, heavy_steps=500, eval_clips=8, log_every=25, ckpt_every=100)
+
+
+@dataclass
+class Run:
+    root: Path
+    budget: Budget = field(default_factory=Budget)
+    seed: int = 0
+    threads: int = 1
+
+    def stage_dir(self, stage: str) -> Path:
+        d = self.root / stage
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    @property
+    def export(self) -> Path:
+        d = self.root / "export"
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def done(self, stage: str) -> dict | None:
+        p = self.root / stage / "done.json"
+        return json.loads(p.read_text()) if p.exists() else None
+
+    def mark_done(self, stage: str, **info) -> None:
+        p = self.stage_dir(stage) / "done.json"
+        p.write_text(json.dumps(info, indent=2, default=float))
+        log.info("stage %s done: %s", stage, info)
+
+    def save_meta(self) -> None:
+        (self.root / "run.json").write_text(json.dumps({"budget": asdict(self.budget), "seed": self.seed}, indent=2))
+
+
+def setup(run: Run) -> None:
+    import torch
+
+    torch.set_num_threads(run.threads)
+    seed_all(run.seed)
+    run.root.mkdir(parents=True, exist_ok=True)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    fh = logging.FileHandler(run.root / "train.log")
+    fh.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+    log.addHandler(fh)
+    log.setLevel(logging.INFO)
+
+
+def seed_all(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def save_ckpt(path: Path, **state) -> None:
+    import torch
+
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_ckpt(path: Path) -> dict | None:
+    import torch
+
+    if not path.exists():
+        return None
+    # Our own resume files only (written by save_ckpt above); shipped weights are safetensors.
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+class Timer:
+    def __init__(self):
+        self.t0 = time.time()
+
+    @property
+    def s(self) -> float:
+        return time.time() - self.t0
+
+
+def add_common_args(p) -> None:
+    p.add_argument("--run", type=Path, default=None, help="run folder (default ~/.cache/lumos-train/<budget>)")
+    p.add_argument("--tiny", action="store_true", help="a few steps per stage (tests)")
+    p.add_argument("--quick", action="store_true", help="a first, briefly trained family")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+
+
+def run_from_args(a) -> Run:
+    budget = Budget.tiny() if a.tiny else Budget.quick() if a.quick else Budget()
+    name = "tiny" if a.tiny else "quick" if a.quick else "full"
+    root = a.run or DEFAULT_RUNS / name
+    run = Run(root=Path(root), budget=budget, seed=a.seed, threads=a.threads)
+    setup(run)
+    run.save_meta()
+    return run
+
+
+def lr_at(step: int, total: int, peak: float, warmup: int = 50) -> float:
+    """Linear warm-up then cosine decay to 10 % of peak."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    p = min(1.0, (step - warmup) / max(1, total - warmup))
+    return peak * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * p)))

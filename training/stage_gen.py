@@ -1,0 +1,260 @@
+"""Stages 4–6: latents and text embeddings, then the light and the heavy WanTransformer3DModel.
+
+Conditioning contract (the engine does the same at inference):
+* text embeddings exactly as ``WanPipeline.encode_prompt(prompt, max_sequence_length=L)`` computes them
+  (tokenize padded to L, encode with the mask, trim to the real length, zero-pad back to L) → [L, text_dim];
+* **light**: ``cat([text_embeds(instruction), connector(LM(instruction <plan> plan))])`` → [L + Q, text_dim], with the
+  connector trained jointly (the LM stays frozen) — the paper's stage 1 "mixed context";
+* **heavy**: ``text_embeds(instruction)`` only, and trained on explicit instructions (plans) only, like the paper's
+  frozen pretrained G_H that never saw the reasoning signal;
+* both: 10 % condition dropout to the "" condition (text "" and, for light, context of ("", "")) so CFG works.
+Flow matching in the Wan convention: x_t = (1 − σ)·x0 + σ·noise, target v = noise − x0, timestep = 1000·σ, σ drawn
+from the same shifted distribution the UniPC flow scheduler uses at inference; x0 are VAE latents normalised with
+the VAE config's latents_mean / latents_std.
+
+Run alone: ``python -m training.stage_gen {latents,light,heavy} [--tiny|--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .common import Timer, add_common_args, load_ckpt, log, lr_at, run_from_args, save_ckpt
+from .data import scenes
+from .stage_text import MAX_SEQUENCE_LENGTH, TEXT_DIM
+
+FLOW_SHIFT = 2.0
+NUM_QUERIES = 16
+COND_DROPOUT = 0.1
+LIGHT = dict(num_attention_heads=4, attention_head_dim=32, ffn_dim=512, num_layers=4)
+HEAVY = dict(num_attention_heads=6, attention_head_dim=32, ffn_dim=768, num_layers=8)
+
+
+def make_transformer(size: dict, seed: int = 0):
+    from diffusers import WanTransformer3DModel
+
+    torch.manual_seed(seed)
+    return WanTransformer3DModel(patch_size=(1, 2, 2), in_channels=16, out_channels=16, text_dim=TEXT_DIM,
+                                 freq_dim=128, cross_attn_norm=True, qk_norm="rms_norm_across_heads", eps=1e-6,
+                                 rope_max_seq_len=64, **size)
+
+
+def make_scheduler():
+    from diffusers import UniPCMultistepScheduler
+
+    return UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, num_train_timesteps=1000,
+                                   flow_shift=FLOW_SHIFT)
+
+
+def load_text(run):
+    from transformers import AutoTokenizer, UMT5EncoderModel
+
+    tok = AutoTokenizer.from_pretrained(run.export / "tokenizer", local_files_only=True)
+    enc = UMT5EncoderModel.from_pretrained(run.export / "text_encoder", local_files_only=True).eval()
+    return tok, enc
+
+
+@torch.no_grad()
+def encode_texts(tok, enc, texts: list[str], max_len: int = MAX_SEQUENCE_LENGTH) -> torch.Tensor:
+    """[N, L, text_dim] exactly as WanPipeline._get_t5_prompt_embeds (prompt_clean, pad, trim, zero-pad)."""
+    from diffusers.pipelines.wan.pipeline_wan import prompt_clean
+
+    out = []
+    for i in range(0, len(texts), 256):
+        chunk = [prompt_clean(t) for t in texts[i: i + 256]]
+        b = tok(chunk, padding="max_length", max_length=max_len, truncation=True, add_special_tokens=True,
+                return_attention_mask=True, return_tensors="pt")
+        h = enc(b.input_ids, b.attention_mask).last_hidden_state
+        lens = b.attention_mask.gt(0).sum(1)
+        h = torch.stack([torch.cat([u[:v], u.new_zeros(max_len - v, u.size(1))]) for u, v in zip(h, lens)])
+        out.append(h)
+    return torch.cat(out)
+
+
+def build_latents(run) -> dict:
+    """Encode every training clip (normalised latents) and every text (embeddings) once."""
+    if run.done("latents"):
+        return run.done("latents")
+    from diffusers import AutoencoderKLWan
+
+    from .stage_vae import to_tensor
+
+    timer = Timer()
+    rows, clips = scenes(run)
+    vae = AutoencoderKLWan.from_pretrained(run.export / "vae").eval()
+    mean = torch.tensor(vae.config.latents_mean).view(1, -1, 1, 1, 1)
+    std = torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1)
+    sd = run.stage_dir("latents")
+    path = sd / "latents.npy"
+    lat = np.lib.format.open_memmap(sd / "latents.tmp.npy", mode="w+", dtype=np.float32,
+                                    shape=(len(clips), 16, 5, 8, 8))
+    with torch.no_grad():
+        for i in tqdm(range(0, len(clips), 16), desc="encode latents", mininterval=5):
+            mu = vae.encode(to_tensor(clips[i: i + 16])).latent_dist.mode()
+            lat[i: i + 16] = ((mu - mean) / std).numpy()
+    lat.flush()
+    del lat
+    (sd / "latents.tmp.npy").replace(path)
+    tok, enc = load_text(run)
+    texts = sorted({""} | {r["instruction"] for r in rows} | {r["plan"] for r in rows})
+    emb = encode_texts(tok, enc, texts).half()
+    torch.save({"texts": texts, "emb": emb}, sd / "text_embeds.pt")
+    info = {"wall_s": timer.s, "clips": len(clips), "texts": len(texts)}
+    run.mark_done("latents", **info)
+    return info
+
+
+class Data:
+    """Latents + conditioning rows for one generator."""
+
+    def __init__(self, run):
+        rows, _ = scenes(run)
+        sd = run.stage_dir("latents")
+        self.rows = rows
+        self.lat = torch.from_numpy(np.load(sd / "latents.npy"))
+        te = torch.load(sd / "text_embeds.pt")  # our own cache file from build_latents
+        self.index = {t: i for i, t in enumerate(te["texts"])}
+        self.emb = te["emb"]
+
+    def text(self, texts: list[str]) -> torch.Tensor:
+        return self.emb[[self.index[t] for t in texts]].float()
+
+
+def sample_sigmas(n: int, g: torch.Generator) -> torch.Tensor:
+    u = torch.rand(n, generator=g)
+    return FLOW_SHIFT * u / (1 + (FLOW_SHIFT - 1) * u)
+
+
+class LightCond:
+    """Mixed context for the light generator: text embeds ⧺ connector(frozen LM states)."""
+
+    def __init__(self, run, connector=None):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from engine.understanding import Connector
+
+        folder = run.export / "understanding" / "lm"
+        self.tok = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        self.lm = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True).eval()
+        for p in self.lm.parameters():
+            p.requires_grad_(False)
+        self.connector = connector or Connector(self.lm.config.hidden_size, TEXT_DIM, NUM_QUERIES)
+
+    def context(self, pairs: list[tuple[str, str]]) -> torch.Tensor:
+        from engine.understanding import lm_input_ids
+
+        seqs = [lm_input_ids(self.tok, i, p) for i, p in pairs]
+        n = max(len(s) for s in seqs)
+        ids = torch.zeros((len(seqs), n), dtype=torch.long)
+        mask = torch.zeros((len(seqs), n), dtype=torch.long)
+        for k, s in enumerate(seqs):
+            ids[k, : len(s)], mask[k, : len(s)] = torch.tensor(s), 1
+        with torch.no_grad():
+            h = self.lm(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[-1]
+        return self.connector(h, mask)
+
+
+def _conditions(which: str, rows: list[dict], g: torch.Generator) -> list[tuple[str, str]]:
+    """(instruction, plan) per sample; ("", "") for the dropped condition."""
+    out = []
+    for r in rows:
+        u = torch.rand(2, generator=g).tolist()
+        if u[0] < COND_DROPOUT:
+            out.append(("", ""))
+        elif which == "heavy" or u[1] < 0.3:
+            out.append((r["plan"], r["plan"]))  # explicit register: the instruction is the plan
+        else:
+            out.append((r["instruction"], r["plan"]))
+    return out
+
+
+def train(run, which: str) -> dict:
+    if run.done(which):
+        return run.done(which)
+    timer = Timer()
+    data = Data(run)
+    model = make_transformer(LIGHT if which == "light" else HEAVY, run.seed + (1 if which == "light" else 2))
+    cond = LightCond(run) if which == "light" else None
+    params = list(model.parameters()) + (list(cond.connector.parameters()) if cond else [])
+    peak = 6e-4 if which == "light" else 4e-4
+    opt = torch.optim.AdamW(params, lr=peak, betas=(0.9, 0.99), weight_decay=0.01)
+    ema = copy.deepcopy(model).eval()
+    ema_conn = copy.deepcopy(cond.connector).eval() if cond else None
+    sd = run.stage_dir(which)
+    step, history = 0, []
+    ck = load_ckpt(sd / "ckpt.pt")
+    if ck:
+        model.load_state_dict(ck["model"]), ema.load_state_dict(ck["ema"]), opt.load_state_dict(ck["opt"])
+        if cond:
+            cond.connector.load_state_dict(ck["conn"]), ema_conn.load_state_dict(ck["ema_conn"])
+        step, history = ck["step"], ck["history"]
+    total = run.budget.light_steps if which == "light" else run.budget.heavy_steps
+    g = torch.Generator().manual_seed(run.seed + 41 + step + (0 if which == "light" else 7))
+    bar = tqdm(total=total, initial=step, desc=which, mininterval=5)
+    model.train()
+    loss_avg = None
+    bs = 16
+    while step < total:
+        idx = torch.randint(len(data.rows), (bs,), generator=g)
+        rows = [data.rows[i] for i in idx.tolist()]
+        pairs = _conditions(which, rows, g)
+        x0 = data.lat[idx]
+        text = data.text([p[0] for p in pairs])
+        ctx = torch.cat([text, cond.context(pairs)], 1) if cond else text
+        sig = sample_sigmas(bs, g)
+        noise = torch.randn(x0.shape, generator=g)
+        s = sig.view(-1, 1, 1, 1, 1)
+        xt = (1 - s) * x0 + s * noise
+        for gr in opt.param_groups:
+            gr["lr"] = lr_at(step, total, peak, warmup=100)
+        v = model(hidden_states=xt, timestep=sig * 1000, encoder_hidden_states=ctx, return_dict=False)[0]
+        loss = ((v - (noise - x0)) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        step += 1
+        decay = min(0.999, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for e, p in zip(ema.parameters(), model.parameters()):
+                e.lerp_(p, 1 - decay)
+            if cond:
+                for e, p in zip(ema_conn.parameters(), cond.connector.parameters()):
+                    e.lerp_(p, 1 - decay)
+        loss_avg = loss.item() if loss_avg is None else 0.98 * loss_avg + 0.02 * loss.item()
+        bar.update(1)
+        if step % run.budget.log_every == 0:
+            log.info("%s step %d loss %.4f (%.0f s)", which, step, loss_avg, timer.s)
+            history.append((step, loss_avg, timer.s))
+        if step % run.budget.ckpt_every == 0 or step == total:
+            state = dict(model=model.state_dict(), ema=ema.state_dict(), opt=opt.state_dict(), step=step,
+                         history=history)
+            if cond:
+                state.update(conn=cond.connector.state_dict(), ema_conn=ema_conn.state_dict())
+            save_ckpt(sd / "ckpt.pt", **state)
+    bar.close()
+    ema.save_pretrained(run.export / which / "transformer", safe_serialization=True)
+    if cond:
+        ema_conn.save_pretrained(run.export / "understanding" / "connector")
+    info = {"wall_s": timer.s, "steps": total, "loss": loss_avg, "params": sum(p.numel() for p in model.parameters()),
+            "history": history[-20:]}
+    run.mark_done(which, **info)
+    return info
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("stage", choices=["latents", "light", "heavy"])
+    add_common_args(p)
+    a = p.parse_args(argv)
+    run = run_from_args(a)
+    build_latents(run) if a.stage == "latents" else train(run, a.stage)
+
+
+if __name__ == "__main__":
+    main()
