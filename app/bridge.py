@@ -14,6 +14,7 @@ result to a callback on the GUI thread.
 from __future__ import annotations
 
 import logging
+import threading
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -96,29 +97,56 @@ class EngineBridge(QObject):
     failed = Signal(object)  # Failed
     cancelled = Signal(object)  # Cancelled
     planReady = Signal(object)  # PlanReady
+    ready = Signal()  # the engine exists (its load job is queued next)
+    startFailed = Signal(str)
+    _created = Signal(object, object)
 
     def __init__(self, engine_factory: Callable[..., Any] | None = None, parent: QObject | None = None):
         super().__init__(parent)
         self._factory = engine_factory
         self.engine = None
+        self.starting = False
+        self._closed = False
+        self._created.connect(self._engine_created)  # bound method: delivered on the GUI thread
 
-    def start(self, spec=None) -> str | None:
-        """Create the engine (no torch import happens here) and queue loading `spec`; returns an error text."""
+    def start(self, spec=None) -> None:
+        """Create the engine on a helper thread, then queue loading `spec`.
+
+        Off the GUI thread because constructing engine.api.Engine currently imports torch (engine.runtime →
+        engine.cache), which would freeze the window for seconds. `ready` or `startFailed` answers.
+        """
+        self.starting = True
+        threading.Thread(target=self._create, args=(spec,), name="lumos-engine-start", daemon=True).start()
+
+    def _create(self, spec) -> None:
         try:
             if self._factory is None:
                 from engine.api import Engine
 
-                self.engine = Engine(spec, on_event=self._on_event)
+                engine = Engine(spec, on_event=self._on_event)
             else:
-                self.engine = self._factory(spec, on_event=self._on_event)
-        except Exception as exc:  # a missing engine part must not keep the window from opening
+                engine = self._factory(spec, on_event=self._on_event)
+        except Exception as exc:  # a missing engine part must not keep the window from working
             log.error("engine could not start: %s", traceback.format_exc())
-            self.engine = None
-            return f"The engine could not start ({type(exc).__name__}: {exc}). Reinstall Lumos Studio or check the log."
-        self.engine.load(spec)
-        return None
+            self._created.emit(None, f"The engine could not start ({type(exc).__name__}: {exc}). "
+                                     "Reinstall Lumos Studio or check the log.")
+            return
+        self._created.emit(engine, spec)
+
+    def _engine_created(self, engine, spec_or_error) -> None:  # GUI thread
+        self.starting = False
+        if engine is None:
+            self.startFailed.emit(spec_or_error)
+            return
+        if self._closed:
+            engine.shutdown(wait=False)
+            return
+        self.engine = engine
+        self.ready.emit()
+        engine.load(spec_or_error)
 
     def shutdown(self) -> None:
+        self._closed = True
         if self.engine is not None:
             try:
                 self.engine.shutdown(wait=True, timeout=10.0)
@@ -162,12 +190,21 @@ class Tasks(QObject):
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lumos-task")
         self._callbacks: dict[int, tuple[Callable | None, Callable | None]] = {}
         self._next = 0
+        self.closed = False
         self._finished.connect(self._deliver)  # bound method of a GUI-thread object: queued delivery
 
     def run(self, fn: Callable, *args, on_done: Callable | None = None, on_error: Callable | None = None) -> None:
         self._next += 1
         token = self._next
         self._callbacks[token] = (on_done, on_error)
+        if self.closed:  # shutting down: finish the work now rather than drop it
+            try:
+                result = fn(*args)
+            except Exception as exc:
+                self._deliver(token, None, exc)
+            else:
+                self._deliver(token, result, None)
+            return
         self._pool.submit(self._call, token, fn, args)
 
     @property
@@ -194,4 +231,6 @@ class Tasks(QObject):
             on_done(result)
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Wait for queued work (take files, saves); later `run` calls execute inline."""
+        self.closed = True
+        self._pool.shutdown(wait=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import shutil
 import sys
 import time
@@ -97,6 +98,10 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(icon("app"))
         self.setAcceptDrops(True)
         self.first_paint: float | None = None
+        self._start_engine_after_paint = False
+        # imageio-ffmpeg otherwise starts ffmpeg with preexec_fn, which forces a full fork() of this big process
+        # while holding the GIL: a visible GUI stall each time a take file is written.
+        os.environ.setdefault("IMAGEIO_FFMPEG_NO_PREVENT_SIGINT", "1")
         self.torch_at_first_paint: bool | None = None
         self.settings_problem = None
         if settings is None:
@@ -111,6 +116,7 @@ class MainWindow(QMainWindow):
         self._timesteps: dict[tuple, list[float]] = {}
         self._loading_frames: set[str] = set()
         self._pending_compare: tuple[str, str] | None = None
+        self._deferred: list[Callable[[], None]] = []  # intents that arrived while the engine was starting
         self._engine_factory = engine_factory
         self.tasks = Tasks(self)
         self.bridge = EngineBridge(engine_factory, self)
@@ -125,9 +131,7 @@ class MainWindow(QMainWindow):
         self._restore_settings()
         if self.settings_problem:
             self.banner.show_message(self.settings_problem, "warning")
-        if start_engine:
-            # After the first paint: constructing the engine must never delay the window.
-            QTimer.singleShot(0, self.start_engine)
+        self._start_engine_after_paint = start_engine
 
     # ------------------------------------------------------------------ layout
     def _build_ui(self) -> None:
@@ -277,12 +281,17 @@ class MainWindow(QMainWindow):
         b.failed.connect(self._on_failed)
         b.cancelled.connect(self._on_cancelled)
         b.planReady.connect(self._on_plan)
+        b.ready.connect(self._on_engine_ready)
+        b.startFailed.connect(self._on_engine_failed)
 
     # ------------------------------------------------------------------ startup / shutdown
     def event(self, e) -> bool:
         if e.type() == QEvent.Type.Paint and self.first_paint is None:
             self.first_paint = time.perf_counter()
             self.torch_at_first_paint = "torch" in sys.modules
+            if self._start_engine_after_paint:
+                # Only once the window is on screen: the worker's torch import competes for the GIL.
+                QTimer.singleShot(30, self.start_engine)
         return super().event(e)
 
     def current_spec(self) -> ModelSpec:
@@ -295,24 +304,33 @@ class MainWindow(QMainWindow):
         return self.bridge.engine
 
     def start_engine(self) -> None:
-        if self.engine is not None:
+        if self.engine is not None or self.bridge.starting:
             return
-        self.model_label.setText("Models: loading…")
+        self.model_label.setText("Models: starting the engine…")
         self.load_bar.setVisible(True)
         self.load_bar.setValue(0)
-        error = self.bridge.start(self.current_spec())
-        if error:
-            self.load_bar.setVisible(False)
-            self.model_label.setText("Models: engine unavailable")
-            self.banner.show_message(error, "error")
+        self.bridge.start(self.current_spec())
+
+    def _on_engine_ready(self) -> None:
+        self.model_label.setText("Models: loading…")
+        deferred, self._deferred = self._deferred, []
+        for call in deferred:
+            call()
+
+    def _on_engine_failed(self, message: str) -> None:
+        self._deferred = []
+        self.load_bar.setVisible(False)
+        self.model_label.setText("Models: engine unavailable")
+        self.banner.show_message(message, "error")
 
     def closeEvent(self, event) -> None:
-        self.save_project()
-        self._store_settings()
         self.player.transport.pause()
         self.compare.stop()
         self.bridge.shutdown()
-        self.tasks.shutdown()  # finish take files still being written
+        self.tasks.shutdown()  # finish take files and saves already queued
+        QApplication.processEvents()  # deliver their results (and any last engine events) to the project
+        self.save_project(sync=True)
+        self._store_settings()
         super().closeEvent(event)
 
     # ------------------------------------------------------------------ projects and settings
@@ -380,7 +398,12 @@ class MainWindow(QMainWindow):
         self._schedule_save()
         self._update_handoff_state()
 
-    def save_project(self) -> bool:
+    def save_project(self, sync: bool = False) -> bool:
+        """Snapshot the project now; write it on the helper thread (or here when `sync`).
+
+        fsync + rename can take tens of milliseconds on a busy disk: never on the GUI thread during work.
+        Returns False when a synchronous save failed (the message is in the banner).
+        """
         self._save_timer.stop()
         p = self.project
         p.prompt = self.prompt.text()
@@ -388,12 +411,19 @@ class MainWindow(QMainWindow):
         p.plan = self.plan.text.toPlainText()
         p.use_plan = self.plan.use.isChecked()
         p.settings = self.settings_panel.values()
+        data, file = p.to_dict(), p.file
+        if not sync:
+            self.tasks.run(proj.write_project, file, data, on_error=self._save_failed)
+            return True
         try:
-            p.save()
+            proj.write_project(file, data)
         except ProjectError as exc:
-            self.banner.show_message(str(exc), "error")
+            self._save_failed(exc)
             return False
         return True
+
+    def _save_failed(self, exc: Exception) -> None:
+        self.banner.show_message(str(exc), "error")
 
     def new_project(self) -> None:
         self.save_project()
@@ -501,6 +531,10 @@ class MainWindow(QMainWindow):
             if job.key == key and job.state in ("queued", "running"):
                 self.watch_job = job.id
                 return
+        if self.engine is None and self.bridge.starting:
+            self._deferred.append(lambda: self._submit(req, kind, label, base_id))
+            self.statusBar().showMessage("The engine is starting; the job will be queued in a moment.", 4000)
+            return
         if self.engine is None:
             self.banner.show_message("The engine is not running, so nothing can be rendered. "
                                      "Choose models in Models ▸ Choose models….", "error",

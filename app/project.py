@@ -279,11 +279,7 @@ class Project:
 
     def save(self) -> None:
         """Atomic save of project.json (the take files are written as takes finish)."""
-        try:
-            atomic_write_json(self.file, self.to_dict())
-        except OSError as exc:
-            raise ProjectError(f"could not save the project to {self.file}: {exc.strerror or exc}. "
-                               f"Check the disk and folder permissions; your takes are still in memory.") from None
+        write_project(self.file, self.to_dict())
 
     @classmethod
     def load(cls, path: str | Path) -> "Project":
@@ -319,6 +315,16 @@ class Project:
                     shutil.copy2(src, dst)
         copy.save()
         return copy
+
+
+def write_project(file: Path, data: dict) -> Path:
+    """Atomically write a `Project.to_dict()` snapshot (safe on any thread: it touches no live object)."""
+    try:
+        atomic_write_json(file, data)
+    except OSError as exc:
+        raise ProjectError(f"could not save the project to {file}: {exc.strerror or exc}. "
+                           f"Check the disk and folder permissions; your takes are still in memory.") from None
+    return file
 
 
 def unused_project_dir(base: Path | None = None) -> Path:

@@ -68,10 +68,12 @@ def test_window_reopens_after_interrupted_autosave(make_window, qtbot, monkeypat
     t = draft(qtbot, win, "a red ball")
     qtbot.waitUntil(lambda: t.file is not None, timeout=10000)
     folder = win.project.folder
+    qtbot.waitUntil(lambda: (folder / PROJECT_FILE).exists() and t.id in (folder / PROJECT_FILE).read_text(),
+                    timeout=5000)
     good = (folder / PROJECT_FILE).read_bytes()
     monkeypatch.setattr(os, "replace", lambda *a: (_ for _ in ()).throw(OSError(28, "No space left on device")))
     win.prompt.set_text("unsaved change")
-    assert not win.save_project()
+    assert not win.save_project(sync=True)
     assert win.banner.isVisible() and "could not save" in win.banner.text.text()
     monkeypatch.undo()
     assert (folder / PROJECT_FILE).read_bytes() == good
@@ -95,7 +97,7 @@ def test_bad_project_file_is_reported_and_untouched(make_window, tmp_path, conte
     win = make_window(project_path=folder)
     assert win.banner.isVisible() and needle in win.banner.text.text()
     assert win.project.folder != folder
-    win.save_project()
+    win.save_project(sync=True)
     assert (folder / PROJECT_FILE).read_bytes() == content
     assert not win.open_project(folder)
     assert (folder / PROJECT_FILE).read_bytes() == content

@@ -36,7 +36,8 @@ def test_draft_streams_then_shows_storyboard(make_window, qtbot):
     # Autosave: the take file and the project that lists it.
     qtbot.waitUntil(lambda: take.file is not None, timeout=10000)
     assert (win.project.folder / take.file).stat().st_size > 0
-    assert take.id in (win.project.folder / "project.json").read_text()
+    pj = win.project.folder / "project.json"
+    qtbot.waitUntil(lambda: pj.exists() and take.id in pj.read_text(), timeout=5000)
 
 
 def test_ctrl_enter_drafts_and_history(make_window, qtbot):
@@ -216,3 +217,19 @@ def test_plan_panel_only_with_understanding(make_window, qtbot):
     qtbot.waitUntil(lambda: "rolls" in win2.plan.text.toPlainText(), timeout=5000)
     t = draft(qtbot, win2, "the ball that is not red moves left")
     assert t.request["plan"] == win2.engine.plan_text
+
+
+def test_engine_that_cannot_start_is_reported(qtbot):
+    from app.main_window import MainWindow
+
+    def broken(*_a, **_k):
+        raise ImportError("No module named 'engine.runtime'")
+
+    win = MainWindow(engine_factory=broken)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.banner.isVisible(), timeout=5000)
+    assert "engine could not start" in win.banner.text.text() and win.model_label.text() == "Models: engine unavailable"
+    win.prompt.set_text("a red ball")
+    win.draft_button.click()  # no engine: a message, not a crash
+    assert "not running" in win.banner.text.text()
