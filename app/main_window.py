@@ -127,6 +127,10 @@ class MainWindow(QMainWindow):
         self._save_timer.setSingleShot(True)
         self._save_timer.setInterval(800)
         self._save_timer.timeout.connect(self.save_project)
+        self._memory_timer = QTimer(self)
+        self._memory_timer.setInterval(2000)
+        self._memory_timer.timeout.connect(self._update_memory)
+        self._memory_timer.start()
         self.project = self._open_initial_project(project_path)
         self._restore_settings()
         if self.settings_problem:
@@ -224,7 +228,10 @@ class MainWindow(QMainWindow):
         self.load_bar.setRange(0, 100)
         self.load_bar.setToolTip("Model loading progress")
         self.load_bar.setVisible(False)
+        self.memory_label = QLabel("")
+        self.memory_label.setToolTip("Memory in use by Lumos Studio (and on the GPU, when one is used)")
         sb.addPermanentWidget(self.load_bar)
+        sb.addPermanentWidget(self.memory_label)
         sb.addPermanentWidget(self.device_label)
         sb.addPermanentWidget(self.model_label)
         self.resize(1280, 800)
@@ -293,6 +300,17 @@ class MainWindow(QMainWindow):
                 # Only once the window is on screen: the worker's torch import competes for the GIL.
                 QTimer.singleShot(30, self.start_engine)
         return super().event(e)
+
+    def _update_memory(self) -> None:
+        text = f"RAM {process_memory_bytes() / 2**30:.1f} GB" if process_memory_bytes() else ""
+        torch = sys.modules.get("torch")  # only if the engine already imported it: never import it here
+        if torch is not None and self.summary and str(self.summary.get("device", "")).startswith("cuda"):
+            try:
+                used, total = torch.cuda.memory_allocated(), torch.cuda.get_device_properties(0).total_memory
+                text += f" · GPU {used / 2**30:.1f}/{total / 2**30:.0f} GB"
+            except Exception:
+                pass
+        self.memory_label.setText(text)
 
     def current_spec(self) -> ModelSpec:
         s = self.settings
@@ -1075,6 +1093,22 @@ class MainWindow(QMainWindow):
 
         self.banner.show_message(f"Lumos Studio {__version__}: draft with a light generator, refine with a heavy one "
                                  "(UPFB hand-off), export MP4.", "info")
+
+
+def process_memory_bytes() -> int:
+    """Resident memory of this process (Linux: now; elsewhere: the peak), 0 if unknown."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        pass
+    try:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024
+    except (ImportError, OSError):
+        return 0
 
 
 def run(argv: list[str] | None = None) -> int:

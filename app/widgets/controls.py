@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.api import MODES, UPFBParams  # noqa: F401 - MODES documents what "mode" may hold
-from engine.request import MAX_PROMPT_CHARS, MAX_STEPS
+from engine.api import MAX_PROMPT_CHARS, MAX_STEPS
 
 from ..resources import icon, presets
 
