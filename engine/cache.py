@@ -74,6 +74,30 @@ def tensor_bytes(obj, _seen: set | None = None) -> int:
     return 0
 
 
+def _offload(obj) -> tuple[object, dict]:
+    """Move the tensors an object holds (directly or in lists) to the CPU; returns it and where each one was."""
+    places: dict = {}
+    for name, value in vars(obj).items():
+        if isinstance(value, torch.Tensor):
+            places[name] = value.device
+            setattr(obj, name, value.to("cpu"))
+        elif isinstance(value, list) and any(isinstance(v, torch.Tensor) for v in value):
+            places[name] = [v.device if isinstance(v, torch.Tensor) else None for v in value]
+            setattr(obj, name, [v.to("cpu") if isinstance(v, torch.Tensor) else v for v in value])
+    return obj, places
+
+
+def _restore(obj, places: dict):
+    """Put the tensors `_offload` moved back where they were (the same devices: bit-identical resumes)."""
+    for name, where in places.items():
+        value = getattr(obj, name)
+        if isinstance(where, list):
+            setattr(obj, name, [v.to(d) if d is not None else v for v, d in zip(value, where)])
+        else:
+            setattr(obj, name, value.to(where))
+    return obj
+
+
 @dataclass
 class DraftRecord:
     """The light generator's trajectory: for step i, the latents and scheduler state *before* step i runs."""
@@ -87,13 +111,15 @@ class DraftRecord:
         return len(self.latents)
 
     def add(self, latents: torch.Tensor, scheduler) -> None:
-        self.latents.append(latents.detach().clone())
-        self.schedulers.append(copy.deepcopy(scheduler))
+        """Keep the state before the next step, in host memory (device memory is the scarcer one)."""
+        self.latents.append(latents.detach().to("cpu", copy=True))
+        self.schedulers.append(_offload(copy.deepcopy(scheduler)))
 
-    def resume_state(self, step: int) -> tuple[torch.Tensor, object]:
-        """Fresh copies of the state before `step`, safe to run on without touching the record."""
-        return self.latents[step].clone(), copy.deepcopy(self.schedulers[step])
+    def resume_state(self, step: int, device: torch.device | str = "cpu") -> tuple[torch.Tensor, object]:
+        """Fresh copies of the state before `step` (latents on `device`), safe to run on without touching the record."""
+        scheduler, places = self.schedulers[step]
+        return self.latents[step].to(device, copy=True), _restore(copy.deepcopy(scheduler), places)
 
     def nbytes(self) -> int:
-        return tensor_bytes(self.latents) + tensor_bytes(self.schedulers) + sum(
+        return tensor_bytes(self.latents) + tensor_bytes([sched for sched, _ in self.schedulers]) + sum(
             getattr(p, "nbytes", 0) for p in self.previews)

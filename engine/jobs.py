@@ -62,7 +62,7 @@ class Engine:
         spec=None,
         *,
         on_event: EventSink | None = None,
-        cache_bytes: int = 1 << 30,
+        cache_bytes: int = 2 << 30,
         preview: bool = True,
         num_threads: int | None = None,
     ):

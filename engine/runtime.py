@@ -30,9 +30,14 @@ def _digest(data: dict) -> str:
 class Runtime:
     """Models + caches. Not thread-safe by itself: the Engine's single worker is its only caller for renders."""
 
-    def __init__(self, cache_bytes: int = 1 << 30, preview: bool = True):
+    def __init__(self, cache_bytes: int = 2 << 30, preview: bool = True, max_lead_fraction: float = 0.5):
+        """cache_bytes: budget for the draft and takes caches (host memory).
+        max_lead_fraction: the longest light lead, as a share of the steps, that a refine can resume from the
+            draft cache (each kept step costs a latent-sized snapshot and the scheduler's history).
+        """
         from .cache import ByteLRU
 
+        self.max_lead_fraction = max_lead_fraction
         self.models = None
         self.previewer = None
         self.preview_enabled = preview
@@ -219,24 +224,26 @@ class Runtime:
         total = len(scheduler.timesteps)
         prefix_len = total if settings.light_only else (
             settings.light_lead if req.mode == "upfb" else (settings.switch_step if req.mode == "switch" else 0))
+        # a refine can resume at step k only from the state *before* step k: keep states 0..limit
+        limit = min(prefix_len, math.ceil(total * self.max_lead_fraction))
         prefix_key = self.prefix_key(req, plan)
         record = self.draft_cache.get(prefix_key) if prefix_len else None
         start = 0
-        if record is not None and not settings.light_only and len(record) >= prefix_len > 0:
-            latents, scheduler = record.resume_state(prefix_len)
+        if record is not None and not settings.light_only and 0 < prefix_len < len(record):
+            latents, scheduler = record.resume_state(prefix_len, models.device)
             start = prefix_len
+            phase = "light lead" if req.mode == "upfb" else "switch-light"
             for i in range(start):
                 w, t = record.w_and_t[i]
-                phase = "light lead" if req.mode == "upfb" else "switch-light"
                 emit(StepEvent(job_id, i + 1, total, phase, w, t, time.perf_counter() - started,
                                record.previews[i], from_cache=True))
-        recording = DraftRecord() if prefix_len and start == 0 else None
+        recording = DraftRecord() if limit and start == 0 else None
 
         # 3. Denoise, streaming a preview each step
         sigmas = scheduler.sigmas
 
         def before_step(i, plan_i, x, _v, sched):
-            if recording is not None and i < prefix_len:
+            if recording is not None and i <= limit:
                 recording.add(x, sched)
 
         def after_step(i, plan_i, x, v, sched):
@@ -245,7 +252,7 @@ class Runtime:
                 x0 = x.float() - float(sigmas[i]) * v.float()
                 preview = self.previewer(x0)
             t = float(scheduler.timesteps[i])
-            if recording is not None and i < prefix_len:
+            if recording is not None and i < limit:
                 recording.previews.append(preview)
                 recording.w_and_t.append((plan_i.w_t, t))
             emit(StepEvent(job_id, i + 1, total, plan_i.phase, plan_i.w_t, t, time.perf_counter() - started,

@@ -35,12 +35,16 @@ def test_resumed_refine_equals_full_recompute(runtime, small_request):
     draft = small_request.replace(mode="upfb", handoff=0.0)
     runtime.render(draft)
     assert len(runtime.draft_cache) == 1
-    refine = small_request.replace(mode="upfb", handoff=0.6, upfb=UPFBParams(light_lead=4))
+    refine = small_request.replace(mode="upfb", handoff=0.6, upfb=UPFBParams(light_lead=3))
     events = []
     resumed = runtime.sample(refine, emit=events.append)
     cached_steps = [e.step for e in events if isinstance(e, StepEvent) and e.from_cache]
-    assert cached_steps == [1, 2, 3, 4]
-    assert [e.phase for e in events[4:]] == ["bridging"] * (small_request.steps - 4)
+    assert cached_steps == [1, 2, 3]
+    assert [e.phase for e in events[3:]] == ["bridging"] * (small_request.steps - 3)
+    # a lead past the kept share of the draft (max_lead_fraction) is recomputed, not resumed
+    events.clear()
+    runtime.sample(refine.replace(upfb=UPFBParams(light_lead=4)), emit=events.append)
+    assert not any(e.from_cache for e in events) and len(events) == small_request.steps
     runtime.draft_cache.clear()
     events.clear()
     scratch = runtime.sample(refine, emit=events.append)
@@ -84,3 +88,17 @@ def test_draft_cache_eviction_respects_byte_bound(tiny_spec, runtime, small_requ
         rt.render(small_request.replace(seed=seed, mode="light", steps=4))
         assert rt.draft_cache.nbytes <= rt.draft_cache.max_bytes
     assert len(rt.draft_cache) == 2
+
+
+def test_refine_without_draft_seeds_the_cache_for_the_next_slider_value(runtime, small_request):
+    runtime.draft_cache.clear()
+    first = small_request.replace(mode="upfb", handoff=0.4, upfb=UPFBParams(light_lead=2), seed=41)
+    events = []
+    runtime.sample(first, emit=events.append)
+    assert not any(e.from_cache for e in events)
+    second = first.replace(handoff=0.8)
+    events.clear()
+    resumed = runtime.sample(second, emit=events.append)
+    assert [e.step for e in events if e.from_cache] == [1, 2]
+    runtime.draft_cache.clear()
+    assert (resumed - runtime.sample(second)).abs().max().item() <= 1e-5
