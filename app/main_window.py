@@ -542,6 +542,7 @@ class MainWindow(QMainWindow):
         key = request_key(req)
         existing = self._take_by_key(key)
         if existing is not None:
+            self.watch_job = None  # whatever still runs must not take the player away from this take
             self.show_take(existing.id)
             self.statusBar().showMessage("Already rendered: shown at once.", 3000)
             return

@@ -26,6 +26,7 @@ class Banner(QFrame):
         self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.action = QPushButton()
         self.action.setVisible(False)
+        self.action.setToolTip("Do what the message suggests")
         self.action.clicked.connect(self._run_action)
         close = QToolButton()
         close.setIcon(icon("close"))

@@ -233,3 +233,63 @@ def test_engine_that_cannot_start_is_reported(qtbot):
     win.prompt.set_text("a red ball")
     win.draft_button.click()  # no engine: a message, not a crash
     assert "not running" in win.banner.text.text()
+
+
+def test_every_control_has_a_tooltip(make_window):
+    from PySide6.QtWidgets import (QAbstractButton, QAbstractSlider, QAbstractSpinBox, QComboBox, QLineEdit,
+                                   QPlainTextEdit, QScrollBar)
+
+    win = make_window()
+    kinds = (QAbstractButton, QAbstractSlider, QAbstractSpinBox, QComboBox, QLineEdit, QPlainTextEdit)
+    missing = []
+    for w in [w for kind in kinds for w in win.findChildren(kind)]:
+        if isinstance(w, QScrollBar) or w.objectName().startswith("qt_") or type(w).__name__ == "QLineEdit" and isinstance(w.parent(), (QAbstractSpinBox, QComboBox)):
+            continue
+        tip, p = w.toolTip(), w.parent()
+        while not tip and p is not None and p is not win:  # a tooltip on the containing panel counts
+            tip, p = p.toolTip(), p.parent()
+        if not tip:
+            missing.append(f"{type(w).__name__} {w.objectName()} {getattr(w, 'text', lambda: '')()}")
+    assert not missing, missing
+
+
+def test_dropping_an_mp4_restores_settings(make_window, qtbot, tmp_path):
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+    from PySide6.QtWidgets import QApplication
+
+    win = make_window()
+    win.settings_panel.lock.setChecked(True)
+    win.settings_panel.seed.setValue(99)
+    t = draft(qtbot, win, "a dotted triangle moves left")
+    out = tmp_path / "t.mp4"
+    done = []
+    win.export_take(t.id, out, on_done=done.append)
+    qtbot.waitUntil(lambda: bool(done), timeout=10000)
+    win.prompt.set_text("")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(out))])
+    enter = QDragEnterEvent(win.rect().center(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(win, enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(QPointF(win.rect().center()), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(win, drop)
+    qtbot.waitUntil(lambda: win.prompt.text() == "a dotted triangle moves left", timeout=5000)
+    assert win.settings_panel.seed.value() == 99
+
+
+def test_shortcuts_dialog_lists_the_keys(make_window, qtbot):
+    from app.widgets.dialogs import SHORTCUTS, ShortcutsDialog
+
+    win = make_window()
+    dlg = ShortcutsDialog(win)
+    qtbot.addWidget(dlg)
+    from PySide6.QtWidgets import QTableWidget
+
+    table = dlg.findChild(QTableWidget)
+    assert table.rowCount() == len(SHORTCUTS)
+    keys = {table.item(r, 0).text() for r in range(table.rowCount())}
+    assert {"Ctrl+Enter", "Esc", "Ctrl+E"} <= keys
+    assert win.export_action.shortcut().toString() == "Ctrl+E"
