@@ -652,6 +652,8 @@ class MainWindow(QMainWindow):
             params = f" · {s['light_params'] / 1e6:.1f} M + {s['heavy_params'] / 1e6:.1f} M parameters"
         self.device_label.setText(f"{s.get('device', '?')} · {s.get('dtype', '?')}{params}")
         self.plan.setVisible(bool(s.get("has_understanding")))
+        if isinstance(s.get("max_sequence_length"), int):
+            self.prompt.set_token_budget(s["max_sequence_length"])
         if "fps" in defaults:
             self.settings_panel.set_fps(int(defaults["fps"]))
         key = self.settings.model_key()
@@ -702,6 +704,9 @@ class MainWindow(QMainWindow):
         else:
             self._keep_frames(record.id, take.frames)
             self.keyframes[record.id] = ft.keyframes
+        plan = take.metadata.get("plan") if isinstance(take.metadata, dict) else None
+        if plan and self.plan.isVisible() and not self.plan.text.toPlainText().strip():
+            self.plan.text.setPlainText(plan)  # show how the block read the instruction; editable from here
         if ft.job_id == self.watch_job or self.watch_job is None:
             self.watch_job = None
             if req.is_draft:

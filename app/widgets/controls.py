@@ -105,6 +105,7 @@ class PromptEditor(QFrame):
         lay.addWidget(self.negative)
         self.history: list[str] = []
         self._history_pos = -1
+        self.token_budget: int | None = None
         self._text_changed()
 
     def text(self) -> str:
@@ -120,6 +121,11 @@ class PromptEditor(QFrame):
         self.negative.setPlainText(text)
         if text:
             self.more.setChecked(True)
+
+    def set_token_budget(self, tokens: int | None) -> None:
+        """The text encoder's sequence length (words beyond it are cut off), from the loaded models."""
+        self.token_budget = tokens
+        self._text_changed()
 
     def set_history(self, prompts: list[str]) -> None:
         self.history = list(prompts)
@@ -148,7 +154,12 @@ class PromptEditor(QFrame):
 
     def _text_changed(self) -> None:
         n = len(self.text())
-        self.count.setText(f"{n} / {MAX_PROMPT_CHARS} characters")
+        text = f"{n} / {MAX_PROMPT_CHARS} characters"
+        if self.token_budget:
+            words = len(self.text().split())
+            # Rough: T5 pieces are about 1.3 per English word; the exact count needs the tokenizer (in the engine).
+            text += f" · ~{round(words * 1.3)} / {self.token_budget} tokens"
+        self.count.setText(text)
         self.count.setObjectName("inlineError" if n > MAX_PROMPT_CHARS else "hint")
         self.count.style().unpolish(self.count)
         self.count.style().polish(self.count)
