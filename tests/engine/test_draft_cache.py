@@ -100,5 +100,6 @@ def test_refine_without_draft_seeds_the_cache_for_the_next_slider_value(runtime,
     events.clear()
     resumed = runtime.sample(second, emit=events.append)
     assert [e.step for e in events if e.from_cache] == [1, 2]
+    assert torch.equal(resumed, runtime.sample(second))  # resuming leaves the record untouched
     runtime.draft_cache.clear()
     assert (resumed - runtime.sample(second)).abs().max().item() <= 1e-5
