@@ -672,6 +672,7 @@ class MainWindow(QMainWindow):
         if job is None or job.state not in ("queued", "running"):
             return
         job.step, job.total, job.state = ev.step, ev.total, "running"
+        self._refresh_queue()
         if ev.job_id != self.watch_job:
             return
         if self.stack.currentWidget() is not self.player:
