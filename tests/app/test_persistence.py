@@ -171,3 +171,49 @@ def test_drop_of_foreign_mp4_is_explained(make_window, qtbot, tmp_path):
     win.reproduce_from(bogus)
     qtbot.waitUntil(lambda: win.banner.isVisible(), timeout=5000)
     assert "holiday.mp4" in win.banner.text.text() and win.banner.level == "error"
+
+
+KILL_SCRIPT = r"""
+import os, signal, sys, time
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+from functools import partial
+from PySide6.QtWidgets import QApplication
+from app.fake_engine import FakeEngine
+from app.main_window import MainWindow
+app = QApplication([])
+win = MainWindow(engine_factory=partial(FakeEngine, step_delay=0.01, load_delay=0.01))
+win.show()
+def pump(pred, timeout=20):
+    end = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > end:
+            sys.exit(3)
+        app.processEvents(); time.sleep(0.005)
+pump(lambda: win.summary is not None)
+win.prompt.set_text("survives a kill")
+win.draft_button.click()
+pump(lambda: win.project.takes and win.project.takes[0].file)
+pj = win.project.file
+pump(lambda: pj.exists() and win.project.takes[0].id in pj.read_text())
+win.engine.step_delay = 0.5
+win.prompt.set_text("killed while rendering this one")
+win.draft_button.click()
+pump(lambda: win.player.streaming)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_kill_9_mid_render_reopens_with_finished_takes(make_window, qtbot, user_dirs):
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT], cwd=root, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "LUMOS_STUDIO_HOME": str(user_dirs)})
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    win = make_window()
+    assert [t.request["prompt"] for t in win.project.takes] == ["survives a kill"]
+    qtbot.waitUntil(lambda: win.player.source is not None, timeout=10000)
+    assert not [f for f in win.project.folder.rglob("*") if f.name.endswith((".tmp", ".partial.mp4"))]
