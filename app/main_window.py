@@ -67,7 +67,7 @@ log = logging.getLogger(__name__)
 FRAME_CACHE_BYTES = 1_500_000_000
 ERROR_HINTS = {
     "OutOfMemory": "",  # the engine's message already says what to do
-    "ModelError": " Choose other models in Models ▸ Choose models….",
+    "ModelError": " Use the button to choose other models (Models ▸ Choose models…).",
     "RequestError": " Change the setting named above and try again.",
     "InternalError": " The app is still usable; if it happens again, try other settings and report it.",
 }
@@ -164,6 +164,7 @@ class MainWindow(QMainWindow):
         lv.addWidget(self.settings_panel)
         lv.addStretch(1)
         buttons = QHBoxLayout()
+        buttons.setContentsMargins(0, 4, 4, 0)
         self.draft_button = QPushButton(icon("draft"), "Draft")
         self.draft_button.setObjectName("primary")
         self.draft_button.setToolTip("Render a fast draft with the light generator alone (Ctrl+Enter)")
@@ -174,13 +175,18 @@ class MainWindow(QMainWindow):
         self.cancel_button.setEnabled(False)
         buttons.addWidget(self.draft_button, 2)
         buttons.addWidget(self.cancel_button, 1)
-        lv.addLayout(buttons)
         scroll = QScrollArea()
         scroll.setWidget(left)
         scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(350)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.splitter.addWidget(scroll)
+        column = QWidget()  # the Draft button stays visible however tall the settings get
+        cl = QVBoxLayout(column)
+        cl.setContentsMargins(0, 0, 0, 0)
+        cl.setSpacing(0)
+        cl.addWidget(scroll, 1)
+        cl.addLayout(buttons)
+        column.setMinimumWidth(350)
+        self.splitter.addWidget(column)
         # Centre: player / compare, storyboard, hand-off.
         centre = QWidget()
         cv = QVBoxLayout(centre)
@@ -721,7 +727,10 @@ class MainWindow(QMainWindow):
         job = self.jobs.pop(ev.job_id, None)
         what = {"load": "Loading the models", "draft": "The draft", "refine": "The refine",
                 "plan": "Writing the plan"}.get(job.kind if job else "", "A job")
-        self.banner.show_message(f"{what} failed: {ev.message}{ERROR_HINTS.get(ev.error_type, '')}", "error",
+        message = ev.message.strip()
+        if message and message[-1] not in ".!?…)":
+            message += "."
+        self.banner.show_message(f"{what} failed: {message}{ERROR_HINTS.get(ev.error_type, '')}", "error",
                                  "Choose models…" if ev.error_type == "ModelError" else None,
                                  self.choose_models if ev.error_type == "ModelError" else None)
         if job is not None and job.kind == "load" or (self.summary is None and ev.error_type == "ModelError"):
