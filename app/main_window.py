@@ -10,7 +10,6 @@ import json
 import logging
 import math
 import os
-import shutil
 import sys
 import time
 from collections import OrderedDict
@@ -57,7 +56,7 @@ from .project import Project, Settings, TakeRecord
 from .resources import icon
 from .widgets.common import Banner, Storyboard
 from .widgets.controls import PlanPanel, PromptEditor, SettingsPanel
-from .widgets.dialogs import ModelPickerDialog, ShortcutsDialog
+from .widgets.dialogs import ExportDialog, ModelPickerDialog, ShortcutsDialog
 from .widgets.handoff import HandoffPanel
 from .widgets.player import CompareView, Player
 from .widgets.takes import QueueView, TakesStrip
@@ -994,32 +993,38 @@ class MainWindow(QMainWindow):
         if t is None:
             self.banner.show_message("There is no take to export yet: render a draft first.", "info")
             return
-        start = Path(self.settings.last_export_dir or Path.home()) / f"{t.label().replace(' ', '_').replace('%', 'pct')}-{t.seed}.mp4"
-        path, _ = QFileDialog.getSaveFileName(self, "Export take as MP4", str(start), "MP4 video (*.mp4)")
-        if path:
-            self.export_take(t.id, path)
+        name = f"{t.label().replace(' ', '_').replace('%', 'pct')}-seed{t.seed}.mp4"
+        start = Path(self.settings.last_export_dir or Path.home()) / name
+        dlg = ExportDialog(str(start), t.fps, t.width, t.height, self.settings.export_crf, self)
+        if dlg.exec():
+            opts = dlg.options()
+            if opts["path"]:
+                self.settings.export_crf = opts["crf"]
+                self.export_take(t.id, opts["path"], fps=opts["fps"], crf=opts["crf"], scale=opts["scale"])
 
-    def export_take(self, take_id: str, path: str | Path, on_done: Callable | None = None) -> None:
+    def export_take(self, take_id: str, path: str | Path, on_done: Callable | None = None, *, fps: int | None = None,
+                    crf: int | None = None, scale: int = 1) -> None:
         """Write the take to `path` (MP4 with its settings inside) on a helper thread."""
         t = self.project.take(take_id)
         if t is None:
             return
-        path = Path(path)
+        path = Path(path).expanduser()
         if path.suffix.lower() != ".mp4":
             path = path.with_suffix(".mp4")
         self.settings.last_export_dir = str(path.parent)
         frames = self.frames.get(t.id)
         source = self.project.path_of(t)
-        crf = self.settings.export_crf
+        crf = self.settings.export_crf if crf is None else crf
+        fps = t.fps if fps is None else fps
 
         def work():
-            if frames is not None:
-                take = SimpleNamespace(frames=frames, fps=t.fps, metadata=t.metadata)
-                return export_take(take, path, crf=crf)
-            if source is not None and source.exists():
-                shutil.copyfile(source, path)  # the project's file is already an export with metadata
-                return path
-            raise OSError("the take's frames are no longer available")
+            pixels = frames
+            if pixels is None:
+                if source is None or not source.exists():
+                    raise OSError("the take's file is missing from the project folder")
+                pixels = read_mp4_frames(source)
+            take = SimpleNamespace(frames=pixels, fps=fps, metadata=t.metadata)
+            return export_take(take, path, fps=fps, crf=crf, scale=scale)
 
         def done(result):
             self.statusBar().showMessage(f"Exported {result}", 6000)

@@ -189,3 +189,72 @@ class ModelPickerDialog(QDialog):
 def align_right(label: QLabel) -> QLabel:
     label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
     return label
+
+
+QUALITIES = (("Best (CRF 12)", 12), ("High (CRF 18)", 18), ("Medium (CRF 23)", 23), ("Small file (CRF 28)", 28))
+
+
+def default_scale(width: int, height: int) -> int:
+    """Upscale small takes (the embedded models render 64 px) so the exported video is at least ~256 px."""
+    scale = 1
+    while min(width, height) * scale < 256 and scale < 8:
+        scale *= 2
+    return scale
+
+
+class ExportDialog(QDialog):
+    """Where to write the MP4, at which frame rate, quality and size."""
+
+    def __init__(self, path: str, fps: int, width: int, height: int, crf: int, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Export take")
+        self._size = (width, height)
+        lay = QVBoxLayout(self)
+        form = QFormLayout()
+        self.path = QLineEdit(path)
+        self.path.setToolTip("The MP4 file to write; its settings are stored inside (drop it back to reproduce)")
+        browse = QPushButton("Browse…")
+        browse.setToolTip("Choose where to save")
+        browse.clicked.connect(self._browse)
+        row = QWidget()
+        h = QHBoxLayout(row)
+        h.setContentsMargins(0, 0, 0, 0)
+        h.addWidget(self.path, 1)
+        h.addWidget(browse)
+        form.addRow("File", row)
+        from PySide6.QtWidgets import QSpinBox
+
+        self.fps = QSpinBox()
+        self.fps.setRange(1, 120)
+        self.fps.setValue(fps)
+        self.fps.setToolTip("Frames per second of the video (the take was made for "
+                            f"{fps} fps; other values play it faster or slower)")
+        form.addRow("Frame rate", self.fps)
+        self.quality = QComboBox()
+        for label, value in QUALITIES:
+            self.quality.addItem(label, value)
+        self.quality.setCurrentIndex(max(0, self.quality.findData(crf)))
+        self.quality.setToolTip("x264 quality: lower CRF is better and larger")
+        form.addRow("Quality", self.quality)
+        self.scale = QComboBox()
+        for s in (1, 2, 4, 8):
+            self.scale.addItem(f"{s}×  ({width * s}×{height * s})", s)
+        self.scale.setCurrentIndex(max(0, self.scale.findData(default_scale(width, height))))
+        self.scale.setToolTip("Enlarge the frames before encoding (sharp pixel upscaling)")
+        form.addRow("Size", self.scale)
+        lay.addLayout(form)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Export")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        lay.addWidget(buttons)
+        self.resize(560, 200)
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export take as MP4", self.path.text(), "MP4 video (*.mp4)")
+        if path:
+            self.path.setText(path)
+
+    def options(self) -> dict:
+        return {"path": self.path.text().strip(), "fps": self.fps.value(), "crf": self.quality.currentData(),
+                "scale": self.scale.currentData()}

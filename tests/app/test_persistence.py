@@ -217,3 +217,26 @@ def test_kill_9_mid_render_reopens_with_finished_takes(make_window, qtbot, user_
     assert [t.request["prompt"] for t in win.project.takes] == ["survives a kill"]
     qtbot.waitUntil(lambda: win.player.source is not None, timeout=10000)
     assert not [f for f in win.project.folder.rglob("*") if f.name.endswith((".tmp", ".partial.mp4"))]
+
+
+def test_export_options_and_export_after_restart(make_window, qtbot, tmp_path):
+    from app.media import read_mp4_frames
+    from app.widgets.dialogs import ExportDialog, default_scale
+
+    win = make_window()
+    t = draft(qtbot, win)
+    qtbot.waitUntil(lambda: t.file is not None, timeout=10000)
+    dlg = ExportDialog(str(tmp_path / "x.mp4"), t.fps, t.width, t.height, 18, win)
+    qtbot.addWidget(dlg)
+    assert dlg.options() == {"path": str(tmp_path / "x.mp4"), "fps": t.fps, "crf": 18,
+                             "scale": default_scale(t.width, t.height)}
+    assert default_scale(64, 64) == 4 and default_scale(832, 480) == 1
+    win.frames.clear()  # as after a restart: frames come from the project's file
+    out = tmp_path / "big.mp4"
+    done = []
+    win.export_take(t.id, out, on_done=done.append, fps=12, crf=23, scale=2)
+    qtbot.waitUntil(lambda: bool(done) or win.banner.level == "error", timeout=10000)
+    assert done, win.banner.text.text()
+    frames = read_mp4_frames(out)
+    assert frames.shape == (t.num_frames, 2 * t.height, 2 * t.width, 3)
+    assert read_take_metadata(out)["request"]["prompt"] == t.request["prompt"]
