@@ -110,7 +110,7 @@ class EngineGenerator:
         return np.ascontiguousarray(self._wait(self.engine.submit(request)).frames)
 
     def close(self):
-        self.engine.shutdown(wait=False)
+        self.engine.shutdown(wait=True, timeout=30)
 
 
 @dataclass

@@ -60,6 +60,7 @@ class Run:
     budget: Budget = field(default_factory=Budget)
     seed: int = 0
     threads: int = 1
+    name: str = "full"  # budget name: full, quick or tiny
 
     def stage_dir(self, stage: str) -> Path:
         d = self.root / stage
@@ -145,7 +146,7 @@ def run_from_args(a) -> Run:
     budget = Budget.tiny() if a.tiny else Budget.quick() if a.quick else Budget()
     name = "tiny" if a.tiny else "quick" if a.quick else "full"
     root = a.run or DEFAULT_RUNS / name
-    run = Run(root=Path(root), budget=budget, seed=a.seed, threads=a.threads)
+    run = Run(root=Path(root), budget=budget, seed=a.seed, threads=a.threads, name=name)
     setup(run)
     run.save_meta()
     return run

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .common import FAMILY_DIR, Timer, add_common_args, log, run_from_args
-from .stage_gen import FLOW_SHIFT, make_scheduler
+from .stage_gen import FLOW_SHIFT, NUM_QUERIES as NUM_Q, make_scheduler
 from .stage_text import MAX_SEQUENCE_LENGTH
 
 DEFAULTS = {"name": "lumos-mini", "max_sequence_length": MAX_SEQUENCE_LENGTH, "width": 64, "height": 64,
@@ -54,9 +54,6 @@ def assemble(run, out: Path) -> Path:
         old = json.loads((out / "lumos.json").read_text())
         cfg.update({k: old[k] for k in ("steps", "guidance_light", "guidance_heavy", "fps") if k in old})
     (tmp / "lumos.json").write_text(json.dumps(cfg, indent=2) + "\n")
-    card = out / "MODEL_CARD.md"
-    if card.exists():
-        shutil.copy(card, tmp / "MODEL_CARD.md")
     if (run.root / "metrics.json").exists():
         shutil.copy(run.root / "metrics.json", tmp / "training_metrics.json")
     if out.exists():
@@ -98,6 +95,98 @@ def quick_eval(folder: Path, per_category: int = 2, seed: int = 0) -> dict:
     return res
 
 
+def _params(folder: Path) -> int:
+    from safetensors import safe_open
+
+    n = 0
+    for f in folder.glob("*.safetensors"):
+        with safe_open(str(f), "pt") as st:
+            for k in st.keys():
+                n += int(np.prod(st.get_slice(k).get_shape()))
+    return n
+
+
+def write_card(run, out: Path, metrics: dict) -> None:
+    """MODEL_CARD.md from the measured numbers of this run (never edited by hand, so it cannot go stale)."""
+    b = run.budget
+    parts = {"light/transformer": "light generator (WanTransformer3DModel)",
+             "heavy/transformer": "heavy generator (WanTransformer3DModel)", "light/vae": "shared VAE (AutoencoderKLWan)",
+             "light/text_encoder": "shared text encoder (UMT5EncoderModel)",
+             "understanding/lm": "understanding LM (LlamaForCausalLM)",
+             "understanding/connector": "connector (learned queries)"}
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    rows = "\n".join(f"| {desc} | `{sub}/` | {_params(out / sub) / 1e6:.2f} M |" for sub, desc in parts.items())
+    wall = "\n".join(f"| {s} | {(metrics.get(s) or {}).get('steps', '-')} | "
+                      f"{(metrics.get(s) or {}).get('wall_s', float('nan')) / 60:.1f} |"
+                      for s in ("text", "lm", "vae", "latents", "light", "heavy"))
+    vae, lm, qe = metrics.get("vae") or {}, metrics.get("lm") or {}, metrics.get("quick_eval") or {}
+    plan = lm.get("heldout_exact_plan") or {}
+
+    def q(mode, key):
+        v = (qe.get(mode) or {}).get(key)
+        return "n/a" if v is None else f"{v:.3f}"
+
+    cfg = json.loads((out / "lumos.json").read_text())
+    text = f"""# lumos-mini — the embedded default family of Lumos Studio
+
+Small, honestly trained models for the procedural **mini world** (`engine/miniworld`: one to three coloured,
+textured shapes moving on textured backgrounds, 64×64, 17 frames), in the same formats as the real Wan2.1 pair,
+so the whole draft → refine loop (DESIGN §3) runs offline on a CPU laptop and the method (UPFB, DESIGN §2) is
+measurable. {size / 1e6:.1f} MB in all, safetensors only.
+
+| part | folder | parameters |
+|---|---|---|
+{rows}
+
+Mirrors the paper's stage 1: the light generator is conditioned on the *mixed context* (UMT5 text tokens of the
+instruction, padded to {cfg.get('max_sequence_length')}, then {NUM_Q} connector tokens from the understanding
+LM's last hidden states over `instruction <plan> plan`); the heavy generator — {_params(out / 'heavy/transformer') / max(1, _params(out / 'light/transformer')):.1f}× the light one's
+parameters — sees the raw instruction's text tokens only and was trained on explicit instructions only, like the
+paper's frozen pretrained G_H: it draws well but was never taught to resolve reasoning instructions.
+
+## How it was trained
+
+One command reproduces every file: `python -m training.train_all{'' if run.name == 'full' else ' --' + run.name}`
+(seeded, fp32, one CPU thread, resumable; see training/README.md). Data: the world's train split only — every
+scene whose plan hashes into the bench bucket is rejected, so the {len(__import__('engine.miniworld', fromlist=['bench_set']).bench_set())}
+mini VR-Bench instructions are never trained on.
+
+| stage | steps | wall time on the dev machine (min, 1 thread of a shared 2-core CPU) |
+|---|---|---|
+{wall}
+
+- Tokenizer: Unigram over the world's words (+ letters, so any text tokenizes), lower-cases. Text encoder:
+  masked-token prediction on instructions and plans (final MLM loss {(metrics.get('text') or {}).get('mlm_loss', float('nan')):.3f}).
+- Understanding LM: instruction → plan, loss on the plan. Held-out exact plan match (greedy): {json.dumps({k: round(v, 2) for k, v in plan.items()})}.
+- VAE: L1 + MSE, 9-frame 32×32 crops then whole 64×64×17 clips. Held-out PSNR **{vae.get('heldout_psnr', float('nan')):.2f} dB**
+  (8× area-down + bicubic-up baseline {vae.get('blur_baseline_psnr', float('nan')):.2f} dB on the same clips).
+  latents_mean / latents_std in `light/vae/config.json` are the encoder's statistics on training clips.
+- Generators: flow matching (Wan convention, σ from the shift-{cfg.get('flow_shift')} schedule), 10 % condition dropout
+  to "" for CFG, EMA weights. Final losses: light {(metrics.get('light') or {}).get('loss', float('nan')):.4f},
+  heavy {(metrics.get('heavy') or {}).get('loss', float('nan')):.4f}.
+
+## Measured (reference sampler, light only / heavy only, {cfg.get('steps')} steps, first bench instructions per category)
+
+| | instruction, explicit | instruction, reasoning | detail | PSNR | SSIM |
+|---|---|---|---|---|---|
+| light | {q('light', 'instruction_explicit')} | {q('light', 'instruction_reasoning')} | {q('light', 'detail')} | {q('light', 'psnr')} | {q('light', 'ssim')} |
+| heavy | {q('heavy', 'instruction_explicit')} | {q('heavy', 'instruction_reasoning')} | {q('heavy', 'detail')} | {q('heavy', 'psnr')} | {q('heavy', 'ssim')} |
+
+The full mini VR-Bench over every mode (UPFB curve, switch, light lead) is `python -m bench.vrbench`; results in
+docs/vrbench.md.
+
+## Limits
+
+- Only the mini world: its shapes, colours, textures, places and motions, at 64×64×17 (8 fps). Anything else in a
+  prompt is outside what these models know; the tokenizer spells unknown words letter by letter.
+- Small and briefly trained on one CPU core: shapes can come out blurred, late or in the wrong place; the numbers
+  above are what it does, not what the real Wan pair does.
+- The understanding LM only knows the world's rule templates (relation, negation, comparison, counting,
+  cause–effect); the plan it writes can be wrong, and the app lets the user edit it.
+"""
+    (out / "MODEL_CARD.md").write_text(text)
+
+
 def export(run, out: Path = FAMILY_DIR, eval_per_category: int = 2) -> dict:
     timer = Timer()
     assemble(run, out)
@@ -108,6 +197,7 @@ def export(run, out: Path = FAMILY_DIR, eval_per_category: int = 2) -> dict:
     metrics["wall_s_total"] = sum((m or {}).get("wall_s", 0) for m in metrics.values() if isinstance(m, dict))
     (run.root / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
     (out / "training_metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
+    write_card(run, out, metrics)
     log.info("export done in %.0f s", timer.s)
     return metrics
 
