@@ -87,3 +87,43 @@ def test_draft_refine_export_reproduce(qtbot, tiny_family, tmp_path):
     # The autosaved project lists both takes with their files.
     qtbot.waitUntil(lambda: all(t.file for t in win.project.takes), timeout=60000)
     win.close()
+
+
+def test_real_engine_slider_cancels_stale_refine_and_reuses(qtbot, tiny_family):
+    settings = Settings(model_light=str(tiny_family / "light"), model_heavy=str(tiny_family / "heavy"),
+                        model_device="cpu")
+    win = MainWindow(settings=settings)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.summary is not None or win.banner.isVisible(), timeout=120000)
+    sp = win.settings_panel
+    sp.size.setCurrentIndex(sp.size.count() - 1)
+    sp.width.setValue(32)
+    sp.height.setValue(32)
+    sp.frames.setValue(5)
+    sp.steps.setValue(12)
+    sp.lock.setChecked(True)
+    win.prompt.set_text("a blue square moves up")
+    win.draft_button.click()
+    qtbot.waitUntil(lambda: len(win.project.takes) == 1 or win.banner.level == "error", timeout=120000)
+    assert len(win.project.takes) == 1, win.banner.text.text()
+    handles = []
+    orig_submit = win.engine.submit
+
+    def spy(req, **kw):
+        handles.append(orig_submit(req, **kw))
+        return handles[-1]
+
+    win.engine.submit = spy
+    win.handoff.slider.setValue(30)
+    win.handoff._fire()
+    qtbot.waitUntil(lambda: any(j.kind == "refine" and j.step >= 1 for j in win.jobs.values()), timeout=60000)
+    win.handoff.slider.setValue(80)
+    win.handoff._fire()
+    qtbot.waitUntil(lambda: any(t.handoff == 0.8 for t in win.project.takes), timeout=120000)
+    assert [(h.request.handoff, h.state) for h in handles] == [(0.3, "cancelled"), (0.8, "done")]
+    assert not any(t.handoff == 0.3 for t in win.project.takes)
+    win.handoff.set_value(0.0, fire=True)
+    win.handoff.set_value(0.8, fire=True)
+    assert len(handles) == 2 and win.current_take().handoff == 0.8
+    win.close()
