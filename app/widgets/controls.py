@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -23,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.api import MODES, UPFBParams  # noqa: F401 - MODES documents what "mode" may hold
+from engine.api import UPFBParams
 from engine.api import MAX_PROMPT_CHARS, MAX_STEPS
 
 from ..resources import icon, presets
@@ -459,6 +458,3 @@ class SettingsPanel(QGroupBox):
         self.hint.setText(text)
         self.hint.setVisible(bool(text))
 
-
-def key_sequence_text(seq: QKeySequence | str) -> str:
-    return QKeySequence(seq).toString(QKeySequence.SequenceFormat.NativeText)

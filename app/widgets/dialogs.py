@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -186,9 +185,6 @@ class ModelPickerDialog(QDialog):
         self.accept()
 
 
-def align_right(label: QLabel) -> QLabel:
-    label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-    return label
 
 
 QUALITIES = (("Best (CRF 12)", 12), ("High (CRF 18)", 18), ("Medium (CRF 23)", 23), ("Small file (CRF 28)", 28))

@@ -7,7 +7,6 @@ Moves are debounced: `requested` fires once the slider rests (or is released), n
 
 from __future__ import annotations
 
-import math
 
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QPolygonF
@@ -210,6 +209,3 @@ class HandoffPanel(QFrame):
         official = " · authors' default" if v == self.slider.official else ""
         self.words.setText(words[:1].upper() + words[1:] + official)
 
-
-def is_official(s: float) -> bool:
-    return math.isclose(round(s * 100), round(OFFICIAL_HANDOFF * 100))
