@@ -1,4 +1,4 @@
-"""Dialogs: the model picker (with validation) and Help ▸ Shortcuts."""
+"""Dialogs: the model picker (with validation), export options and Help ▸ Shortcuts."""
 
 from __future__ import annotations
 

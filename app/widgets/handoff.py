@@ -7,7 +7,6 @@ Moves are debounced: `requested` fires once the slider rests (or is released), n
 
 from __future__ import annotations
 
-
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QPolygonF
 from PySide6.QtWidgets import (
