@@ -114,6 +114,7 @@ class MainWindow(QMainWindow):
         self._timesteps: dict[tuple, list[float]] = {}
         self._loading_frames: set[str] = set()
         self._pending_compare: tuple[str, str] | None = None
+        self._closing = False
         self._deferred: list[Callable[[], None]] = []  # intents that arrived while the engine was starting
         self._engine_factory = engine_factory
         self.tasks = Tasks(self)
@@ -346,6 +347,7 @@ class MainWindow(QMainWindow):
         self.banner.show_message(message, "error")
 
     def closeEvent(self, event) -> None:
+        self._closing = True  # jobs cancelled by the shutdown stay in the project's queue for next time
         self.player.transport.pause()
         self.compare.stop()
         self.bridge.shutdown()
@@ -390,6 +392,10 @@ class MainWindow(QMainWindow):
         else:
             self.player.clear()
             self.storyboard.set_keyframes([])
+        if project.queue:
+            n = len(project.queue)
+            self.banner.show_message(f"{n} render{'s' if n > 1 else ''} had not finished when Lumos Studio last "
+                                     "closed.", "info", "Render again", self.resume_queue)
 
     def _restore_settings(self) -> None:
         s = self.settings
@@ -577,9 +583,33 @@ class MainWindow(QMainWindow):
             info.state = handle.state
         self.jobs[handle.id] = info
         self.watch_job = handle.id
+        if not any(q.get("key") == key for q in self.project.queue):
+            self.project.queue.append({"key": key, "request": req.to_dict(), "kind": kind, "label": label,
+                                       "base_id": base_id})
+            self._schedule_save()
         if self.banner.level == "error":
             self.banner.dismiss()
         self._refresh_queue()
+
+    def resume_queue(self) -> None:
+        """Submit again the renders that were queued or running when the project was last saved."""
+        entries, self.project.queue = self.project.queue, []
+        for e in entries:
+            try:
+                req = RenderRequest.from_dict(e["request"])
+            except RequestError as exc:
+                log.warning("dropping an unreadable queued render: %s", exc)
+                continue
+            self._submit(req, e.get("kind", "draft"), e.get("label", "Render"), e.get("base_id"))
+        self._schedule_save()
+
+    def _unqueue(self, job: JobInfo | None) -> None:
+        if job is None or job.key is None or self._closing:
+            return
+        before = len(self.project.queue)
+        self.project.queue = [q for q in self.project.queue if q.get("key") != job.key]
+        if len(self.project.queue) != before:
+            self._schedule_save()
 
     def _take_by_key(self, key: str) -> TakeRecord | None:
         for t in self.project.takes:
@@ -691,6 +721,7 @@ class MainWindow(QMainWindow):
 
     def _on_finished(self, ft: FinishedTake) -> None:
         job = self.jobs.pop(ft.job_id, None) or JobInfo(ft.job_id, "draft", "Take")
+        self._unqueue(job)
         take = ft.take
         req = take.request
         key = request_key(req)
@@ -723,6 +754,7 @@ class MainWindow(QMainWindow):
 
     def _on_failed(self, ev) -> None:
         job = self.jobs.pop(ev.job_id, None)
+        self._unqueue(job)
         what = {"load": "Loading the models", "draft": "The draft", "refine": "The refine",
                 "plan": "Writing the plan"}.get(job.kind if job else "", "A job")
         message = ev.message.strip()
@@ -745,6 +777,7 @@ class MainWindow(QMainWindow):
 
     def _on_cancelled(self, ev) -> None:
         job = self.jobs.pop(ev.job_id, None)
+        self._unqueue(job)
         if ev.job_id == self.watch_job:
             self.watch_job = None
             self.player.end_stream()

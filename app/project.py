@@ -187,6 +187,9 @@ class Project:
     current_take: str | None = None
     base_draft: str | None = None
     created: float = field(default_factory=time.time)
+    # Renders queued or running at the last save: {"request", "kind", "label", "base_id"}. Offered again on reopen,
+    # so that a queue survives closing the app or a crash.
+    queue: list[dict] = field(default_factory=list)
 
     @property
     def file(self) -> Path:
@@ -243,6 +246,7 @@ class Project:
             "takes": [t.to_dict() for t in self.takes],
             "current_take": self.current_take,
             "base_draft": self.base_draft,
+            "queue": self.queue,
         }
 
     @classmethod
@@ -272,6 +276,7 @@ class Project:
             value = data.get(name)
             if isinstance(value, kind):
                 setattr(p, name, value)
+        p.queue = [q for q in data.get("queue") or [] if isinstance(q, dict) and isinstance(q.get("request"), dict)]
         ids = {t.id for t in takes}
         p.current_take = data.get("current_take") if data.get("current_take") in ids else None
         p.base_draft = data.get("base_draft") if data.get("base_draft") in ids else None

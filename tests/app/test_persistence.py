@@ -240,3 +240,21 @@ def test_export_options_and_export_after_restart(make_window, qtbot, tmp_path):
     frames = read_mp4_frames(out)
     assert frames.shape == (t.num_frames, 2 * t.height, 2 * t.width, 3)
     assert read_take_metadata(out)["request"]["prompt"] == t.request["prompt"]
+
+
+def test_queue_survives_closing_the_app(make_window, qtbot):
+    win = make_window(step_delay=0.3)
+    win.settings_panel.lock.setChecked(True)
+    for prompt in ("first queued idea", "second queued idea"):
+        win.prompt.set_text(prompt)
+        win.draft_button.click()
+    assert len(win.project.queue) == 2
+    win.close()
+    win2 = make_window()
+    assert len(win2.project.queue) == 2
+    assert win2.banner.isVisible() and "2 renders" in win2.banner.text.text()
+    win2.engine.step_delay = 0.01
+    win2.banner.action.click()
+    qtbot.waitUntil(lambda: len(win2.project.takes) == 2, timeout=10000)
+    assert sorted(t.request["prompt"] for t in win2.project.takes) == ["first queued idea", "second queued idea"]
+    qtbot.waitUntil(lambda: not win2.project.queue, timeout=5000)
