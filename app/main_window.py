@@ -679,8 +679,9 @@ class MainWindow(QMainWindow):
         self.summary = s = dict(ev.summary)
         self.load_bar.setVisible(False)
         defaults = s.get("defaults") or {}
-        light, heavy = s.get("light", "?"), s.get("heavy", "?")
+        light, heavy = short_model_name(s.get("light", "?")), short_model_name(s.get("heavy", "?"))
         self.model_label.setText(f"Models: {light} + {heavy}")
+        self.model_label.setToolTip(f"Light: {s.get('light', '?')}\nHeavy: {s.get('heavy', '?')}")
         params = ""
         if s.get("light_params") and s.get("heavy_params"):
             params = f" · {s['light_params'] / 1e6:.1f} M + {s['heavy_params'] / 1e6:.1f} M parameters"
@@ -1146,6 +1147,12 @@ class MainWindow(QMainWindow):
 
         self.banner.show_message(f"Lumos Studio {__version__}: draft with a light generator, refine with a heavy one "
                                  "(UPFB hand-off), export MP4.", "info")
+
+
+def short_model_name(source: str) -> str:
+    """'/home/me/models/wan-1.3b' → 'models/wan-1.3b' for the status bar (the tooltip has the whole path)."""
+    parts = Path(str(source)).parts
+    return "/".join(parts[-2:]) if len(parts) > 2 else str(source)
 
 
 def process_memory_bytes() -> int:

@@ -41,6 +41,7 @@ def pump(app, seconds: float) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--engine", choices=("auto", "embedded", "fake"), default="auto")
+    ap.add_argument("--family", help="a model family folder (light/, heavy/) to use instead of the embedded one")
     ap.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
     args = ap.parse_args(argv)
     os.environ["LUMOS_STUDIO_HOME"] = tempfile.mkdtemp(prefix="lumos-shots-")  # never the user's own projects
@@ -48,14 +49,20 @@ def main(argv=None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from app.main_window import MainWindow
+    from app.project import Settings
     from app.resources import stylesheet
     from engine.api import embedded_family_available
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setStyle("Fusion")
     app.setStyleSheet(stylesheet())
-    use_fake = args.engine == "fake" or (args.engine == "auto" and not embedded_family_available())
+    use_fake = args.engine == "fake" or (args.engine == "auto" and not embedded_family_available()
+                                         and not args.family)
     factory = None
+    settings = Settings()
+    if args.family and not use_fake:
+        settings.model_light = str(Path(args.family) / "light")
+        settings.model_heavy = str(Path(args.family) / "heavy")
     if use_fake:
         from app.fake_engine import DEFAULT_SUMMARY, FakeEngine
 
@@ -64,7 +71,7 @@ def main(argv=None) -> int:
         factory = partial(FakeEngine, step_delay=0.25, summary=summary)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    win = MainWindow(engine_factory=factory)
+    win = MainWindow(engine_factory=factory, settings=settings)
     win.resize(1280, 800)
     win.show()
 
@@ -82,6 +89,9 @@ def main(argv=None) -> int:
 
     prompt = "a red ball rolls to the right and bounces off a blue wall"
     win.prompt.set_text(prompt)
+    if win.plan.isVisible():
+        win.plan.write.click()
+        wait_until(app, lambda: win.plan.write.isEnabled(), 300, "the plan")
     win.settings_panel.lock.setChecked(True)
     win.settings_panel.seed.setValue(42)
     win.draft_button.click()
