@@ -83,6 +83,7 @@ class Probe:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="GUI stall probe during a real render")
     ap.add_argument("--models", choices=("tiny", "embedded"), default="tiny")
+    ap.add_argument("--family", help="a model family folder (light/, heavy/): overrides --models")
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--frames", type=int, default=17)
     ap.add_argument("--steps", type=int, default=8)
@@ -101,7 +102,9 @@ def main(argv=None) -> int:
     app.setStyle("Fusion")
     app.setStyleSheet(stylesheet())
     settings = Settings(model_device="cpu")
-    if args.models == "tiny":
+    if args.family:
+        settings.model_light, settings.model_heavy = (str(Path(args.family) / x) for x in ("light", "heavy"))
+    elif args.models == "tiny":
         # Built in another process, so that this one imports torch in the engine's worker, as the app does.
         fam = Path(tempfile.mkdtemp(prefix="lumos-tiny-"))
         subprocess.run([sys.executable, "-c", f"from tests.tiny_models import build_tiny_family as b; b({str(fam)!r})"],
@@ -138,7 +141,7 @@ def main(argv=None) -> int:
 
     print(f"time to first paint: {paint_ms:.0f} ms after interpreter start "
           f"(torch imported before paint: {torch_before_paint}; process wall incl. shutdown {wall:.0f} ms)")
-    print(f"render: {args.models} models, {args.size}x{args.size}, {args.frames} frames, {args.steps} steps; "
+    print(f"render: {args.family or args.models} models, {args.size}x{args.size}, {args.frames} frames, {args.steps} steps; "
           f"probe interval 5 ms, budget {BUDGET_MS:.0f} ms")
     print(f"{'phase':28s} {'seconds':>8s} {'ticks':>6s} {'max gap ms':>11s} {'median':>7s} {'p99':>7s} {'>50ms':>6s}")
     worst = 0.0
