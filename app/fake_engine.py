@@ -228,7 +228,7 @@ class FakeEngine:
                 self._emit(job, PlanReady(job.id, job.payload, plan))
                 return
             req = job.payload
-            key = repr(req.to_dict())
+            key = repr((req.to_dict(), self.summary.get("light"), self.summary.get("heavy")))
             if key in self._cache:
                 take = self._cache[key]
                 take = Take(take.request, take.frames, take.fps, take.metadata, 0.0, from_cache=True)

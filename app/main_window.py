@@ -550,7 +550,7 @@ class MainWindow(QMainWindow):
 
     def _submit(self, req: RenderRequest, kind: str, label: str, base_id: str | None = None) -> None:
         key = request_key(req)
-        existing = self._take_by_key(key)
+        existing = self._take_by_key(key, self._current_models())
         if existing is not None:
             self.watch_job = None  # whatever still runs must not take the player away from this take
             self.show_take(existing.id)
@@ -611,8 +611,15 @@ class MainWindow(QMainWindow):
         if len(self.project.queue) != before:
             self._schedule_save()
 
-    def _take_by_key(self, key: str) -> TakeRecord | None:
+    def _current_models(self) -> tuple | None:
+        return (self.summary.get("light"), self.summary.get("heavy")) if self.summary else None
+
+    def _take_by_key(self, key: str, models: tuple | None = None) -> TakeRecord | None:
+        """The take made from exactly this request (and, when `models` is given, by these models)."""
         for t in self.project.takes:
+            made_by = take_models(t.metadata)
+            if models is not None and made_by is not None and made_by != models:
+                continue
             try:
                 if request_key(RenderRequest.from_dict(t.request)) == key:
                     return t
@@ -726,7 +733,7 @@ class MainWindow(QMainWindow):
         take = ft.take
         req = take.request
         key = request_key(req)
-        record = self._take_by_key(key)
+        record = self._take_by_key(key, take_models(take.metadata))
         if record is None:
             record = TakeRecord(id=proj.new_take_id(), request=req.to_dict(), created=time.time(),
                                 elapsed=float(take.elapsed), fps=int(take.fps), num_frames=int(len(take.frames)),
@@ -1112,7 +1119,7 @@ class MainWindow(QMainWindow):
             self._submit(req, "draft", f"Draft · seed {req.seed}")
         else:
             draft = req.replace(handoff=0.0, gamma_w=None, mode="upfb")
-            base = self._take_by_key(request_key(draft))
+            base = self._take_by_key(request_key(draft), self._current_models())
             self._submit(req, "refine", f"Refine {round(req.handoff * 100)} % · seed {req.seed}",
                          base_id=base.id if base else None)
 
@@ -1147,6 +1154,12 @@ class MainWindow(QMainWindow):
 
         self.banner.show_message(f"Lumos Studio {__version__}: draft with a light generator, refine with a heavy one "
                                  "(UPFB hand-off), export MP4.", "info")
+
+
+def take_models(metadata: dict) -> tuple | None:
+    """(light, heavy) model ids recorded in a take's metadata, if any."""
+    m = metadata.get("models") if isinstance(metadata, dict) else None
+    return (m.get("light"), m.get("heavy")) if isinstance(m, dict) else None
 
 
 def short_model_name(source: str) -> str:

@@ -293,3 +293,17 @@ def test_shortcuts_dialog_lists_the_keys(make_window, qtbot):
     keys = {table.item(r, 0).text() for r in range(table.rowCount())}
     assert {"Ctrl+Enter", "Esc", "Ctrl+E"} <= keys
     assert win.export_action.shortcut().toString() == "Ctrl+E"
+
+
+def test_takes_are_reused_only_for_the_same_models(make_window, qtbot):
+    win = make_window()
+    win.settings_panel.lock.setChecked(True)
+    draft(qtbot, win, "a red ball")
+    n = len(win.engine.submitted)
+    win.draft_button.click()  # same request, same models: shown at once
+    assert len(win.engine.submitted) == n
+    win.summary["light"] = "another-light-model"  # as after loading another pair
+    win.engine.summary["light"] = "another-light-model"
+    win.draft_button.click()
+    assert len(win.engine.submitted) == n + 1
+    qtbot.waitUntil(lambda: len(win.project.takes) == 2, timeout=5000)
