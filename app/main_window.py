@@ -526,19 +526,22 @@ class MainWindow(QMainWindow):
         base = self.project.take(self.project.base_draft)
         if base is None:
             return
-        if s <= 0.0:
-            self.show_take(base.id)
-            return
-        try:
-            req = check_request(self._refine_request(base, s))
-        except RequestError as exc:
-            self.banner.show_message(f"Cannot refine: {exc}.", "error")
-            return
-        key = request_key(req)
+        req = None
+        if s > 0.0:
+            try:
+                req = check_request(self._refine_request(base, s))
+            except RequestError as exc:
+                self.banner.show_message(f"Cannot refine: {exc}.", "error")
+                return
+        key = request_key(req) if req is not None else None
         # A refine still running for another value is now stale: cancel it (and any queued ones).
         for job in list(self.jobs.values()):
             if job.kind == "refine" and job.key != key and job.state in ("queued", "running") and self.engine:
                 self.engine.cancel(job.id)
+        if req is None:  # back at 0 %: the draft itself
+            self.watch_job = None
+            self.show_take(base.id)
+            return
         self._submit(req, "refine", f"Refine {round(s * 100)} % · seed {req.seed}", base_id=base.id)
 
     def _refine_request(self, base: TakeRecord, s: float) -> RenderRequest:
