@@ -30,13 +30,13 @@ class Budget:
     """How long each stage trains (steps) and how much data it sees. `tiny()` is the test-suite budget."""
 
     corpus: int = 60000          # instruction/plan pairs for tokenizer, text encoder and LM
-    scenes: int = 8000           # rendered training clips for the generators
-    text_steps: int = 1500
-    lm_steps: int = 4000
-    vae_steps: int = 6000
-    vae_full_steps: int = 600    # final steps on full 64×64×17 clips (the rest on 9-frame 32×32 crops)
-    light_steps: int = 6000
-    heavy_steps: int = 9000
+    scenes: int = 6000           # rendered training clips for the generators
+    text_steps: int = 600
+    lm_steps: int = 2500
+    vae_steps: int = 3000
+    vae_full_steps: int = 300    # final steps on full 64×64×17 clips (the rest on 17-frame 32×32 crops)
+    light_steps: int = 4000
+    heavy_steps: int = 6000
     eval_clips: int = 16
     lm_eval_per_category: int = 12
     log_every: int = 50
