@@ -754,7 +754,7 @@ class MainWindow(QMainWindow):
         plan = take.metadata.get("plan") if isinstance(take.metadata, dict) else None
         if plan and self.plan.isVisible() and not self.plan.text.toPlainText().strip():
             self.plan.text.setPlainText(plan)  # show how the block read the instruction; editable from here
-        if ft.job_id == self.watch_job or self.watch_job is None:
+        if ft.job_id == self.watch_job:
             self.watch_job = None
             if req.is_draft:
                 self.project.base_draft = record.id
