@@ -307,3 +307,26 @@ def test_takes_are_reused_only_for_the_same_models(make_window, qtbot):
     win.draft_button.click()
     assert len(win.engine.submitted) == n + 1
     qtbot.waitUntil(lambda: len(win.project.takes) == 2, timeout=5000)
+
+
+def test_player_keys_and_storyboard_click(make_window, qtbot):
+    win = make_window()
+    t = draft(qtbot, win)
+    p = win.player
+    assert p.transport.playing  # a finished take plays at once
+    p.view.setFocus()
+    qtbot.keyClick(p.view, Qt.Key.Key_Space)
+    assert not p.transport.playing
+    qtbot.keyClick(p.view, Qt.Key.Key_Home)
+    qtbot.keyClick(p.view, Qt.Key.Key_Right)
+    qtbot.keyClick(p.view, Qt.Key.Key_Right)
+    assert p.transport.index == 2
+    qtbot.keyClick(p.view, Qt.Key.Key_Left)
+    assert p.transport.index == 1
+    qtbot.keyClick(p.view, Qt.Key.Key_End)
+    assert p.transport.index == t.num_frames - 1
+    strip = win.storyboard.strip
+    cells = strip.cells()
+    index = win.storyboard.frames[3][0]
+    qtbot.mouseClick(strip, Qt.MouseButton.LeftButton, pos=cells[3].center())
+    assert p.transport.index == index and not p.transport.playing
