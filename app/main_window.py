@@ -213,6 +213,7 @@ class MainWindow(QMainWindow):
         self.takes = TakesStrip()
         self.takes.selected.connect(self.show_take)
         self.takes.compareRequested.connect(self.open_compare)
+        self.takes.compareWithDraft.connect(self.compare_with_draft)
         self.takes.starToggled.connect(self.toggle_star)
         self.takes.renameRequested.connect(self.rename_take)
         self.takes.deleteRequested.connect(self.delete_take)
@@ -1004,6 +1005,13 @@ class MainWindow(QMainWindow):
         order = self.takes.ids()
         a, b = sorted(ids, key=order.index)
         self.open_compare(a, b)
+
+    def compare_with_draft(self, take_id: str) -> None:
+        t = self.project.take(take_id)
+        if t is not None and t.base_id and self.project.take(t.base_id):
+            self.open_compare(t.base_id, t.id)
+        else:
+            self.banner.show_message("This take's draft is not in the project any more.", "info")
 
     def open_compare(self, a_id: str, b_id: str) -> None:
         a, b = self.project.take(a_id), self.project.take(b_id)

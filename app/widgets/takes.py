@@ -46,6 +46,7 @@ class TakesStrip(QFrame):
 
     selected = Signal(str)  # take id
     compareRequested = Signal(str, str)
+    compareWithDraft = Signal(str)
     starToggled = Signal(str)
     renameRequested = Signal(str, str)
     deleteRequested = Signal(str)
@@ -196,6 +197,8 @@ class TakesStrip(QFrame):
         menu.addAction(icon("rename"), "Rename…", lambda: self._rename(take_id))
         if len(self.selected_ids()) == 2:
             menu.addAction(icon("compare"), "Compare the two selected", self._compare)
+        elif not item.text().split("\n")[0].lstrip("★ ").startswith("Draft"):
+            menu.addAction(icon("compare"), "Compare with its draft", lambda: self.compareWithDraft.emit(take_id))
         menu.addSeparator()
         menu.addAction(icon("trash"), "Delete", lambda: self.deleteRequested.emit(take_id))
         menu.exec(self.list.mapToGlobal(pos))

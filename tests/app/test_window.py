@@ -191,6 +191,10 @@ def test_compare_two_takes(make_window, qtbot):
     assert win.compare.canvas.a is win.compare.a.image(3) and win.compare.canvas.b is win.compare.b.image(3)
     qtbot.keyClick(win, Qt.Key.Key_Escape)
     assert win.stack.currentWidget() is win.player
+    win.handoff.set_value(0.5, fire=True)
+    qtbot.waitUntil(lambda: win.project.takes[-1].handoff == 0.5, timeout=5000)
+    win.compare_with_draft(win.project.takes[-1].id)
+    assert win.stack.currentWidget() is win.compare and win.compare.canvas.labels == (b.label(), "Refine 50 %")
 
 
 def test_take_star_rename_delete(make_window, qtbot):
