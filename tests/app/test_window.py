@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,19 @@ def test_app_imports_no_torch():
             "bad=[m for m in ('torch','diffusers','transformers') if m in sys.modules]; print(bad); sys.exit(bool(bad))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_window_paints_before_torch_is_imported(tmp_path):
+    code = ("import os, sys; os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
+            "from PySide6.QtWidgets import QApplication\n"
+            "app = QApplication([])\n"
+            "from app.main_window import MainWindow\n"
+            "w = MainWindow(); w.show()\n"
+            "while w.first_paint is None: app.processEvents()\n"
+            "print('torch at first paint:', w.torch_at_first_paint); sys.stdout.flush(); os._exit(0)\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "LUMOS_STUDIO_HOME": str(tmp_path)})
+    assert "torch at first paint: False" in out.stdout, out.stdout + out.stderr
 
 
 def test_draft_streams_then_shows_storyboard(make_window, qtbot):
