@@ -130,6 +130,7 @@ class MainWindow(QMainWindow):
         self._memory_timer.setInterval(2000)
         self._memory_timer.timeout.connect(self._update_memory)
         self._memory_timer.start()
+        self._update_memory()
         self.project = self._open_initial_project(project_path)
         self._restore_settings()
         if self.settings_problem:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtGui import QColor, QIcon, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -25,6 +25,21 @@ from ..project import TakeRecord
 from ..resources import icon
 
 ID_ROLE = Qt.ItemDataRole.UserRole
+
+
+class _PlaceholderList(QListWidget):
+    """A list that says what will appear in it while it is empty."""
+
+    def __init__(self, placeholder: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.placeholder = placeholder
+
+    def paintEvent(self, event) -> None:
+        super().paintEvent(event)
+        if self.count() == 0 and self.placeholder:
+            p = QPainter(self.viewport())
+            p.setPen(QColor("#6b7482"))
+            p.drawText(self.viewport().rect(), Qt.AlignmentFlag.AlignCenter, self.placeholder)
 
 
 def take_text(t: TakeRecord) -> str:
@@ -79,7 +94,8 @@ class TakesStrip(QFrame):
         head.addWidget(self.delete)
         head.addWidget(self.compare)
         lay.addLayout(head)
-        self.list = QListWidget()
+        self.list = _PlaceholderList("No takes yet: press Draft (Ctrl+Enter). Every draft and refine lands here, "
+                                     "saved with the project.")
         self.list.setObjectName("takes")
         self.list.setViewMode(QListWidget.ViewMode.IconMode)
         self.list.setFlow(QListWidget.Flow.LeftToRight)
