@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import sys
 import time
 from collections import OrderedDict
@@ -842,8 +843,24 @@ class MainWindow(QMainWindow):
     def _take_file_written(self, record: TakeRecord, folder: Path) -> None:
         record.file = f"takes/{record.id}.mp4"
         record.thumbnail = f"takes/{record.id}.png"
-        if folder == self.project.folder and self.project.take(record.id) is record:
+        current = self.project.take(record.id)
+        if current is None:
+            return  # deleted meanwhile, or another project is open
+        if folder == self.project.folder:
+            current.file, current.thumbnail = record.file, record.thumbnail
             self.save_project()
+            return
+        # The project was saved elsewhere while this file was being written: bring the file along.
+        target = self.project.folder
+
+        def copy():
+            (target / "takes").mkdir(parents=True, exist_ok=True)
+            for rel in (record.file, record.thumbnail):
+                shutil.copy2(folder / rel, target / rel)
+            return target
+
+        self.tasks.run(copy, on_done=lambda t: self._take_file_written(record, t),
+                       on_error=lambda e: self._take_file_failed(record, e))
 
     def _take_file_failed(self, record: TakeRecord, exc: Exception) -> None:
         self.banner.show_message(f"The take “{record.label()}” could not be saved to the project: {exc}. "

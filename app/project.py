@@ -337,7 +337,8 @@ def unused_project_dir(base: Path | None = None) -> Path:
     root = (base or default_project_dir()).parent
     for i in range(1, 10_000):
         candidate = root / ("Untitled" if i == 1 else f"Untitled {i}")
-        if not (candidate / PROJECT_FILE).exists():
+        # Any existing folder counts as taken: its project.json may still be on its way to disk.
+        if not candidate.exists():
             return candidate
     return root / f"Untitled {uuid.uuid4().hex[:6]}"
 

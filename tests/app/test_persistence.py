@@ -258,3 +258,59 @@ def test_queue_survives_closing_the_app(make_window, qtbot):
     qtbot.waitUntil(lambda: len(win2.project.takes) == 2, timeout=10000)
     assert sorted(t.request["prompt"] for t in win2.project.takes) == ["first queued idea", "second queued idea"]
     qtbot.waitUntil(lambda: not win2.project.queue, timeout=5000)
+
+
+def test_menu_actions_through_patched_dialogs(make_window, qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QDialog, QFileDialog
+
+    from app.widgets import dialogs
+
+    win = make_window()
+    t = draft(qtbot, win, "first project take")
+    qtbot.waitUntil(lambda: t.file is not None, timeout=10000)
+    first = win.project.folder
+    # File ▸ Save project as…
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path / "copy"))
+    win.save_as_dialog()
+    assert win.project.folder == tmp_path / "copy"
+    # File ▸ New project: empty, in a fresh folder; the previous one stays on disk.
+    win.new_project()
+    assert not win.project.takes and win.project.folder not in (first, tmp_path / "copy")
+    assert not win.handoff.isEnabled() and win.takes.ids() == []
+    # File ▸ Open project…
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(tmp_path / "copy" / "project.json"), ""))
+    qtbot.waitUntil(lambda: (tmp_path / "copy" / "project.json").exists(), timeout=5000)
+    win.open_project_dialog()
+    assert win.project.folder == tmp_path / "copy" and [x.id for x in win.project.takes] == [t.id]
+    # File ▸ Export take… (the dialog accepted with its defaults, into tmp)
+    out = tmp_path / "menu-export.mp4"
+    monkeypatch.setattr(dialogs.ExportDialog, "exec", lambda self: QDialog.DialogCode.Accepted)
+    monkeypatch.setattr(dialogs.ExportDialog, "options",
+                        lambda self: {"path": str(out), "fps": 8, "crf": 23, "scale": 1})
+    win.export_dialog()
+    qtbot.waitUntil(lambda: out.exists(), timeout=10000)
+    assert win.settings.export_crf == 23
+    # Models ▸ Choose models… accepted: a reload starts.
+    monkeypatch.setattr(dialogs.ModelPickerDialog, "exec", lambda self: QDialog.DialogCode.Accepted)
+    win.choose_models()
+    qtbot.waitUntil(lambda: win.summary is not None, timeout=5000)
+    # Help
+    win.show_about()
+    assert "Lumos Studio" in win.banner.text.text()
+
+
+def test_save_as_while_a_take_file_is_being_written(make_window, qtbot, tmp_path):
+    win = make_window()
+    # Hold the helper thread so the take's file is written only after the project moved.
+    import threading
+
+    gate = threading.Event()
+    win.tasks.run(gate.wait)
+    t = draft(qtbot, win, "a take written late")
+    assert t.file is None
+    target = tmp_path / "moved"
+    win.project.save_as(target)  # what save_as does, without waiting for the helper thread
+    win.project = type(win.project).load(target)
+    gate.set()
+    qtbot.waitUntil(lambda: win.project.take(t.id).file is not None, timeout=10000)
+    assert (target / win.project.take(t.id).file).exists()
