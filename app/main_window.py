@@ -828,39 +828,43 @@ class MainWindow(QMainWindow):
             self.frames.popitem(last=False)
 
     def _write_take_file(self, record: TakeRecord, take, thumb: QImage) -> None:
-        folder = self.project.folder
+        project = self.project
+        folder = project.folder
         crf = self.settings.export_crf
 
         def write():
             (folder / "takes").mkdir(parents=True, exist_ok=True)
             export_take(take, folder / "takes" / f"{record.id}.mp4", crf=crf)
             thumb.save(str(folder / "takes" / f"{record.id}.png"))
-            return folder
 
-        self.tasks.run(write, on_done=lambda f: self._take_file_written(record, f),
+        self.tasks.run(write, on_done=lambda _: self._take_file_written(project, record),
                        on_error=lambda e: self._take_file_failed(record, e))
 
-    def _take_file_written(self, record: TakeRecord, folder: Path) -> None:
+    def _take_file_written(self, project: Project, record: TakeRecord) -> None:
         record.file = f"takes/{record.id}.mp4"
         record.thumbnail = f"takes/{record.id}.png"
-        current = self.project.take(record.id)
-        if current is None:
-            return  # deleted meanwhile, or another project is open
-        if folder == self.project.folder:
-            current.file, current.thumbnail = record.file, record.thumbnail
+        if project is self.project:
             self.save_project()
             return
-        # The project was saved elsewhere while this file was being written: bring the file along.
-        target = self.project.folder
+        # Another project was opened (or this one saved elsewhere) meanwhile: keep the take's own project whole...
+        self.tasks.run(proj.write_project, project.file, project.to_dict(), on_error=self._save_failed)
+        current = self.project.take(record.id)
+        if current is None or current.file is not None:
+            return
+        # ...and when Save As copied it before this file existed, bring the file along.
+        source, target = project.folder, self.project.folder
 
         def copy():
             (target / "takes").mkdir(parents=True, exist_ok=True)
             for rel in (record.file, record.thumbnail):
-                shutil.copy2(folder / rel, target / rel)
-            return target
+                shutil.copy2(source / rel, target / rel)
 
-        self.tasks.run(copy, on_done=lambda t: self._take_file_written(record, t),
-                       on_error=lambda e: self._take_file_failed(record, e))
+        def copied(_):
+            current.file, current.thumbnail = record.file, record.thumbnail
+            if self.project.take(current.id) is current:
+                self.save_project()
+
+        self.tasks.run(copy, on_done=copied, on_error=lambda e: self._take_file_failed(record, e))
 
     def _take_file_failed(self, record: TakeRecord, exc: Exception) -> None:
         self.banner.show_message(f"The take “{record.label()}” could not be saved to the project: {exc}. "

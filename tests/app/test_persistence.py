@@ -314,3 +314,22 @@ def test_save_as_while_a_take_file_is_being_written(make_window, qtbot, tmp_path
     gate.set()
     qtbot.waitUntil(lambda: win.project.take(t.id).file is not None, timeout=10000)
     assert (target / win.project.take(t.id).file).exists()
+
+
+def test_take_file_finished_after_opening_another_project(make_window, qtbot, tmp_path):
+    import threading
+
+    other = Project(folder=tmp_path / "other", name="other")
+    other.save()
+    win = make_window()
+    first = win.project.folder
+    gate = threading.Event()
+    win.tasks.run(gate.wait)
+    t = draft(qtbot, win, "finished before the switch")
+    assert win.open_project(other.folder)
+    gate.set()
+    qtbot.waitUntil(lambda: t.id in (first / PROJECT_FILE).read_text() if (first / PROJECT_FILE).exists() else False,
+                    timeout=10000)
+    qtbot.waitUntil(lambda: Project.load(first).take(t.id).file is not None, timeout=10000)
+    assert (first / Project.load(first).take(t.id).file).exists()
+    assert not win.project.takes  # the open project is untouched
