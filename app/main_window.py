@@ -87,6 +87,7 @@ class JobInfo:
     base_id: str | None = None
     step: int = 0
     total: int = 0
+    project: object = None  # the Project it was submitted in (its take goes there even if another is open)
 
 
 class MainWindow(QMainWindow):
@@ -585,6 +586,7 @@ class MainWindow(QMainWindow):
             return
         info = self.jobs.get(handle.id) or JobInfo(handle.id, kind, label)
         info.kind, info.label, info.key, info.base_id = kind, label, key, base_id
+        info.project = self.project
         if handle.state != "queued" and info.state == "queued":
             info.state = handle.state
         self.jobs[handle.id] = info
@@ -612,10 +614,15 @@ class MainWindow(QMainWindow):
     def _unqueue(self, job: JobInfo | None) -> None:
         if job is None or job.key is None or self._closing:
             return
-        before = len(self.project.queue)
-        self.project.queue = [q for q in self.project.queue if q.get("key") != job.key]
-        if len(self.project.queue) != before:
+        project = job.project or self.project
+        before = len(project.queue)
+        project.queue = [q for q in project.queue if q.get("key") != job.key]
+        if len(project.queue) == before:
+            return
+        if project is self.project:
             self._schedule_save()
+        else:
+            self.tasks.run(proj.write_project, project.file, project.to_dict(), on_error=self._save_failed)
 
     def _current_models(self) -> tuple | None:
         return (self.summary.get("light"), self.summary.get("heavy")) if self.summary else None
@@ -739,6 +746,17 @@ class MainWindow(QMainWindow):
         take = ft.take
         req = take.request
         key = request_key(req)
+        if job.project is not None and job.project is not self.project:
+            # Submitted in a project that is no longer open: the take still belongs there.
+            other = job.project
+            record = TakeRecord(id=proj.new_take_id(), request=req.to_dict(), created=time.time(),
+                                elapsed=float(take.elapsed), fps=int(take.fps), num_frames=int(len(take.frames)),
+                                width=int(take.frames.shape[2]), height=int(take.frames.shape[1]),
+                                metadata=dict(take.metadata), base_id=None if req.is_draft else job.base_id)
+            other.add_take(record)
+            self._write_take_file(record, take, ft.thumbnail, project=other)
+            self._job_ended()
+            return
         record = self._take_by_key(key, take_models(take.metadata))
         if record is None:
             record = TakeRecord(id=proj.new_take_id(), request=req.to_dict(), created=time.time(),
@@ -827,8 +845,8 @@ class MainWindow(QMainWindow):
         while sum(f.nbytes for f in self.frames.values()) > FRAME_CACHE_BYTES and len(self.frames) > 2:
             self.frames.popitem(last=False)
 
-    def _write_take_file(self, record: TakeRecord, take, thumb: QImage) -> None:
-        project = self.project
+    def _write_take_file(self, record: TakeRecord, take, thumb: QImage, project: Project | None = None) -> None:
+        project = project or self.project
         folder = project.folder
         crf = self.settings.export_crf
 

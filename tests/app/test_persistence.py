@@ -333,3 +333,18 @@ def test_take_file_finished_after_opening_another_project(make_window, qtbot, tm
     qtbot.waitUntil(lambda: Project.load(first).take(t.id).file is not None, timeout=10000)
     assert (first / Project.load(first).take(t.id).file).exists()
     assert not win.project.takes  # the open project is untouched
+
+
+def test_render_finishing_after_switching_project_goes_to_its_own_project(make_window, qtbot, tmp_path):
+    other = Project(folder=tmp_path / "other", name="other")
+    other.save()
+    win = make_window(step_delay=0.2)
+    first = win.project.folder
+    win.prompt.set_text("made in the first project")
+    win.draft_button.click()
+    qtbot.waitUntil(lambda: win.player.streaming, timeout=5000)
+    assert win.open_project(other.folder)
+    qtbot.waitUntil(lambda: (first / PROJECT_FILE).exists() and any(
+        t.file for t in Project.load(first).takes), timeout=20000)
+    assert [t.request["prompt"] for t in Project.load(first).takes] == ["made in the first project"]
+    assert not win.project.takes and win.takes.ids() == []
