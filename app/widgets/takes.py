@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMenu,
+    QMessageBox,
     QPushButton,
     QToolButton,
     QVBoxLayout,
@@ -192,8 +193,16 @@ class TakesStrip(QFrame):
         if len(ids) == 1:
             self.starToggled.emit(ids[0])
 
-    def _delete(self) -> None:
-        for take_id in self.selected_ids():
+    def _delete(self, ids: list[str] | None = None) -> None:
+        ids = ids or self.selected_ids()
+        if not ids:
+            return
+        n = len(ids)
+        answer = QMessageBox.question(self, "Delete takes", f"Delete {n} take{'s' if n > 1 else ''} and "
+                                      f"{'their files' if n > 1 else 'its file'} from the project? This cannot be undone.")
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        for take_id in ids:
             self.deleteRequested.emit(take_id)
 
     def _rename(self, take_id: str) -> None:
@@ -216,7 +225,7 @@ class TakesStrip(QFrame):
         elif not item.text().split("\n")[0].lstrip("★ ").startswith("Draft"):
             menu.addAction(icon("compare"), "Compare with its draft", lambda: self.compareWithDraft.emit(take_id))
         menu.addSeparator()
-        menu.addAction(icon("trash"), "Delete", lambda: self.deleteRequested.emit(take_id))
+        menu.addAction(icon("trash"), "Delete…", lambda: self._delete([take_id]))
         menu.exec(self.list.mapToGlobal(pos))
 
 

@@ -211,7 +211,7 @@ def test_compare_two_takes(make_window, qtbot):
     assert win.stack.currentWidget() is win.compare and win.compare.canvas.labels == (b.label(), "Refine 50 %")
 
 
-def test_take_star_rename_delete(make_window, qtbot):
+def test_take_star_rename_delete(make_window, qtbot, monkeypatch):
     win = make_window()
     t = draft(qtbot, win)
     qtbot.waitUntil(lambda: t.file is not None, timeout=10000)
@@ -219,7 +219,14 @@ def test_take_star_rename_delete(make_window, qtbot):
     win.rename_take(t.id, "keeper")
     assert t.starred and win.takes.list.item(0).text().startswith("★ keeper")
     path = win.project.folder / t.file
-    win.delete_take(t.id)
+    from PySide6.QtWidgets import QMessageBox
+
+    answers = [QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes]
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a, **k: answers.pop(0)))
+    win.takes.select(t.id)
+    win.takes.delete.click()  # "No": kept
+    assert win.project.takes and path.exists()
+    win.takes.delete.click()  # "Yes": gone
     assert not win.project.takes and not path.exists() and not win.handoff.isEnabled()
 
 
