@@ -88,6 +88,7 @@ class JobInfo:
     step: int = 0
     total: int = 0
     project: object = None  # the Project it was submitted in (its take goes there even if another is open)
+    live_from: tuple[int, float] | None = None  # (step, elapsed) at the end of the first computed step
 
 
 class MainWindow(QMainWindow):
@@ -727,18 +728,31 @@ class MainWindow(QMainWindow):
         if job is None or job.state not in ("queued", "running"):
             return
         job.step, job.total, job.state = ev.step, ev.total, "running"
+        if not ev.from_cache and job.live_from is None:
+            job.live_from = (ev.step, ev.elapsed)  # the pace is measured from the end of this step on
         self._refresh_queue()
         if ev.job_id != self.watch_job:
             return
         if self.stack.currentWidget() is not self.player:
             self.stack.setCurrentWidget(self.player)
-        remaining = ev.elapsed / ev.step * (ev.total - ev.step) if ev.step else 0.0
+        remaining = self._remaining(job, ev)
         cached = " (from draft cache)" if ev.from_cache else ""
         text = (f"{job.label} · step {ev.step}/{ev.total} · {ev.phase}{cached} · "
                 f"{ev.elapsed:.1f} s · ~{remaining:.0f} s left")
         caption = f"step {ev.step}/{ev.total} · {ev.phase} · light share {ev.w_t:.2f}"
         self.player.show_step(sp.images, caption)
         self.player.set_progress(ev.step, ev.total, text)
+
+    @staticmethod
+    def _remaining(job: JobInfo, ev) -> float:
+        """Seconds left, from the pace of the steps actually computed: steps resumed from the draft cache come back
+        almost free, and the first computed step also carries the conditioning. Until a second computed step
+        arrives, elapsed / step is all there is."""
+        left = ev.total - ev.step
+        if job.live_from is not None and ev.step > job.live_from[0]:
+            s0, e0 = job.live_from
+            return (ev.elapsed - e0) / (ev.step - s0) * left
+        return ev.elapsed / max(1, ev.step) * left
 
     def _on_finished(self, ft: FinishedTake) -> None:
         job = self.jobs.pop(ft.job_id, None) or JobInfo(ft.job_id, "draft", "Take")
