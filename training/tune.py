@@ -1,0 +1,62 @@
+"""Pick the family's default CFG scales on a validation set (never the bench) and write them to lumos.json.
+
+    python -m training.tune [--family DIR] [--n 24] [--scales 2 3 4 6]
+
+Validation examples are freshly drawn train-split examples (seed 777, not the generators' training draw); the
+score is instruction score + detail score, light and heavy separately, with the reference sampler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .common import FAMILY_DIR
+
+
+def tune(family: Path, n: int = 24, scales=(2.0, 3.0, 4.0, 6.0), seed: int = 777) -> dict:
+    from engine.miniworld import render, score_clip
+
+    from .data import draw_examples
+    from .sample import MiniFamily
+
+    fam = MiniFamily(family)
+    exs = draw_examples(n, seed)
+    refs = [render(e.scene) for e in exs]
+    out = {}
+    for mode in ("light", "heavy"):
+        res = {}
+        for g in scales:
+            clips = fam.generate([e.instruction if mode == "light" else e.plan for e in exs], mode=mode,
+                                 seeds=list(range(n)), guidance=g)
+            sc = [score_clip(c, e.scene, r) for c, e, r in zip(clips, exs, refs)]
+            res[g] = {k: float(np.mean([s[k] for s in sc])) for k in ("instruction", "detail", "psnr")}
+            print(mode, g, res[g], flush=True)
+        best = max(res, key=lambda g: res[g]["instruction"] + res[g]["detail"])
+        out[mode] = {"best": best, "scores": res}
+    cfg_path = family / "lumos.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["guidance_light"], cfg["guidance_heavy"] = out["light"]["best"], out["heavy"]["best"]
+    cfg_path.write_text(json.dumps(cfg, indent=2) + "\n")
+    (family / "guidance_tuning.json").write_text(json.dumps(out, indent=2))
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--family", type=Path, default=FAMILY_DIR)
+    p.add_argument("--n", type=int, default=24)
+    p.add_argument("--scales", type=float, nargs="+", default=[2.0, 3.0, 4.0, 6.0])
+    p.add_argument("--threads", type=int, default=1)
+    a = p.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(a.threads)
+    print(json.dumps(tune(a.family, a.n, tuple(a.scales)), indent=2))
+
+
+if __name__ == "__main__":
+    main()
