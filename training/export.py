@@ -195,6 +195,7 @@ def export(run, out: Path = FAMILY_DIR, eval_per_category: int = 2) -> dict:
         metrics["quick_eval"] = quick_eval(out, eval_per_category)
         log.info("quick eval: %s", json.dumps(metrics["quick_eval"]))
     metrics["wall_s_total"] = sum((m or {}).get("wall_s", 0) for m in metrics.values() if isinstance(m, dict))
+    metrics["budget"] = run.name
     (run.root / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
     (out / "training_metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
     write_card(run, out, metrics)
