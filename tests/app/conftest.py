@@ -34,6 +34,10 @@ def make_window(qtbot):
         win = MainWindow(engine_factory=partial(FakeEngine, **options), project_path=project_path)
         qtbot.addWidget(win)
         win.show()
+        # Shortcuts (Esc, Space, arrows) go to the active window; under a real X server without a window
+        # manager nothing activates it for us.
+        win.activateWindow()
+        qtbot.waitUntil(win.isActiveWindow, timeout=3000)
         made.append(win)
         if wait_loaded:
             qtbot.waitUntil(lambda: win.summary is not None, timeout=5000)
