@@ -716,7 +716,8 @@ class MainWindow(QMainWindow):
         if defaults and self.settings.defaults_applied_for != key and not self.project.takes:
             # First time with this model pair: start from the sizes it was made for.
             values = self.settings_panel.values()
-            values.update({k: defaults[k] for k in ("width", "height", "num_frames", "steps") if k in defaults})
+            values.update({k: defaults[k] for k in ("width", "height", "num_frames", "steps", "guidance_light",
+                                                    "guidance_heavy") if k in defaults})
             self.settings_panel.set_values(values)
             self.settings.defaults_applied_for = key
         self.statusBar().showMessage("Models loaded. Type an instruction and press Draft.", 4000)
@@ -1013,9 +1014,13 @@ class MainWindow(QMainWindow):
         self._prepare_gate(base)
 
     # ------------------------------------------------------------------ gate plot
-    def _flow_shift(self, req: dict) -> float:
-        if req.get("flow_shift") is not None:
-            return float(req["flow_shift"])
+    def _flow_shift(self, base: TakeRecord) -> float:
+        """The shift the sampler used for this draft: the request's, else what the engine recorded in the take
+        (the model's scheduler config), else the family default, else Wan's 5."""
+        if base.request.get("flow_shift") is not None:
+            return float(base.request["flow_shift"])
+        if isinstance(base.metadata.get("flow_shift"), (int, float)):
+            return float(base.metadata["flow_shift"])
         defaults = (self.summary or {}).get("defaults") or {}
         return float(defaults.get("flow_shift", 5.0))
 
@@ -1024,7 +1029,7 @@ class MainWindow(QMainWindow):
             return  # gate_schedule imports diffusers: only once the models (and diffusers) are loaded
         req = base.request
         steps, sched = int(req.get("steps", 50)), req.get("scheduler", "unipc")
-        shift = self._flow_shift(req)
+        shift = self._flow_shift(base)
         key = (steps, shift, sched)
         self.handoff.set_official(gamma_w_to_handoff(OFFICIAL_GAMMA_W, shift))
         if key in self._timesteps:
