@@ -21,7 +21,7 @@ def tiny_family(tmp_path_factory):
     return build_tiny_family(tmp_path_factory.mktemp("tiny"))
 
 
-def test_draft_refine_export_reproduce(qtbot, tiny_family, tmp_path):
+def test_draft_refine_export_reproduce(qtbot, tiny_family, tmp_path, monkeypatch):
     settings = Settings(model_light=str(tiny_family / "light"), model_heavy=str(tiny_family / "heavy"),
                         model_device="cpu")
     win = MainWindow(settings=settings)
@@ -86,7 +86,25 @@ def test_draft_refine_export_reproduce(qtbot, tiny_family, tmp_path):
     assert win.project.current_take == refined.id and len(win.project.takes) == 2
     # The autosaved project lists both takes with their files.
     qtbot.waitUntil(lambda: all(t.file for t in win.project.takes), timeout=60000)
+    original = win.frames[refined.id]
     win.close()
+
+    # 4. On another "machine" (fresh engine, empty user folders), the dropped file renders the same video.
+    monkeypatch.setenv("LUMOS_STUDIO_HOME", str(tmp_path / "elsewhere"))
+    win2 = MainWindow(settings=Settings(model_light=settings.model_light, model_heavy=settings.model_heavy,
+                                        model_device="cpu"))
+    qtbot.addWidget(win2)
+    win2.show()
+    qtbot.waitUntil(lambda: win2.summary is not None, timeout=120000)
+    win2.reproduce_from(out)
+    qtbot.waitUntil(lambda: win2.banner.action.text() == "Render it", timeout=30000)
+    win2.banner.action.click()
+    qtbot.waitUntil(lambda: len(win2.project.takes) == 1 or win2.banner.level == "error", timeout=120000)
+    again = win2.project.takes[0]
+    assert RenderRequest.from_dict(again.request) == req
+    diff = np.abs(win2.frames[again.id].astype(int) - original.astype(int)).max()
+    assert diff <= 2, f"reproduced frames differ by up to {diff}"
+    win2.close()
 
 
 def test_real_engine_slider_cancels_stale_refine_and_reuses(qtbot, tiny_family):
