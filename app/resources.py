@@ -38,7 +38,7 @@ def stylesheet() -> str:
 
 @functools.cache
 def presets() -> dict:
-    """Size/frames/steps presets; invalid sizes (not multiples of 16) are dropped with a warning."""
+    """Size presets; invalid ones (sides not multiples of 16) are dropped with a warning."""
     try:
         data = json.loads((RESOURCES / "presets" / "sizes.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -54,6 +54,4 @@ def presets() -> dict:
             log.warning("size preset %s (%dx%d) is not a multiple of 16; skipped", name, w, h)
             continue
         sizes.append({"name": name, "width": w, "height": h})
-    frames = [f for f in data.get("frames", []) if isinstance(f, int) and f % 4 == 1] or [17, 33, 81]
-    steps = [s for s in data.get("steps", []) if isinstance(s, int) and s > 0] or [8, 25, 50]
-    return {"sizes": sizes or FALLBACK_SIZES, "frames": frames, "steps": steps}
+    return {"sizes": sizes or FALLBACK_SIZES}

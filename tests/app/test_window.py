@@ -368,3 +368,22 @@ def test_time_left_follows_the_pace_of_computed_steps():
     assert abs(MainWindow._remaining(job, ev) - 37.0) < 1e-6
     fresh = JobInfo(2, "draft", "Draft")
     assert MainWindow._remaining(fresh, StepEvent(2, 5, 50, "draft", 1.0, 900.0, 5.0)) == 45.0
+
+
+def test_size_presets_are_valid_and_bad_ones_dropped(tmp_path, monkeypatch):
+    import json
+
+    from app import resources
+
+    for s in resources.presets()["sizes"]:
+        assert s["width"] % 16 == 0 and s["height"] % 16 == 0
+    bad = tmp_path / "presets"
+    bad.mkdir()
+    (bad / "sizes.json").write_text(json.dumps({"sizes": [{"name": "odd", "width": 100, "height": 64},
+                                                          {"name": "ok", "width": 96, "height": 64}]}))
+    monkeypatch.setattr(resources, "RESOURCES", tmp_path)
+    resources.presets.cache_clear()
+    try:
+        assert [s["name"] for s in resources.presets()["sizes"]] == ["ok"]
+    finally:
+        resources.presets.cache_clear()
