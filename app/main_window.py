@@ -712,6 +712,8 @@ class MainWindow(QMainWindow):
             self.prompt.set_token_budget(s["max_sequence_length"])
         if "fps" in defaults:
             self.settings_panel.set_fps(int(defaults["fps"]))
+        if isinstance(defaults.get("flow_shift"), (int, float)):
+            self.handoff.set_official(gamma_w_to_handoff(OFFICIAL_GAMMA_W, float(defaults["flow_shift"])))
         key = self.settings.model_key()
         if defaults and self.settings.defaults_applied_for != key and not self.project.takes:
             # First time with this model pair: start from the sizes it was made for.

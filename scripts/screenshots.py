@@ -101,7 +101,7 @@ def main(argv=None) -> int:
     wait_until(app, lambda: len(win.project.takes) == 1 and win.watch_job is None, 600, "the draft")
     if use_fake:
         win.engine.step_delay = 0.02
-    for value in (0.35, 0.65):
+    for value in (0.35, win.handoff.slider.official / 100):  # a light touch, then the authors' default
         win.handoff.slider.setValue(round(value * 100))
         win.handoff._fire()
         n = len(win.project.takes)
