@@ -264,6 +264,9 @@ class MainWindow(QMainWindow):
         f = mb.addMenu("&File")
         action(f, "New project", self.new_project, "Ctrl+N", "Start an empty project (the current one stays saved)")
         action(f, "Open project…", self.open_project_dialog, "Ctrl+O", "Open a saved project", "folder")
+        self.recent_menu = f.addMenu("Open recent")
+        self.recent_menu.setToolTipsVisible(True)
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         action(f, "Save project as…", self.save_as_dialog, "Ctrl+Shift+S", "Copy this project and its takes to a folder")
         f.addSeparator()
         self.export_action = action(f, "Export take…", self.export_dialog, "Ctrl+E",
@@ -376,6 +379,7 @@ class MainWindow(QMainWindow):
 
     def _apply_project(self, project: Project) -> None:
         self.project = project
+        self.settings.add_recent_project(str(project.folder))
         self.frames.clear()
         self.thumbs.clear()
         self.keyframes.clear()
@@ -417,7 +421,7 @@ class MainWindow(QMainWindow):
         s.geometry = bytes(self.saveGeometry().toBase64()).decode()
         s.window_state = bytes(self.saveState().toBase64()).decode()
         s.splitter = bytes(self.splitter.saveState().toBase64()).decode()
-        s.last_project = str(self.project.folder)
+        s.add_recent_project(str(self.project.folder))
         s.render = self.settings_panel.values()
         try:
             s.save()
@@ -463,7 +467,7 @@ class MainWindow(QMainWindow):
         folder = proj.unused_project_dir()
         self._apply_project(Project(folder=folder, name=folder.name, settings=self.settings_panel.values()))
         self.save_project()
-        self.settings.last_project = str(folder)
+        self.settings.add_recent_project(str(folder))
 
     def open_project(self, path: str | Path) -> bool:
         try:
@@ -473,9 +477,24 @@ class MainWindow(QMainWindow):
             return False
         self.save_project()
         self._apply_project(project)
-        self.settings.last_project = str(project.folder)
+        self.settings.add_recent_project(str(project.folder))
         self.banner.show_message(f"Opened {project.folder}.", "info")
         return True
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        folders = [p for p in self.settings.recent_projects if p != str(self.project.folder)]
+        for folder in folders:
+            a = self.recent_menu.addAction(Path(folder).name, self._open_recent)
+            a.setData(folder)
+            a.setToolTip(folder)
+        if not folders:
+            self.recent_menu.addAction("(no other projects yet)").setEnabled(False)
+
+    def _open_recent(self) -> None:
+        action = self.sender()
+        if action is not None and action.data():
+            self.open_project(action.data())
 
     def open_project_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open project", str(self.project.folder.parent),
@@ -491,7 +510,7 @@ class MainWindow(QMainWindow):
             self.banner.show_message(f"Could not save the project to {folder}: {exc}", "error")
             return False
         self.project = copy
-        self.settings.last_project = str(copy.folder)
+        self.settings.add_recent_project(str(copy.folder))
         self.setWindowTitle(f"{copy.name} — Lumos Studio")
         self.banner.show_message(f"Project saved to {copy.folder}; autosave continues there.", "info")
         return True

@@ -352,6 +352,7 @@ class Settings:
     window_state: str = ""
     splitter: str = ""
     last_project: str = ""
+    recent_projects: list = field(default_factory=list)
     last_export_dir: str = ""
     export_crf: int = 18
     recent_prompts: list = field(default_factory=list)
@@ -371,6 +372,10 @@ class Settings:
         self.recent_prompts = [p for p in self.recent_prompts if p != prompt]
         self.recent_prompts.insert(0, prompt)
         del self.recent_prompts[MAX_RECENT_PROMPTS:]
+
+    def add_recent_project(self, folder: str) -> None:
+        self.last_project = folder
+        self.recent_projects = [folder] + [p for p in self.recent_projects if p != folder][:9]
 
     def model_key(self) -> str:
         return f"{self.model_light}|{self.model_heavy}"
@@ -392,7 +397,7 @@ class Settings:
                 continue
             value, default = data[f.name], getattr(s, f.name)
             ok = isinstance(value, type(default)) and not (isinstance(value, bool) and not isinstance(default, bool))
-            if f.name == "recent_prompts" and ok:
+            if f.name in ("recent_prompts", "recent_projects") and ok:
                 value = [p for p in value if isinstance(p, str)][:MAX_RECENT_PROMPTS]
             if f.name == "debounce_ms" and ok and not 50 <= value <= 5000:
                 ok = False

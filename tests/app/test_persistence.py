@@ -348,3 +348,16 @@ def test_render_finishing_after_switching_project_goes_to_its_own_project(make_w
         t.file for t in Project.load(first).takes), timeout=20000)
     assert [t.request["prompt"] for t in Project.load(first).takes] == ["made in the first project"]
     assert not win.project.takes and win.takes.ids() == []
+
+
+def test_recent_projects_menu(make_window, qtbot, tmp_path):
+    win = make_window()
+    first = win.project.folder
+    win.save_project(sync=True)
+    win.new_project()
+    win._fill_recent_menu()
+    actions = [a for a in win.recent_menu.actions() if a.data()]
+    assert [a.data() for a in actions] == [str(first)]
+    actions[0].trigger()
+    assert win.project.folder == first
+    assert win.settings.recent_projects[0] == str(first)
