@@ -277,6 +277,8 @@ class MainWindow(QMainWindow):
         action(r, "Draft", self.draft, None, "Render a draft (Ctrl+Enter in the instruction)", "draft")
         action(r, "Cancel running job", self.cancel_running, None, "Esc", "stop")
         action(r, "Cancel all jobs", self.cancel_all, None, "Cancel the running job and empty the queue")
+        action(r, "Refine at the authors' default", self.refine_official, "Ctrl+R",
+               "Move the hand-off to the amber mark (γ_w = 0.3) and refine")
         action(r, "Hand-off −5 %", lambda: self._nudge_handoff(-5), "Ctrl+[")
         action(r, "Hand-off +5 %", lambda: self._nudge_handoff(5), "Ctrl+]")
         v = mb.addMenu("&View")
@@ -686,6 +688,12 @@ class MainWindow(QMainWindow):
         self.jobs[handle.id] = JobInfo(handle.id, "plan", "Plan", state=handle.state)
         self.plan.write.setEnabled(False)
         self._refresh_queue()
+
+    def refine_official(self) -> None:
+        if not self.handoff.isEnabled():
+            self.banner.show_message("Render a draft first; the hand-off refines it.", "info")
+            return
+        self.handoff.set_value(self.handoff.slider.official / 100, fire=True)
 
     def _nudge_handoff(self, delta: int) -> None:
         if self.handoff.isEnabled():

@@ -111,6 +111,9 @@ def test_gate_plot_and_words(make_window, qtbot):
     assert "light generator leads" in win.handoff.words.text().lower()
     win.handoff.set_value(win.handoff.slider.official / 100)
     assert "authors' default" in win.handoff.words.text()
+    qtbot.keyClick(win, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)  # Render ▸ Refine at the default
+    official = win.handoff.slider.official / 100
+    qtbot.waitUntil(lambda: any(t.handoff == official for t in win.project.takes), timeout=5000)
 
 
 def test_escape_cancels_and_window_stays_usable(make_window, qtbot):
