@@ -119,6 +119,8 @@ class MainWindow(QMainWindow):
         self._pending_compare: tuple[str, str] | None = None
         self._closing = False
         self._deferred: list[Callable[[], None]] = []  # intents that arrived while the engine was starting
+        self._draft_after_load = False  # Draft pressed before the models (and their default sizes) were known
+        self._models_pending = start_engine  # a model load is coming or running
         self._engine_factory = engine_factory
         self.tasks = Tasks(self)
         self.bridge = EngineBridge(engine_factory, self)
@@ -352,6 +354,7 @@ class MainWindow(QMainWindow):
 
     def _on_engine_failed(self, message: str) -> None:
         self._deferred = []
+        self._draft_after_load = self._models_pending = False
         self.load_bar.setVisible(False)
         self.model_label.setText("Models: engine unavailable")
         self.banner.show_message(message, "error")
@@ -534,6 +537,11 @@ class MainWindow(QMainWindow):
         if not self.prompt.text().strip():
             self.banner.show_message("Type an instruction first, then press Draft.", "warning")
             self.prompt.edit.setFocus()
+            return
+        if self.summary is None and self._models_pending:
+            # The first load may still change the settings to the sizes the models were made for.
+            self._draft_after_load = True
+            self.statusBar().showMessage("The models are loading; the draft starts as soon as they are ready.")
             return
         if not self.settings_panel.lock.isChecked():
             self.settings_panel.roll_seed()
@@ -751,6 +759,10 @@ class MainWindow(QMainWindow):
             self.settings.defaults_applied_for = key
         self.statusBar().showMessage("Models loaded. Type an instruction and press Draft.", 4000)
         self._update_handoff_state()
+        self._models_pending = False
+        if self._draft_after_load:
+            self._draft_after_load = False
+            self.draft()
 
     def _on_step(self, sp: StepPreview) -> None:
         ev = sp.event
@@ -840,6 +852,7 @@ class MainWindow(QMainWindow):
                                  "Choose models…" if ev.error_type == "ModelError" else None,
                                  self.choose_models if ev.error_type == "ModelError" else None)
         if job is not None and job.kind == "load" or (self.summary is None and ev.error_type == "ModelError"):
+            self._draft_after_load = self._models_pending = False
             self.load_bar.setVisible(False)
             self.model_label.setText("Models: not loaded")
         if job is not None and job.kind == "plan":
@@ -1234,6 +1247,7 @@ class MainWindow(QMainWindow):
         s.model_device, s.model_offload = spec.device, spec.offload
         self._store_settings()
         self.summary = None
+        self._models_pending = True
         self._timesteps.clear()
         if self.engine is None:
             self.start_engine()

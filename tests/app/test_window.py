@@ -390,3 +390,14 @@ def test_size_presets_are_valid_and_bad_ones_dropped(tmp_path, monkeypatch):
         assert [s["name"] for s in resources.presets()["sizes"]] == ["ok"]
     finally:
         resources.presets.cache_clear()
+
+
+def test_draft_pressed_while_models_load_uses_their_sizes(make_window, qtbot):
+    win = make_window(wait_loaded=False, load_delay=0.3)
+    win.settings_panel.set_values({"width": 832, "height": 480, "num_frames": 81, "steps": 50})
+    win.prompt.set_text("an early draft")
+    win.draft_button.click()
+    assert not win.project.takes
+    qtbot.waitUntil(lambda: len(win.project.takes) == 1, timeout=10000)
+    t = win.project.takes[0]
+    assert (t.width, t.height, t.num_frames, t.request["steps"]) == (64, 64, 9, 6)  # the family's defaults
