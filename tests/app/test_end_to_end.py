@@ -119,7 +119,9 @@ def test_real_engine_slider_cancels_stale_refine_and_reuses(qtbot, tiny_family):
     sp.width.setValue(32)
     sp.height.setValue(32)
     sp.frames.setValue(5)
-    sp.steps.setValue(12)
+    sp.steps.setValue(16)  # long enough a refine to move the slider on while it runs
+    sp.guidance_light.setValue(1.0)
+    sp.guidance_heavy.setValue(1.0)
     sp.lock.setChecked(True)
     win.prompt.set_text("a blue square moves up")
     win.draft_button.click()

@@ -71,7 +71,7 @@ def test_slider_debounces_cancels_and_reuses(make_window, qtbot):
     win = make_window()
     base = draft(qtbot, win)
     engine = win.engine
-    engine.step_delay = 0.08
+    engine.step_delay = 0.25  # a refine takes 1.5 s: time enough to move on while it runs, even on a busy CPU
     n0 = len(engine.submitted)
     # Dragging through values starts nothing until the slider rests.
     for v in (10, 20, 30, 40):
