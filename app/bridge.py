@@ -155,6 +155,15 @@ class EngineBridge(QObject):
 
     # Runs on the engine's worker thread.
     def _on_event(self, event) -> None:
+        try:
+            self._dispatch(event)
+        except Exception as exc:  # never lose a job's end: a listener error would leave the UI waiting forever
+            log.exception("could not forward %s", type(event).__name__)
+            if isinstance(event, (Done, Failed, Cancelled)):
+                self.failed.emit(Failed(event.job_id, f"The finished take could not be shown ({type(exc).__name__}: "
+                                                      f"{exc}).", "InternalError"))
+
+    def _dispatch(self, event) -> None:
         if isinstance(event, StepEvent):
             images = []
             if event.preview is not None:

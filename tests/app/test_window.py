@@ -401,3 +401,19 @@ def test_draft_pressed_while_models_load_uses_their_sizes(make_window, qtbot):
     qtbot.waitUntil(lambda: len(win.project.takes) == 1, timeout=10000)
     t = win.project.takes[0]
     assert (t.width, t.height, t.num_frames, t.request["steps"]) == (64, 64, 9, 6)  # the family's defaults
+
+
+def test_a_take_that_cannot_be_prepared_ends_in_a_message(make_window, qtbot, monkeypatch):
+    import app.bridge as bridge_mod
+
+    win = make_window()
+
+    def broken(job_id, take):
+        raise ValueError("frames have 4 channels")
+
+    monkeypatch.setattr(bridge_mod, "prepare_take", broken)
+    win.prompt.set_text("a red ball")
+    win.draft_button.click()
+    qtbot.waitUntil(lambda: win.banner.level == "error", timeout=5000)
+    assert "4 channels" in win.banner.text.text() and not win.cancel_button.isEnabled()
+    assert win.queue.list.item(0).text() == "Nothing queued"
