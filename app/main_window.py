@@ -1049,8 +1049,11 @@ class MainWindow(QMainWindow):
             self.handoff.words.setText("Render a draft, then slide to refine it with the heavy generator.")
             self.handoff.set_rendered(set())
             self.handoff.set_describer(None)
+            self.handoff.plot.placeholder = "the gate appears after a draft"
             self.handoff.plot.set_weights([])
             return
+        self.handoff.plot.placeholder = "computing the gate…" if self.summary else "the gate appears once models load"
+        self.handoff.plot.update()
         rendered = {t.handoff for t in self.project.takes if t.base_id == base.id and not t.is_draft}
         self.handoff.set_rendered(rendered | {0.0})
         self._prepare_gate(base)

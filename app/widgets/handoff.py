@@ -68,6 +68,7 @@ class GatePlot(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.w: list[float] = []
+        self.placeholder = "the gate appears after a draft"
         self.setMinimumSize(160, 54)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         self.setToolTip("The gate w_t over the sampling steps: blue is the light generator's share, "
@@ -84,7 +85,7 @@ class GatePlot(QWidget):
         p.fillRect(r, QColor("#0f1216"))
         if not self.w:
             p.setPen(QColor("#6b7482"))
-            p.drawText(r, Qt.AlignmentFlag.AlignCenter, "the gate appears after a draft")
+            p.drawText(r, Qt.AlignmentFlag.AlignCenter, self.placeholder)
             return
         n = len(self.w)
         xs = [r.left() + r.width() * (i + 0.5) / n for i in range(n)]

@@ -46,7 +46,7 @@ class _PlaceholderList(QListWidget):
 def take_text(t: TakeRecord) -> str:
     star = "★ " if t.starred else ""
     when = time.strftime("%H:%M", time.localtime(t.created)) if t.created else ""
-    return f"{star}{t.label()}\nseed {t.seed} · {t.duration:.1f} s\n{when}"
+    return f"{star}{t.label()}\nseed {t.seed}\n{t.duration:.1f} s · {when}"
 
 
 def take_tooltip(t: TakeRecord) -> str:
