@@ -1054,7 +1054,7 @@ class MainWindow(QMainWindow):
             return
         self.handoff.plot.placeholder = "computing the gate…" if self.summary else "the gate appears once models load"
         self.handoff.plot.update()
-        if self.handoff._describe is None:
+        if not self.handoff.describing:
             self.handoff.words.setText("Slide to refine this draft with the heavy generator.")
         rendered = {t.handoff for t in self.project.takes if t.base_id == base.id and not t.is_draft}
         self.handoff.set_rendered(rendered | {0.0})

@@ -108,7 +108,7 @@ def main(argv=None) -> int:
         wait_until(app, lambda: len(win.project.takes) > n and win.watch_job is None, 900, f"refine {value}")
     draft_id = win.project.takes[0].id
     win.show_take(win.project.takes[-1].id)
-    wait_until(app, lambda: win.handoff._describe is not None, 120, "the gate plot")
+    wait_until(app, lambda: win.handoff.describing, 120, "the gate plot")
     win.player.seek(win.project.takes[-1].num_frames // 2)
     shot("storyboard")
 

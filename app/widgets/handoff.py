@@ -179,6 +179,11 @@ class HandoffPanel(QFrame):
         self.slider.update()
         self._update_labels()
 
+    @property
+    def describing(self) -> bool:
+        """True once the gate plot and the plain-words label can be drawn (timesteps known)."""
+        return self._describe is not None
+
     def set_describer(self, fn) -> None:
         self._describe = fn
         self._update_labels()

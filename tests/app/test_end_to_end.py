@@ -63,7 +63,7 @@ def test_draft_refine_export_reproduce(qtbot, tiny_family, tmp_path, monkeypatch
     assert not refined.is_draft and refined.handoff == 0.6 and refined.base_id == draft.id
     assert win.project.current_take == refined.id
     assert not np.array_equal(win.frames[refined.id], win.frames[draft.id])
-    qtbot.waitUntil(lambda: win.handoff._describe is not None, timeout=60000)
+    qtbot.waitUntil(lambda: win.handoff.describing, timeout=60000)
     assert "leads" in win.handoff.words.text()
 
     # 3. Export, read back, reproduce.

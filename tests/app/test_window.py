@@ -105,7 +105,7 @@ def test_slider_debounces_cancels_and_reuses(make_window, qtbot):
 def test_gate_plot_and_words(make_window, qtbot):
     win = make_window()
     draft(qtbot, win)
-    qtbot.waitUntil(lambda: win.handoff._describe is not None, timeout=20000)
+    qtbot.waitUntil(lambda: win.handoff.describing, timeout=20000)
     win.handoff.set_value(0.5)
     assert win.handoff.plot.w and len(win.handoff.plot.w) == win.project.takes[0].request["steps"]
     assert "light generator leads" in win.handoff.words.text().lower()
