@@ -32,7 +32,7 @@ class Budget:
     corpus: int = 60000          # instruction/plan pairs for tokenizer, text encoder and LM
     scenes: int = 6000           # rendered training clips for the generators
     text_steps: int = 600
-    lm_steps: int = 2500
+    lm_steps: int = 4000
     vae_steps: int = 3000
     vae_full_steps: int = 300    # final steps on full 64×64×17 clips (the rest on 17-frame 32×32 crops)
     light_steps: int = 4000
@@ -132,6 +132,11 @@ class Timer:
     @property
     def s(self) -> float:
         return time.time() - self.t0
+
+    def resume(self, ckpt: dict | None) -> None:
+        """Count the wall time already spent before a checkpoint (stages resumed across sessions)."""
+        if ckpt:
+            self.t0 -= float(ckpt.get("wall_s", 0.0))
 
 
 def add_common_args(p) -> None:

@@ -158,7 +158,8 @@ mini VR-Bench instructions are never trained on.
 - Tokenizer: Unigram over the world's words (+ letters, so any text tokenizes), lower-cases. Text encoder:
   masked-token prediction on instructions and plans (final MLM loss {(metrics.get('text') or {}).get('mlm_loss', float('nan')):.3f}).
 - Understanding LM: instruction → plan, loss on the plan. Held-out exact plan match (greedy): {json.dumps({k: round(v, 2) for k, v in plan.items()})}.
-- VAE: L1 + MSE, 17-frame 32×32 crops then whole 64×64×17 clips. Held-out PSNR **{vae.get('heldout_psnr', float('nan')):.2f} dB**
+- VAE: L1 + MSE, 17-frame 32×32 crops then whole 64×64×17 clips. Held-out PSNR **{vae.get('heldout_psnr', float('nan')):.2f} dB** (on shape pixels
+  {vae.get('heldout_psnr_shapes', float('nan')):.2f} dB)
   (8× area-down + bicubic-up baseline {vae.get('blur_baseline_psnr', float('nan')):.2f} dB on the same clips).
   latents_mean / latents_std in `light/vae/config.json` are the encoder's statistics on training clips.
 - Generators: flow matching (Wan convention, σ from the shift-{cfg.get('flow_shift')} schedule), 10 % condition dropout

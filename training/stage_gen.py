@@ -188,6 +188,7 @@ def train(run, which: str) -> dict:
     sd = run.stage_dir(which)
     step, history = 0, []
     ck = load_ckpt(sd / "ckpt.pt")
+    timer.resume(ck)
     if ck:
         model.load_state_dict(ck["model"]), ema.load_state_dict(ck["ema"]), opt.load_state_dict(ck["opt"])
         if cond:
@@ -236,7 +237,7 @@ def train(run, which: str) -> dict:
                          history=history)
             if cond:
                 state.update(conn=cond.connector.state_dict(), ema_conn=ema_conn.state_dict())
-            save_ckpt(sd / "ckpt.pt", **state)
+            save_ckpt(sd / "ckpt.pt", wall_s=timer.s, **state)
     bar.close()
     ema.save_pretrained(run.export / which / "transformer", safe_serialization=True)
     if cond:

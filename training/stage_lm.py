@@ -88,6 +88,7 @@ def train(run) -> dict:
     sd = run.stage_dir("lm")
     step = 0
     ck = load_ckpt(sd / "ckpt.pt")
+    timer.resume(ck)
     if ck:
         lm.load_state_dict(ck["lm"]), opt.load_state_dict(ck["opt"])
         step = ck["step"]
@@ -112,7 +113,7 @@ def train(run) -> dict:
         if step % run.budget.log_every == 0:
             log.info("lm step %d loss %.4f", step, loss_avg)
         if step % run.budget.ckpt_every == 0 or step == total:
-            save_ckpt(sd / "ckpt.pt", lm=lm.state_dict(), opt=opt.state_dict(), step=step)
+            save_ckpt(sd / "ckpt.pt", wall_s=timer.s, lm=lm.state_dict(), opt=opt.state_dict(), step=step)
     bar.close()
     lm.eval()
     acc = evaluate(lm, tok, run.budget.lm_eval_per_category) if run.budget.lm_eval_per_category else {}

@@ -97,6 +97,7 @@ def train(run) -> dict:
     opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.01)
     sd = run.stage_dir("text")
     ck = load_ckpt(sd / "ckpt.pt")
+    timer.resume(ck)
     step = 0
     if ck:
         enc.load_state_dict(ck["enc"]), head.load_state_dict(ck["head"]), opt.load_state_dict(ck["opt"])
@@ -128,7 +129,7 @@ def train(run) -> dict:
         if step % run.budget.log_every == 0:
             log.info("text step %d mlm loss %.4f", step, loss_avg)
         if step % run.budget.ckpt_every == 0 or step == total:
-            save_ckpt(sd / "ckpt.pt", enc=enc.state_dict(), head=head.state_dict(), opt=opt.state_dict(), step=step,
+            save_ckpt(sd / "ckpt.pt", wall_s=timer.s, enc=enc.state_dict(), head=head.state_dict(), opt=opt.state_dict(), step=step,
                       rng=torch.get_rng_state())
     bar.close()
     enc.eval().save_pretrained(run.export / "text_encoder", safe_serialization=True)
