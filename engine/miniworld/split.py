@@ -7,6 +7,7 @@ background) is ever trained on, whatever the instruction wording.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import numpy as np
@@ -34,6 +35,11 @@ def sample_train_example(rng: np.random.Generator, category: str) -> Example:
 
 def bench_set(per_category: int = BENCH_PER_CATEGORY, seed: int = BENCH_SEED) -> list[tuple[Example, int]]:
     """The held-out bench: (example, generation seed) balanced over CATEGORIES, deterministic."""
+    return list(_bench_set(per_category, seed))
+
+
+@functools.lru_cache(maxsize=4)
+def _bench_set(per_category: int, seed: int) -> tuple[tuple[Example, int], ...]:
     out = []
     for ci, cat in enumerate(CATEGORIES):
         rng = np.random.default_rng([seed, ci])
@@ -45,4 +51,4 @@ def bench_set(per_category: int = BENCH_PER_CATEGORY, seed: int = BENCH_SEED) ->
             seen.add(ex.instruction)
             out.append((ex, seed + 1000 * ci + got))
             got += 1
-    return out
+    return tuple(out)
