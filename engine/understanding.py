@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 PLAN_TOKEN = "<plan>"
 MAX_PLAN_TOKENS = 128
+PLAN_CACHE_ENTRIES = 256
 
 
 class Connector(nn.Module):
@@ -145,6 +146,8 @@ class UnderstandingBlock:
                                    do_sample=False, eos_token_id=self.tokenizer.eos_token_id,
                                    pad_token_id=self.tokenizer.pad_token_id)
             text = self.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip()
+            if len(self._plans) >= PLAN_CACHE_ENTRIES:
+                self._plans.pop(next(iter(self._plans)))
             self._plans[instruction] = text
             return text
 
