@@ -1,7 +1,7 @@
 """Shared pieces of the mini-family training: run folders, budgets, seeding, checkpoints, logging.
 
-Every stage reads and writes under one *run folder* (default ``~/.cache/lumos-train/<name>``, or
-``training/runs/`` which git ignores): ``<stage>/ckpt.pt`` holds the resumable state (model, optimiser, step, rng),
+Every stage reads and writes under one *run folder* (default ``training/runs/<name>``, git-ignored; or
+``$LUMOS_TRAIN_DIR/<name>``): ``<stage>/ckpt.pt`` holds the resumable state (model, optimiser, step, rng),
 ``<stage>/done.json`` marks a finished stage with its wall time and metrics, and ``export/`` the saved weights.
 Checkpoints are torch state for resuming only (our own files, never shipped); shipped weights are safetensors.
 """
@@ -22,7 +22,8 @@ log = logging.getLogger("lumos.train")
 
 REPO = Path(__file__).resolve().parent.parent
 FAMILY_DIR = REPO / "resources" / "models" / "lumos-mini"
-DEFAULT_RUNS = Path(os.environ.get("LUMOS_TRAIN_DIR", Path.home() / ".cache" / "lumos-train"))
+# In the working tree (git-ignored) so that a run outlives the session that started it; LUMOS_TRAIN_DIR overrides.
+DEFAULT_RUNS = Path(os.environ.get("LUMOS_TRAIN_DIR", REPO / "training" / "runs"))
 
 
 @dataclass
@@ -140,7 +141,7 @@ class Timer:
 
 
 def add_common_args(p) -> None:
-    p.add_argument("--run", type=Path, default=None, help="run folder (default ~/.cache/lumos-train/<budget>)")
+    p.add_argument("--run", type=Path, default=None, help="run folder (default training/runs/<budget>)")
     p.add_argument("--tiny", action="store_true", help="a few steps per stage (tests)")
     p.add_argument("--quick", action="store_true", help="a first, briefly trained family")
     p.add_argument("--seed", type=int, default=0)
