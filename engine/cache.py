@@ -1,4 +1,7 @@
-"""A least-recently-used store bounded by bytes, and the draft record it keeps for resuming refines."""
+"""A least-recently-used store bounded by bytes, and the draft record it keeps for resuming refines.
+
+torch is imported where tensors are handled, so that creating an Engine on a GUI thread stays instant.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,6 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-import torch
 
 
 class ByteLRU:
@@ -59,6 +61,8 @@ class ByteLRU:
 
 def tensor_bytes(obj, _seen: set | None = None) -> int:
     """Bytes held by the tensors reachable from obj (tensors, lists, tuples, dicts, plain objects' __dict__)."""
+    import torch
+
     seen = _seen if _seen is not None else set()
     if id(obj) in seen:
         return 0
@@ -90,6 +94,8 @@ def _snapshot(scheduler):
 
 def _offload(obj) -> tuple[object, dict]:
     """Move the tensors an object holds (directly or in lists) to the CPU; returns it and where each one was."""
+    import torch
+
     places: dict = {}
     for name, value in vars(obj).items():
         if isinstance(value, torch.Tensor):
@@ -116,7 +122,7 @@ def _restore(obj, places: dict):
 class DraftRecord:
     """The light generator's trajectory: for step i, the latents and scheduler state *before* step i runs."""
 
-    latents: list[torch.Tensor] = field(default_factory=list)
+    latents: list = field(default_factory=list)  # torch tensors, in host memory
     schedulers: list[object] = field(default_factory=list)
     previews: list[object] = field(default_factory=list)  # uint8 previews after step i (or None)
     w_and_t: list[tuple[float, float]] = field(default_factory=list)
@@ -124,12 +130,12 @@ class DraftRecord:
     def __len__(self) -> int:
         return len(self.latents)
 
-    def add(self, latents: torch.Tensor, scheduler) -> None:
+    def add(self, latents, scheduler) -> None:
         """Keep the state before the next step, in host memory (device memory is the scarcer one)."""
         self.latents.append(latents.detach().to("cpu", copy=True))
         self.schedulers.append(_offload(_snapshot(scheduler)))
 
-    def resume_state(self, step: int, device: torch.device | str = "cpu") -> tuple[torch.Tensor, object]:
+    def resume_state(self, step: int, device="cpu") -> tuple:
         """Fresh copies of the state before `step` (latents on `device`), safe to run on without touching the record."""
         scheduler, places = self.schedulers[step]
         return self.latents[step].to(device, copy=True), _restore(_snapshot(scheduler), places)

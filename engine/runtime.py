@@ -65,6 +65,7 @@ class Runtime:
         self._plans.clear()
         summary = models.summary()
         summary["preview"] = self.previewer.source if self.previewer else None
+        summary["flow_shift"] = float(models.scheduler_config.get("flow_shift", DEFAULT_FLOW_SHIFT))
         return summary
 
     def _require(self):
@@ -108,7 +109,8 @@ class Runtime:
         light_cond, light_uncond = text, text_neg
         if models.understanding is not None:
             with torch.no_grad():
-                ctx = models.understanding.context(req.prompt, plan if req.use_plan else None)
+                # an empty plan conditions on the instruction alone (None would let the block write one)
+                ctx = models.understanding.context(req.prompt, plan if req.use_plan else "")
                 ctx_neg = models.understanding.context(negative)
             light_cond = torch.cat([text, ctx.to(text.device, text.dtype)], dim=1)
             light_uncond = torch.cat([text_neg, ctx_neg.to(text.device, text.dtype)], dim=1)

@@ -32,6 +32,7 @@ def test_engine_api_import_is_light():
     import subprocess
     import sys
 
-    code = "import sys, engine.api; print('torch' in sys.modules, 'diffusers' in sys.modules)"
+    code = ("import sys, engine.api; e = engine.api.Engine(); e.shutdown(); "
+            "print('torch' in sys.modules, 'diffusers' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT).stdout.split()
     assert out == ["False", "False"]
