@@ -42,18 +42,24 @@ class LatentPreviewer:
     @classmethod
     @torch.no_grad()
     def fit(cls, vae, size: int = 64, count: int = 12, seed: int = 0) -> "LatentPreviewer":
-        """Encode smooth random colour fields and solve [latent, 1] @ M = area-averaged RGB in least squares."""
+        """Encode still clips of smooth random colour fields; solve [latent, 1] @ M = area-averaged RGB.
+
+        Clips of 1 + 2 * temporal-factor frames, so the fit sees the first latent frame (encoded alone) and the
+        later ones (encoded in groups), which a VAE may map differently.
+        """
         gen = torch.Generator().manual_seed(seed)
         scale = int(vae.config.scale_factor_spatial)
-        coarse = torch.rand(count, 3, 1, 4, 4, generator=gen) * 2 - 1
-        images = torch.nn.functional.interpolate(coarse[:, :, 0], size=(size, size), mode="bicubic",
+        frames = 1 + 2 * int(vae.config.scale_factor_temporal)
+        coarse = torch.rand(count, 3, 4, 4, generator=gen) * 2 - 1
+        images = torch.nn.functional.interpolate(coarse, size=(size, size), mode="bicubic",
                                                  align_corners=False).clamp(-1, 1).unsqueeze(2)
         device = next(vae.parameters()).device
-        z = vae.encode(images.to(device, vae.dtype)).latent_dist.mode().float().cpu()
+        clips = images.expand(-1, -1, frames, -1, -1).contiguous()
+        z = vae.encode(clips.to(device, vae.dtype)).latent_dist.mode().float().cpu()
         mean = torch.tensor(vae.config.latents_mean).view(1, -1, 1, 1, 1)
         std = torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1)
         z = (z - mean) / std
-        target = torch.nn.functional.avg_pool2d(images[:, :, 0], scale).unsqueeze(2)
+        target = torch.nn.functional.avg_pool2d(images[:, :, 0], scale).unsqueeze(2).expand(-1, -1, z.shape[2], -1, -1)
         xs = z.permute(0, 2, 3, 4, 1).reshape(-1, z.shape[1])
         ys = target.permute(0, 2, 3, 4, 1).reshape(-1, 3)
         design = torch.cat([xs, torch.ones(len(xs), 1)], dim=1).double()
