@@ -65,10 +65,15 @@ class Engine:
         cache_bytes: int = 2 << 30,
         preview: bool = True,
         num_threads: int | None = None,
+        runtime=None,
     ):
-        from .runtime import Runtime  # torch-free import of this module; torch loads lazily in the worker
+        """runtime: what the worker runs (default: the real `Runtime`); anything with `loaded`,
+        `load(spec, progress)`, `plan(instruction)` and `render(request, job_id=, emit=, cancel_flag=)`."""
+        if runtime is None:
+            from .runtime import Runtime  # torch-free import of this module; torch loads lazily in the worker
 
-        self._runtime = Runtime(cache_bytes=cache_bytes, preview=preview)
+            runtime = Runtime(cache_bytes=cache_bytes, preview=preview)
+        self._runtime = runtime
         self._spec = spec
         self._on_event = on_event
         self.events: "queue.Queue[Event]" = queue.Queue()
