@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .gate import gate
+
 OFFICIAL_GAMMA_W = 0.3
 DEFAULT_FLOW_SHIFT = 5.0
 # Below this, gamma_w is so large that the gate never lets the heavy generator in: treat as the draft.
@@ -54,14 +56,6 @@ def gamma_w_to_handoff(gamma_w: float, flow_shift: float = DEFAULT_FLOW_SHIFT) -
 OFFICIAL_HANDOFF = gamma_w_to_handoff(OFFICIAL_GAMMA_W)
 
 
-def gate_weight(t: float, gamma_w: float) -> float:
-    """DESIGN §2 step 2 for one timestep t in 0..1000 (scalar, torch-free): w_t = 1/2 (1 + cos(pi (1 - tau)^gamma_w))."""
-    tau = min(max(t / 999.0, 0.0), 1.0)
-    if gamma_w == math.inf:
-        return 1.0  # the draft: the light generator alone at every step
-    return 0.5 * (1.0 + math.cos(math.pi * (1.0 - tau) ** gamma_w))
-
-
 @dataclass(frozen=True)
 class GateSchedule:
     """The gate over one run: what the slider's little plot shows."""
@@ -98,5 +92,5 @@ def gate_schedule(steps: int, handoff: float, *, flow_shift: float = DEFAULT_FLO
     """w_t for every step of a run with this slider value (gamma_w, when given, overrides the slider)."""
     g = handoff_to_gamma_w(handoff, flow_shift) if gamma_w is None else float(gamma_w)
     ts = timesteps if timesteps is not None else flow_timesteps(steps, flow_shift, scheduler)
-    w = [1.0 if i < light_lead else gate_weight(t, g) for i, t in enumerate(ts)]
+    w = [1.0 if i < light_lead else gate(t, g) for i, t in enumerate(ts)]
     return GateSchedule(tuple(ts), tuple(w), g, light_lead)

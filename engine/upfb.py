@@ -18,13 +18,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-
-def gate(t: float | torch.Tensor, gamma_w: float) -> float:
-    """w_t: 1 at pure noise (t = 999), 0 at the end (t = 0). gamma_w = inf is the draft (w = 1 throughout)."""
-    if gamma_w == math.inf:
-        return 1.0
-    tau = min(max(float(t) / 999.0, 0.0), 1.0)
-    return 0.5 * (1.0 + math.cos(math.pi * (1.0 - tau) ** gamma_w))
+from .gate import gate  # noqa: F401 - step 2 of the method, re-exported beside steps 3-5
 
 
 def blur_kernel_size(height: int, width: int) -> int:
