@@ -57,8 +57,14 @@ def ensure_python_packages(with_tests: bool) -> None:
         run([sys.executable, "-m", "venv", str(VENV)])
     reqs = requirements(with_tests)
     stamp = VENV / ".lumos-stamp"
-    want = hashlib.sha256("\n".join([TORCH_PIN, *reqs]).encode()).hexdigest()
-    if stamp.exists() and stamp.read_text().strip() == want:
+
+    def digest(with_test_tools: bool) -> str:
+        return hashlib.sha256("\n".join([TORCH_PIN, *requirements(with_test_tools)]).encode()).hexdigest()
+
+    want = digest(with_tests)
+    # an environment set up for the tests has everything the app needs as well
+    satisfied = {want, digest(True)}
+    if stamp.exists() and stamp.read_text().strip() in satisfied:
         return
     py = str(venv_python())
     have_torch = subprocess.run([py, "-c", "import torch"], capture_output=True).returncode == 0
