@@ -291,7 +291,8 @@ class Runtime:
             "app_version": __version__,
             "request": request,
             "plan": plan,
-            "gamma_w": None if gamma_w == math.inf else gamma_w,
+            # γ_w only means something for UPFB; light/heavy/switch takes record null rather than a made-up exponent.
+            "gamma_w": gamma_w if req.mode == "upfb" and gamma_w != math.inf else None,
             "flow_shift": shift,
             "models": {"light": models.light_id, "heavy": models.heavy_id,
                        "understanding": models.understanding is not None},

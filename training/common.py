@@ -34,7 +34,7 @@ class Budget:
     scenes: int = 6000           # rendered training clips for the generators
     text_steps: int = 600
     lm_steps: int = 4000
-    vae_steps: int = 5000
+    vae_steps: int = 3000
     vae_full_steps: int = 300    # final steps on full 64×64×17 clips (the rest on 17-frame 32×32 crops)
     light_steps: int = 4000
     heavy_steps: int = 6000

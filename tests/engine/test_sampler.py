@@ -90,6 +90,15 @@ def test_step_events_stream_previews_coarse_to_fine(runtime, small_request):
     assert take.metadata["gamma_w"] == pytest.approx(runtime.gamma_w(small_request.replace(handoff=0.6)))
 
 
+def test_gamma_w_is_recorded_only_for_upfb_takes(runtime, small_request):
+    """A heavy, switch or light take has no gate exponent: its metadata says null, not a number."""
+    for mode in ("light", "heavy", "switch"):
+        take = runtime.render(small_request.replace(mode=mode, switch_step=2), emit=lambda e: None)
+        assert take.metadata["gamma_w"] is None, mode
+    take = runtime.render(small_request.replace(mode="upfb", gamma_w=0.3), emit=lambda e: None)
+    assert take.metadata["gamma_w"] == pytest.approx(0.3)
+
+
 def test_least_squares_preview_for_an_unknown_vae(tiny_family):
     from diffusers import AutoencoderKLWan
 
