@@ -106,8 +106,16 @@ class EngineGenerator:
             guidance_heavy=float(d.get("guidance_heavy", 4.0)))
 
     def generate(self, request) -> np.ndarray:
-        """Render one request; returns uint8 frames [F, H, W, 3]."""
+        """Render one request through the engine's job queue; returns uint8 frames [F, H, W, 3]."""
         return np.ascontiguousarray(self._wait(self.engine.submit(request)).frames)
+
+    def generate_many(self, requests, batch: int = 54) -> list[np.ndarray]:
+        """Render requests that differ only in prompt and seed in batches: each clip equals its single render
+        (tests/engine/test_render_batch.py), several times faster for small models. The worker is idle meanwhile."""
+        out = []
+        for i in range(0, len(requests), batch):
+            out += [t.frames for t in self.engine.runtime.render_batch(requests[i: i + batch])]
+        return out
 
     def close(self):
         self.engine.shutdown(wait=True, timeout=30)
@@ -138,8 +146,8 @@ def score_mode(gen, items, m: Mode, refs) -> ModeResult:
     t0 = time.time()
     per_cat: dict[str, list[float]] = {c: [] for c in CATEGORIES}
     det, ps, ss = [], [], []
-    for (ex, seed), ref in zip(items, refs):
-        frames = gen.generate(gen.request(ex.instruction, seed, m))
+    clips = gen.generate_many([gen.request(ex.instruction, seed, m) for ex, seed in items])
+    for (ex, seed), ref, frames in zip(items, refs, clips):
         per_cat[ex.category].append(instruction_score(frames, ex.scene))
         det.append(detail_score(frames, ref))
         ps.append(psnr(frames, ref))

@@ -48,7 +48,8 @@ def gaussian_blur_hw(x: torch.Tensor, sigma: float, kernel_size: int | None = No
 
 
 def rms(x: torch.Tensor) -> torch.Tensor:
-    return x.float().pow(2).mean().sqrt()
+    """Root mean square per sample, shaped [B, 1, ...] to broadcast: a batch rebalances each clip on its own."""
+    return x.float().pow(2).mean(dim=tuple(range(1, x.ndim)), keepdim=True).sqrt()
 
 
 def fuse_velocities(v_light: torch.Tensor, v_heavy: torch.Tensor, w_t: float, *, gamma_hf: float = 0.7,

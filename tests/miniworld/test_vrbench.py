@@ -24,6 +24,9 @@ class GroundTruthGenerator:
             clip = np.repeat(clip[:1], len(clip), axis=0)
         return clip
 
+    def generate_many(self, reqs):
+        return [self.generate(r) for r in reqs]
+
 
 def test_bench_run_on_fake_generator(tmp_path):
     ml = [Mode("light", "light"), Mode("heavy", "heavy"), Mode("upfb s=0.5", "upfb", handoff=0.5)]
