@@ -279,8 +279,9 @@ class MainWindow(QMainWindow):
         action(r, "Draft", self.draft, None, "Render a draft (Ctrl+Enter in the instruction)", "draft")
         action(r, "Cancel running job", self.cancel_running, None, "Esc", "stop")
         action(r, "Cancel all jobs", self.cancel_all, None, "Cancel the running job and empty the queue")
-        action(r, "Refine at the authors' default", self.refine_official, "Ctrl+R",
-               "Move the hand-off to the amber mark (γ_w = 0.3) and refine")
+        action(r, "Refine at the default hand-off", self.refine_official, "Ctrl+R",
+               "Move the hand-off to the amber mark (the model family's measured default, else the authors' "
+               "γ_w = 0.3) and refine")
         action(r, "Hand-off −5 %", lambda: self._nudge_handoff(-5), "Ctrl+[")
         action(r, "Hand-off +5 %", lambda: self._nudge_handoff(5), "Ctrl+]")
         v = mb.addMenu("&View")
@@ -748,7 +749,7 @@ class MainWindow(QMainWindow):
         if "fps" in defaults:
             self.settings_panel.set_fps(int(defaults["fps"]))
         if isinstance(defaults.get("flow_shift"), (int, float)):
-            self.handoff.set_official(gamma_w_to_handoff(OFFICIAL_GAMMA_W, float(defaults["flow_shift"])))
+            self._mark_default_handoff(float(defaults["flow_shift"]))
         key = self.settings.model_key()
         if defaults and self.settings.defaults_applied_for != key and not self.project.takes:
             # First time with this model pair: start from the sizes it was made for.
@@ -1071,6 +1072,16 @@ class MainWindow(QMainWindow):
         defaults = (self.summary or {}).get("defaults") or {}
         return float(defaults.get("flow_shift", 5.0))
 
+    def _mark_default_handoff(self, shift: float) -> None:
+        """The amber mark: the family's measured hand-off (its lumos.json, e.g. from the mini VR-Bench) where it was
+        measured at this flow shift, else the authors' γ_w = 0.3 placed for this shift."""
+        defaults = (self.summary or {}).get("defaults") or {}
+        measured = defaults.get("handoff")
+        if isinstance(measured, (int, float)) and float(defaults.get("flow_shift", -1)) == shift:
+            self.handoff.set_official(float(measured), "model family's measured default")
+        else:
+            self.handoff.set_official(gamma_w_to_handoff(OFFICIAL_GAMMA_W, shift))
+
     def _prepare_gate(self, base: TakeRecord) -> None:
         if self.summary is None:
             return  # gate_schedule imports diffusers: only once the models (and diffusers) are loaded
@@ -1078,7 +1089,7 @@ class MainWindow(QMainWindow):
         steps, sched = int(req.get("steps", 50)), req.get("scheduler", "unipc")
         shift = self._flow_shift(base)
         key = (steps, shift, sched)
-        self.handoff.set_official(gamma_w_to_handoff(OFFICIAL_GAMMA_W, shift))
+        self._mark_default_handoff(shift)
         if key in self._timesteps:
             self.handoff.set_describer(self._describer(key))
             return

@@ -32,7 +32,7 @@ SHORTCUTS = [
     ("Space", "Play / pause (player focused)"),
     ("Left / Right", "Previous / next frame (player focused)"),
     ("Home / End", "First / last frame (player focused)"),
-    ("Ctrl+R", "Refine at the authors' default hand-off"),
+    ("Ctrl+R", "Refine at the default hand-off (amber mark)"),
     ("Ctrl+[ / Ctrl+]", "Hand-off 5 % less / more"),
     ("Ctrl+N", "New project"),
     ("Ctrl+O", "Open a project"),

@@ -127,6 +127,7 @@ class HandoffPanel(QFrame):
         head.addWidget(self.value_label)
         left.addLayout(head)
         self.slider = MarkedSlider()
+        self.official_label = "authors' default"
         self.slider.setToolTip("How far the heavy generator takes over. 0 % = the draft (light generator alone);"
                                f" the amber mark ({round(OFFICIAL_HANDOFF * 100)} %) is the authors' default. "
                                "Green dots: values already rendered (instant). Arrow keys move by 1 %")
@@ -170,11 +171,13 @@ class HandoffPanel(QFrame):
         self.slider.rendered = {round(v * 100) for v in values}
         self.slider.update()
 
-    def set_official(self, s: float) -> None:
-        """Mark the authors' default (gamma_w = 0.3), whose slider position depends on the model's flow shift."""
+    def set_official(self, s: float, label: str = "authors' default") -> None:
+        """Mark the default hand-off: the authors' (gamma_w = 0.3, whose position depends on the model's flow
+        shift) or one a model family measured for itself (its lumos.json "handoff")."""
         self.slider.official = round(min(max(s, 0.0), 1.0) * 100)
+        self.official_label = label
         self.slider.setToolTip(self.slider.toolTip().split(" the amber mark")[0] + f" the amber mark "
-                               f"({self.slider.official} %) is the authors' default. Green dots: values already "
+                               f"({self.slider.official} %) is the {label}. Green dots: values already "
                                "rendered (instant). Arrow keys move by 1 %")
         self.slider.update()
         self._update_labels()
@@ -211,6 +214,6 @@ class HandoffPanel(QFrame):
         except Exception as exc:  # a plot must never break the slider
             weights, words = [], f"(gate unavailable: {exc})"
         self.plot.set_weights(weights)
-        official = " · authors' default" if v == self.slider.official else ""
+        official = f" · {self.official_label}" if v == self.slider.official else ""
         self.words.setText(words[:1].upper() + words[1:] + official)
 

@@ -116,6 +116,19 @@ def test_gate_plot_and_words(make_window, qtbot):
     qtbot.waitUntil(lambda: any(t.handoff == official for t in win.project.takes), timeout=5000)
 
 
+def test_family_measured_default_handoff_replaces_the_authors(make_window, qtbot):
+    from app.fake_engine import DEFAULT_SUMMARY
+
+    summary = {**DEFAULT_SUMMARY, "defaults": {**DEFAULT_SUMMARY["defaults"], "handoff": 0.55}}
+    win = make_window(summary=summary)
+    assert win.handoff.slider.official == 55
+    draft(qtbot, win)
+    qtbot.waitUntil(lambda: win.handoff.describing, timeout=20000)
+    win.handoff.set_value(0.55)
+    assert "measured default" in win.handoff.words.text()
+    assert "55 %" in win.handoff.slider.toolTip()
+
+
 def test_escape_cancels_and_window_stays_usable(make_window, qtbot):
     win = make_window(step_delay=0.2)
     win.prompt.set_text("a green star grows")
