@@ -129,6 +129,7 @@ class ModeResult:
     psnr: float = 0.0
     ssim: float = 0.0
     seconds: float = 0.0
+    clips: int = 0
 
     @property
     def reasoning(self) -> float:
@@ -153,7 +154,7 @@ def score_mode(gen, items, m: Mode, refs) -> ModeResult:
         ps.append(psnr(frames, ref))
         ss.append(ssim(frames, ref))
     return ModeResult(m, {c: float(np.mean(v)) for c, v in per_cat.items() if v}, float(np.mean(det)),
-                      float(np.mean(ps)), float(np.mean(ss)), time.time() - t0)
+                      float(np.mean(ps)), float(np.mean(ss)), time.time() - t0, len(items))
 
 
 def check_targets(results: list[ModeResult]) -> dict:
@@ -183,10 +184,9 @@ def table(results: list[ModeResult]) -> str:
     head = "| mode | " + " | ".join(cats) + " | reasoning | detail | PSNR | SSIM | s/clip |"
     lines = [head, "|" + "---|" * (len(cats) + 6)]
     for r in results:
-        n = max(1, sum(1 for _ in r.instruction))
         lines.append(f"| {r.mode.name} | " + " | ".join(f"{r.instruction.get(c, float('nan')):.2f}" for c in cats)
                      + f" | {r.reasoning:.3f} | {r.detail:.3f} | {r.psnr:.2f} | {r.ssim:.3f} | "
-                     + f"{r.seconds / max(1, r.__dict__.get('_n', 1)):.2f} |")
+                     + f"{r.seconds / max(1, r.clips):.2f} |")
     return "\n".join(lines)
 
 
@@ -248,29 +248,62 @@ def plot(results: list[ModeResult], path: Path, size=(900, 540)) -> None:
     cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
 
 
-def run(gen, per_category: int | None, mode_list: list[Mode], out: Path | None, log=print) -> dict:
+def bench_items(per_category: int | None):
     items = bench_set()
     if per_category:
         items = [it for c in CATEGORIES for it in [x for x in items if x[0].category == c][:per_category]]
+    return items
+
+
+def score_modes(gen, per_category: int | None, mode_list: list[Mode], log=print) -> list[ModeResult]:
+    items = bench_items(per_category)
     refs = [render(ex.scene) for ex, _ in items]
     results = []
     for m in mode_list:
         r = score_mode(gen, items, m, refs)
-        r._n = len(items)
         results.append(r)
         log(f"{m.name:28s} reasoning {r.reasoning:.3f} explicit {r.instruction.get('explicit', math.nan):.3f} "
             f"detail {r.detail:.3f} psnr {r.psnr:.2f} ssim {r.ssim:.3f} ({r.seconds:.0f} s)")
+    return results
+
+
+def report(results: list[ModeResult], per_category: int | None, out: Path | None, log=print) -> dict:
     targets = check_targets(results)
-    report = {"instructions": len(items), "per_category": per_category or None,
-              "results": [r.row() for r in results], "targets": targets}
+    rep = {"instructions": len(bench_items(per_category)), "per_category": per_category or None,
+           "results": [r.row() for r in results], "targets": targets}
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "vrbench.json").write_text(json.dumps(report, indent=2, default=float))
+        (out / "vrbench.json").write_text(json.dumps(rep, indent=2, default=float))
         (out / "vrbench.md").write_text(table(results) + "\n\nTargets: " + json.dumps(targets, default=float) + "\n")
         plot(results, out / "vrbench.png")
     log(table(results))
     log("targets: " + json.dumps(targets, default=float))
-    return report
+    return rep
+
+
+def run(gen, per_category: int | None, mode_list: list[Mode], out: Path | None, log=print) -> dict:
+    return report(score_modes(gen, per_category, mode_list, log), per_category, out, log)
+
+
+def _worker(family, per_category, mode_list) -> list[ModeResult]:
+    """One process of a --jobs run: its own engine on one thread, a share of the modes."""
+    gen = EngineGenerator(family, 1)
+    try:
+        return score_modes(gen, per_category, mode_list)
+    finally:
+        gen.close()
+
+
+def run_parallel(family, per_category, mode_list: list[Mode], out: Path | None, jobs: int) -> dict:
+    """Modes spread over `jobs` processes (small models use one core well; two processes use two)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    shares = [mode_list[i::jobs] for i in range(jobs)]
+    with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+        parts = list(pool.map(_worker, [family] * jobs, [per_category] * jobs, shares))
+    by_name = {r.mode.name: r for part in parts for r in part}
+    return report([by_name[m.name] for m in mode_list], per_category, out)
 
 
 def main(argv=None):
@@ -280,14 +313,19 @@ def main(argv=None):
     p.add_argument("--out", type=Path, default=REPO / "docs")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--quick-modes", action="store_true", help="light, heavy and three UPFB values only")
+    p.add_argument("--jobs", type=int, default=1, help="processes, each rendering a share of the modes on one thread")
     a = p.parse_args(argv)
     gen = EngineGenerator(a.family, a.threads)
+    steps = int(gen.defaults.get("steps", 20))
+    ml = modes(steps)
+    if a.quick_modes:
+        ml = [m for m in ml if m.name in ("light", "heavy") or (m.mode == "upfb" and m.light_lead == 0
+                                                              and m.handoff in (0.4, 0.6, 0.8))]
+    if a.jobs > 1:
+        gen.close()
+        run_parallel(a.family, a.per_category, ml, a.out, a.jobs)
+        return
     try:
-        steps = int(gen.defaults.get("steps", 20))
-        ml = modes(steps)
-        if a.quick_modes:
-            ml = [m for m in ml if m.name in ("light", "heavy") or (m.mode == "upfb" and m.light_lead == 0
-                                                                  and m.handoff in (0.4, 0.6, 0.8))]
         run(gen, a.per_category, ml, a.out)
     finally:
         gen.close()

@@ -52,7 +52,7 @@ def assemble(run, out: Path) -> Path:
     cfg = dict(DEFAULTS)
     if (out / "lumos.json").exists():  # keep tuned defaults (guidance, steps) across re-exports
         old = json.loads((out / "lumos.json").read_text())
-        cfg.update({k: old[k] for k in ("steps", "guidance_light", "guidance_heavy", "fps") if k in old})
+        cfg.update({k: old[k] for k in ("steps", "guidance_light", "guidance_heavy", "fps", "handoff") if k in old})
     (tmp / "lumos.json").write_text(json.dumps(cfg, indent=2) + "\n")
     if (run.root / "metrics.json").exists():
         shutil.copy(run.root / "metrics.json", tmp / "training_metrics.json")
