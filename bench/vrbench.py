@@ -179,6 +179,36 @@ def check_targets(results: list[ModeResult]) -> dict:
     }
 
 
+def pick_default_handoff(results: list[ModeResult]) -> float | None:
+    """The slider default for this family: among UPFB runs without a light lead (what the slider does), the most
+    detailed one that keeps >= 95 % of light's reasoning score; else the best balance of the two ratios."""
+    by = {r.mode.name: r for r in results}
+    light, heavy = by.get("light"), by.get("heavy")
+    cands = [r for r in results if r.mode.mode == "upfb" and r.mode.handoff is not None and r.mode.light_lead == 0]
+    if not (light and heavy and cands):
+        return None
+    keep = [r for r in cands if r.reasoning >= 0.95 * light.reasoning]
+    if keep:
+        return max(keep, key=lambda r: (r.detail, -r.mode.handoff)).mode.handoff
+
+    def balance(r):
+        return min(r.reasoning / max(light.reasoning, 1e-9), r.detail / max(heavy.detail, 1e-9))
+
+    return max(cands, key=balance).mode.handoff
+
+
+def write_default_handoff(family: Path, s: float) -> None:
+    """Record the picked hand-off in the family's lumos.json (atomic), where the app and CLI read their default."""
+    import os
+
+    path = Path(family) / "lumos.json"
+    cfg = json.loads(path.read_text())
+    cfg["handoff"] = float(s)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(cfg, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
 def table(results: list[ModeResult]) -> str:
     cats = list(CATEGORIES)
     head = "| mode | " + " | ".join(cats) + " | reasoning | detail | PSNR | SSIM | s/clip |"
@@ -269,6 +299,7 @@ def score_modes(gen, per_category: int | None, mode_list: list[Mode], log=print)
 
 def report(results: list[ModeResult], per_category: int | None, out: Path | None, log=print) -> dict:
     targets = check_targets(results)
+    targets["default_handoff"] = pick_default_handoff(results)
     rep = {"instructions": len(bench_items(per_category)), "per_category": per_category or None,
            "results": [r.row() for r in results], "targets": targets}
     if out is not None:
@@ -314,6 +345,8 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--quick-modes", action="store_true", help="light, heavy and three UPFB values only")
     p.add_argument("--jobs", type=int, default=1, help="processes, each rendering a share of the modes on one thread")
+    p.add_argument("--set-default", action="store_true",
+                   help="write the picked slider default (targets.default_handoff) into the family's lumos.json")
     a = p.parse_args(argv)
     gen = EngineGenerator(a.family, a.threads)
     steps = int(gen.defaults.get("steps", 20))
@@ -323,12 +356,18 @@ def main(argv=None):
                                                               and m.handoff in (0.4, 0.6, 0.8))]
     if a.jobs > 1:
         gen.close()
-        run_parallel(a.family, a.per_category, ml, a.out, a.jobs)
-        return
-    try:
-        run(gen, a.per_category, ml, a.out)
-    finally:
-        gen.close()
+        rep = run_parallel(a.family, a.per_category, ml, a.out, a.jobs)
+    else:
+        try:
+            rep = run(gen, a.per_category, ml, a.out)
+        finally:
+            gen.close()
+    s = rep["targets"]["default_handoff"]
+    if a.set_default and s is not None:
+        from engine.models import DEFAULT_FAMILY
+
+        write_default_handoff(Path(a.family) if a.family else Path(DEFAULT_FAMILY), s)
+        print(f"default hand-off {s:.2f} written to the family's lumos.json")
 
 
 if __name__ == "__main__":

@@ -46,3 +46,30 @@ def test_mode_list_covers_every_baseline():
     assert sum(m.mode == "switch" for m in modes(20)) >= 3
     assert any(m.mode == "upfb" and m.light_lead > 0 for m in modes(20))
     assert any(m.mode == "upfb" and m.light_lead == 0 for m in modes(20))
+
+
+def _result(name, mode, reasoning, detail, handoff=None, lead=0):
+    from bench.vrbench import ModeResult
+    from engine.miniworld import REASONING_CATEGORIES
+
+    r = ModeResult(Mode(name, mode, handoff=handoff, light_lead=lead), {c: reasoning for c in REASONING_CATEGORIES})
+    r.detail = detail
+    return r
+
+
+def test_default_handoff_is_the_most_detailed_that_keeps_the_instruction(tmp_path):
+    import json
+
+    from bench.vrbench import pick_default_handoff, write_default_handoff
+
+    res = [_result("light", "light", 0.8, 0.5), _result("heavy", "heavy", 0.3, 0.7),
+           _result("a", "upfb", 0.79, 0.6, 0.2), _result("b", "upfb", 0.77, 0.65, 0.4),
+           _result("c", "upfb", 0.6, 0.69, 0.6), _result("d", "upfb", 0.8, 0.9, 0.8, lead=4)]
+    assert pick_default_handoff(res) == 0.4  # 0.6 loses the instruction; the lead run is not what the slider does
+    # nothing keeps 95 %: the best balance of the two ratios
+    res2 = [_result("light", "light", 1.0, 0.5), _result("heavy", "heavy", 0.3, 0.7),
+            _result("a", "upfb", 0.9, 0.55, 0.2), _result("b", "upfb", 0.8, 0.68, 0.4)]
+    assert pick_default_handoff(res2) == 0.4
+    (tmp_path / "lumos.json").write_text(json.dumps({"name": "x", "steps": 20}))
+    write_default_handoff(tmp_path, 0.4)
+    assert json.loads((tmp_path / "lumos.json").read_text()) == {"name": "x", "steps": 20, "handoff": 0.4}
