@@ -108,7 +108,6 @@ def _params(folder: Path) -> int:
 
 def write_card(run, out: Path, metrics: dict) -> None:
     """MODEL_CARD.md from the measured numbers of this run (never edited by hand, so it cannot go stale)."""
-    b = run.budget
     parts = {"light/transformer": "light generator (WanTransformer3DModel)",
              "heavy/transformer": "heavy generator (WanTransformer3DModel)", "light/vae": "shared VAE (AutoencoderKLWan)",
              "light/text_encoder": "shared text encoder (UMT5EncoderModel)",
@@ -116,7 +115,13 @@ def write_card(run, out: Path, metrics: dict) -> None:
              "understanding/connector": "connector (learned queries)"}
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     rows = "\n".join(f"| {desc} | `{sub}/` | {_params(out / sub) / 1e6:.2f} M |" for sub, desc in parts.items())
-    wall = "\n".join(f"| {s} | {(metrics.get(s) or {}).get('steps', '-')} | "
+
+    def steps(m):
+        m = m or {}
+        return f"{m.get('steps', '-')} of {m['of_steps']} (snapshot, still training)" if m.get("partial") else \
+            m.get("steps", "-")
+
+    wall = "\n".join(f"| {s} | {steps(metrics.get(s))} | "
                       f"{(metrics.get(s) or {}).get('wall_s', float('nan')) / 60:.1f} |"
                       for s in ("text", "lm", "vae", "latents", "light", "heavy"))
     vae, lm, qe = metrics.get("vae") or {}, metrics.get("lm") or {}, metrics.get("quick_eval") or {}
@@ -188,10 +193,14 @@ docs/vrbench.md.
     (out / "MODEL_CARD.md").write_text(text)
 
 
-def export(run, out: Path = FAMILY_DIR, eval_per_category: int = 2) -> dict:
+def export(run, out: Path = FAMILY_DIR, eval_per_category: int = 2, snapshot: bool = False) -> dict:
+    """snapshot: export unfinished generator stages from their last checkpoints (marked partial in the metrics)."""
+    from .stage_gen import snapshot as take_snapshot
+
     timer = Timer()
+    partial = {w: take_snapshot(run, w) for w in ("light", "heavy")} if snapshot else {}
     assemble(run, out)
-    metrics = {s: run.done(s) for s in ("text", "lm", "vae", "latents", "light", "heavy")}
+    metrics = {s: run.done(s) or partial.get(s) for s in ("text", "lm", "vae", "latents", "light", "heavy")}
     if eval_per_category:
         metrics["quick_eval"] = quick_eval(out, eval_per_category)
         log.info("quick eval: %s", json.dumps(metrics["quick_eval"]))
@@ -210,13 +219,15 @@ def main(argv=None):
     p.add_argument("--out", type=Path, default=FAMILY_DIR)
     p.add_argument("--eval", type=int, default=2, help="bench instructions per category for the quick check")
     p.add_argument("--card-only", action="store_true", help="rewrite MODEL_CARD.md from the run's metrics.json")
+    p.add_argument("--snapshot", action="store_true",
+                   help="export the light/heavy generators from their last checkpoints if still training")
     a = p.parse_args(argv)
     run = run_from_args(a)
     if a.card_only:
         metrics = json.loads((run.root / "metrics.json").read_text())
         write_card(run, a.out, metrics)
         return
-    export(run, a.out, a.eval)
+    export(run, a.out, a.eval, snapshot=a.snapshot)
 
 
 if __name__ == "__main__":

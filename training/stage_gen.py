@@ -248,6 +248,35 @@ def train(run, which: str) -> dict:
     return info
 
 
+def snapshot(run, which: str) -> dict | None:
+    """Write the EMA weights of an unfinished generator stage from its last checkpoint into run/export (as a finished
+    stage does), so a family can be exported and measured while training goes on. Returns its partial info."""
+    if run.done(which):
+        return run.done(which)
+    ck = load_ckpt(run.stage_dir(which) / "ckpt.pt")
+    if ck is None:
+        return None
+    model = make_transformer(LIGHT if which == "light" else HEAVY)
+    model.load_state_dict(ck["ema"])
+    model.save_pretrained(run.export / which / "transformer", safe_serialization=True)
+    if which == "light":
+        from transformers import AutoConfig
+
+        from engine.understanding import Connector
+
+        lm_cfg = AutoConfig.from_pretrained(run.export / "understanding" / "lm", local_files_only=True)
+        conn = Connector(lm_cfg.hidden_size, TEXT_DIM, NUM_QUERIES)
+        conn.load_state_dict(ck["ema_conn"])
+        conn.save_pretrained(run.export / "understanding" / "connector")
+    total = run.budget.light_steps if which == "light" else run.budget.heavy_steps
+    hist = ck.get("history") or []
+    info = {"wall_s": float(ck.get("wall_s", 0.0)), "steps": int(ck["step"]), "of_steps": total, "partial": True,
+            "loss": hist[-1][1] if hist else None, "params": sum(p.numel() for p in model.parameters()),
+            "history": hist[-20:]}
+    log.info("%s snapshot at step %d of %d", which, ck["step"], total)
+    return info
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("stage", choices=["latents", "light", "heavy"])

@@ -90,3 +90,26 @@ def test_world_tokenizer_round_trips_and_lowercases(tiny_run):
     assert tok.decode(ids, skip_special_tokens=True) == text
     assert tok("A BIG Red").input_ids == tok("a big red").input_ids
     assert tok.unk_token_id not in tok("an unknown zebra").input_ids  # spelled out with single letters
+
+
+def test_snapshot_exports_a_generator_that_is_still_training(tiny_run, tmp_path):
+    """export --snapshot ships the EMA weights of the last checkpoint of an unfinished stage, marked partial."""
+    import shutil
+
+    from safetensors.torch import load_file
+
+    from training.common import Budget, Run, load_ckpt
+    from training.export import export
+
+    run = Run(root=tmp_path / "run", budget=Budget.tiny(), name="tiny")
+    shutil.copytree(tiny_run / "run", run.root)
+    (run.root / "light" / "done.json").unlink()  # as if light were still training at its last checkpoint
+    shutil.rmtree(run.root / "export" / "light")
+    metrics = export(run, tmp_path / "family", eval_per_category=0, snapshot=True)
+    assert metrics["light"]["partial"] and metrics["light"]["steps"] == 3 and metrics["light"]["of_steps"] == 3
+    assert not metrics["heavy"].get("partial")
+    ck = load_ckpt(run.root / "light" / "ckpt.pt")
+    shipped = load_file(tmp_path / "family" / "light" / "transformer" / "diffusion_pytorch_model.safetensors")
+    k = next(iter(shipped))
+    assert (shipped[k] == ck["ema"][k]).all()
+    assert "snapshot, still training" in (tmp_path / "family" / "MODEL_CARD.md").read_text()
