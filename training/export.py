@@ -152,11 +152,11 @@ paper's frozen pretrained G_H: it draws well but was never taught to resolve rea
 ## How it was trained
 
 One command reproduces every file: `python -m training.train_all{'' if run.name == 'full' else ' --' + run.name}`
-(seeded, fp32, one CPU thread, resumable; see training/README.md). Data: the world's train split only — every
+(seeded, fp32, resumable; see training/README.md). Data: the world's train split only — every
 scene whose plan hashes into the bench bucket is rejected, so the {len(__import__('engine.miniworld', fromlist=['bench_set']).bench_set())}
 mini VR-Bench instructions are never trained on.
 
-| stage | steps | wall time on the dev machine (min, 1 thread of a shared 2-core CPU) |
+| stage | steps | wall time on the dev machine (min; one or two threads of a shared 2-core CPU, light and heavy side by side) |
 |---|---|---|
 {wall}
 
