@@ -17,7 +17,7 @@ import numpy as np
 from .common import FAMILY_DIR
 
 
-def tune(family: Path, n: int = 24, scales=(2.0, 3.0, 4.0, 6.0), seed: int = 777) -> dict:
+def tune(family: Path, n: int = 24, scales=(2.0, 3.0, 4.0, 6.0), seed: int = 777, modes=("light", "heavy")) -> dict:
     from engine.miniworld import render, score_clip
 
     from .data import draw_examples
@@ -27,7 +27,7 @@ def tune(family: Path, n: int = 24, scales=(2.0, 3.0, 4.0, 6.0), seed: int = 777
     exs = draw_examples(n, seed)
     refs = [render(e.scene) for e in exs]
     out = {}
-    for mode in ("light", "heavy"):
+    for mode in modes:
         res = {}
         for g in scales:
             clips = fam.generate([e.instruction if mode == "light" else e.plan for e in exs], mode=mode,
@@ -39,9 +39,12 @@ def tune(family: Path, n: int = 24, scales=(2.0, 3.0, 4.0, 6.0), seed: int = 777
         out[mode] = {"best": best, "scores": res}
     cfg_path = family / "lumos.json"
     cfg = json.loads(cfg_path.read_text())
-    cfg["guidance_light"], cfg["guidance_heavy"] = out["light"]["best"], out["heavy"]["best"]
+    for mode in out:
+        cfg["guidance_" + mode] = out[mode]["best"]
     cfg_path.write_text(json.dumps(cfg, indent=2) + "\n")
-    (family / "guidance_tuning.json").write_text(json.dumps(out, indent=2))
+    log_path = family / "guidance_tuning.json"
+    previous = json.loads(log_path.read_text()) if log_path.exists() else {}
+    log_path.write_text(json.dumps({**previous, **out}, indent=2))
     return out
 
 
@@ -51,11 +54,12 @@ def main(argv=None):
     p.add_argument("--n", type=int, default=24)
     p.add_argument("--scales", type=float, nargs="+", default=[2.0, 3.0, 4.0, 6.0])
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--modes", nargs="+", choices=["light", "heavy"], default=["light", "heavy"])
     a = p.parse_args(argv)
     import torch
 
     torch.set_num_threads(a.threads)
-    print(json.dumps(tune(a.family, a.n, tuple(a.scales)), indent=2))
+    print(json.dumps(tune(a.family, a.n, tuple(a.scales), modes=tuple(a.modes)), indent=2))
 
 
 if __name__ == "__main__":
