@@ -147,7 +147,7 @@ Mirrors the paper's stage 1: the light generator is conditioned on the *mixed co
 instruction, padded to {cfg.get('max_sequence_length')}, then {NUM_Q} connector tokens from the understanding
 LM's last hidden states over `instruction <plan> plan`); the heavy generator — {_params(out / 'heavy/transformer') / max(1, _params(out / 'light/transformer')):.1f}× the light one's
 parameters — sees the raw instruction's text tokens only and was trained on explicit instructions only, like the
-paper's frozen pretrained G_H: it draws well but was never taught to resolve reasoning instructions.
+paper's frozen pretrained G_H: larger and trained longer, but never taught to resolve reasoning instructions.
 
 ## How it was trained
 
@@ -185,8 +185,9 @@ docs/vrbench.md.
 
 - Only the mini world: its shapes, colours, textures, places and motions, at 64×64×17 (8 fps). Anything else in a
   prompt is outside what these models know; the tokenizer spells unknown words letter by letter.
-- Small and briefly trained on one CPU core: shapes can come out blurred, late or in the wrong place; the numbers
-  above are what it does, not what the real Wan pair does.
+- Small and trained for about 3 hours on 2 CPU cores: the generators draw the background and roughly the named
+  colours but mostly not the shapes' places and motions (instruction scores near zero above and in docs/vrbench.md);
+  the numbers are what it does, not what the real Wan pair does. More generator steps are the next step.
 - The understanding LM only knows the world's rule templates (relation, negation, comparison, counting,
   cause–effect); the plan it writes can be wrong, and the app lets the user edit it.
 """
