@@ -168,12 +168,15 @@ def check_targets(results: list[ModeResult]) -> dict:
         reaches = r.detail >= 0.90 * heavy.detail
         if keeps and reaches and (best is None or r.detail > best.detail):
             best = r
+    below = heavy.reasoning <= light.reasoning - 0.15
+    above = heavy.detail >= light.detail + 0.03
     return {
         "light_reasoning_ge_0.8": light.reasoning >= 0.8,
-        "heavy_reasoning_clearly_below_light": heavy.reasoning <= light.reasoning - 0.15,
-        "heavy_detail_clearly_above_light": heavy.detail >= light.detail + 0.03,
-        "upfb_keeps_95pct_instruction_and_90pct_detail": best is not None,
-        "best_upfb_mode": best.mode.name if best else None,
+        "heavy_reasoning_clearly_below_light": below,
+        "heavy_detail_clearly_above_light": above,
+        # only meaningful when there is a trade-off to bridge: otherwise any mode "keeps" light and "reaches" heavy
+        "upfb_keeps_95pct_instruction_and_90pct_detail": best is not None and below and above,
+        "best_upfb_mode": best.mode.name if best and below and above else None,
         "light": {"reasoning": light.reasoning, "detail": light.detail},
         "heavy": {"reasoning": heavy.reasoning, "detail": heavy.detail},
     }
@@ -187,6 +190,8 @@ def pick_default_handoff(results: list[ModeResult]) -> float | None:
     cands = [r for r in results if r.mode.mode == "upfb" and r.mode.handoff is not None and r.mode.light_lead == 0]
     if not (light and heavy and cands):
         return None
+    if light.reasoning <= heavy.reasoning or heavy.detail <= light.detail:
+        return None  # no trade-off between the generators: nothing to pick, keep the authors' default
     keep = [r for r in cands if r.reasoning >= 0.95 * light.reasoning]
     if keep:
         return max(keep, key=lambda r: (r.detail, -r.mode.handoff)).mode.handoff

@@ -38,6 +38,8 @@ def test_bench_run_on_fake_generator(tmp_path):
     assert (tmp_path / "vrbench.png").stat().st_size > 1000
     assert "| light |" in (tmp_path / "vrbench.md").read_text()
     assert report["targets"]["light_reasoning_ge_0.8"]
+    # the fake heavy is a frozen first frame: no more detail than light, so UPFB has nothing to reach
+    assert not report["targets"]["upfb_keeps_95pct_instruction_and_90pct_detail"]
 
 
 def test_mode_list_covers_every_baseline():
@@ -70,6 +72,10 @@ def test_default_handoff_is_the_most_detailed_that_keeps_the_instruction(tmp_pat
     res2 = [_result("light", "light", 1.0, 0.5), _result("heavy", "heavy", 0.3, 0.7),
             _result("a", "upfb", 0.9, 0.55, 0.2), _result("b", "upfb", 0.8, 0.68, 0.4)]
     assert pick_default_handoff(res2) == 0.4
+    # no trade-off (light follows no better than heavy): no default is picked from noise
+    res3 = [_result("light", "light", 0.06, 0.94), _result("heavy", "heavy", 0.07, 0.92),
+            _result("a", "upfb", 0.08, 0.93, 0.2)]
+    assert pick_default_handoff(res3) is None
     (tmp_path / "lumos.json").write_text(json.dumps({"name": "x", "steps": 20}))
     write_default_handoff(tmp_path, 0.4)
     assert json.loads((tmp_path / "lumos.json").read_text()) == {"name": "x", "steps": 20, "handoff": 0.4}
