@@ -87,7 +87,9 @@ def main(argv=None) -> int:
     win.banner.dismiss()
     shot("empty")
 
-    prompt = "a red ball rolls to the right and bounces off a blue wall"
+    # an instruction in the embedded world's language (its understanding LM knows nothing else)
+    prompt = ("a big red striped circle at the left. a small blue plain square at the right. gray checked background. "
+              "the larger shape moves toward the smaller one.")
     win.prompt.set_text(prompt)
     if win.plan.isVisible():
         win.plan.write.click()
