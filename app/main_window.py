@@ -37,14 +37,13 @@ from PySide6.QtWidgets import (
 )
 
 from engine.api import (
-    OFFICIAL_GAMMA_W,
     ModelSpec,
     ProjectError,
     RenderRequest,
     RequestError,
     check_request,
+    default_handoff,
     export_take,
-    gamma_w_to_handoff,
     gate_schedule,
     read_take_metadata,
 )
@@ -1075,12 +1074,11 @@ class MainWindow(QMainWindow):
     def _mark_default_handoff(self, shift: float) -> None:
         """The amber mark: the family's measured hand-off (its lumos.json, e.g. from the mini VR-Bench) where it was
         measured at this flow shift, else the authors' γ_w = 0.3 placed for this shift."""
-        defaults = (self.summary or {}).get("defaults") or {}
-        measured = defaults.get("handoff")
-        if isinstance(measured, (int, float)) and float(defaults.get("flow_shift", -1)) == shift:
-            self.handoff.set_official(float(measured), "model family's measured default")
+        s, measured = default_handoff((self.summary or {}).get("defaults") or {}, shift)
+        if measured:
+            self.handoff.set_official(s, "model family's measured default")
         else:
-            self.handoff.set_official(gamma_w_to_handoff(OFFICIAL_GAMMA_W, shift))
+            self.handoff.set_official(s)
 
     def _prepare_gate(self, base: TakeRecord) -> None:
         if self.summary is None:

@@ -30,7 +30,7 @@ def main(argv=None) -> int:
     import torch
 
     from engine.api import ModelSpec, RenderRequest
-    from engine.handoff import OFFICIAL_GAMMA_W, gamma_w_to_handoff
+    from engine.handoff import default_handoff
     from engine.runtime import Runtime
 
     if a.threads:
@@ -40,8 +40,7 @@ def main(argv=None) -> int:
     summary = rt.load(ModelSpec())
     load_s = time.perf_counter() - t0
     d = summary["defaults"]
-    # the app's amber mark: the family's measured default, else the authors' γ_w = 0.3 at the family's flow shift
-    handoff = float(d.get("handoff", gamma_w_to_handoff(OFFICIAL_GAMMA_W, float(d.get("flow_shift", 5.0)))))
+    handoff, _ = default_handoff(d)  # the app's amber mark
     base = RenderRequest(prompt=PROMPT, mode="light", steps=int(d["steps"]), num_frames=int(d["num_frames"]),
                          width=int(d["width"]), height=int(d["height"]), guidance_light=float(d["guidance_light"]),
                          guidance_heavy=float(d["guidance_heavy"]))

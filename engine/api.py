@@ -21,6 +21,7 @@ from .handoff import (
     OFFICIAL_GAMMA_W,
     OFFICIAL_HANDOFF,
     GateSchedule,
+    default_handoff,
     gamma_w_to_handoff,
     gate_schedule,
     handoff_to_gamma_w,

@@ -56,6 +56,17 @@ def gamma_w_to_handoff(gamma_w: float, flow_shift: float = DEFAULT_FLOW_SHIFT) -
 OFFICIAL_HANDOFF = gamma_w_to_handoff(OFFICIAL_GAMMA_W)
 
 
+def default_handoff(defaults: dict, flow_shift: float | None = None) -> tuple[float, bool]:
+    """A model family's default hand-off and whether it was measured: its lumos.json "handoff" (valid at the family's
+    own flow shift), else the authors' gamma_w = 0.3 placed for `flow_shift` (default: the family's)."""
+    family_shift = float(defaults.get("flow_shift", DEFAULT_FLOW_SHIFT))
+    shift = family_shift if flow_shift is None else float(flow_shift)
+    measured = defaults.get("handoff")
+    if isinstance(measured, (int, float)) and shift == family_shift:
+        return float(measured), True
+    return gamma_w_to_handoff(OFFICIAL_GAMMA_W, shift), False
+
+
 @dataclass(frozen=True)
 class GateSchedule:
     """The gate over one run: what the slider's little plot shows."""

@@ -100,3 +100,14 @@ def test_heavy_share_never_decreases_as_handoff_grows(a, b, shift):
 @given(st.floats(0.001, 0.999))
 def test_handoff_mapping_round_trips(s):
     assert gamma_w_to_handoff(handoff_to_gamma_w(s)) == pytest.approx(s, abs=1e-9)
+
+
+def test_default_handoff_prefers_a_family_measurement_at_its_own_shift():
+    from engine.handoff import OFFICIAL_GAMMA_W, default_handoff, gamma_w_to_handoff
+
+    authors_at_2 = gamma_w_to_handoff(OFFICIAL_GAMMA_W, 2.0)
+    assert default_handoff({"flow_shift": 2.0}) == (pytest.approx(authors_at_2), False)
+    assert default_handoff({"flow_shift": 2.0, "handoff": 0.4}) == (0.4, True)
+    # a take at another shift: the family's measurement does not apply there
+    assert default_handoff({"flow_shift": 2.0, "handoff": 0.4}, 5.0) == (
+        pytest.approx(gamma_w_to_handoff(OFFICIAL_GAMMA_W, 5.0)), False)
