@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 
 from .errors import LumosError
-from .handoff import OFFICIAL_HANDOFF
+from .handoff import default_handoff
 from .models import DEFAULT_FAMILY, ModelSpec, embedded_family_available, family_defaults
 from .request import MODES, RenderRequest, RequestError, UPFBParams, check_request
 
@@ -43,8 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--light", help="light generator: a diffusers Wan folder or a cached HF repo id (default: embedded)")
     r.add_argument("--heavy", help="heavy generator: folder or cached HF repo id (default: embedded)")
     r.add_argument("--understanding", help="understanding block folder, or 'none'")
-    r.add_argument("--handoff", type=float, help=f"hand-off s in [0,1]; 0 = draft (default {OFFICIAL_HANDOFF:.3f}, "
-                   "the authors' gamma_w = 0.3)")
+    r.add_argument("--handoff", type=float, help="hand-off s in [0,1]; 0 = draft (default: the model family's "
+                   "measured hand-off, else the authors' gamma_w = 0.3 at the model's flow shift)")
     r.add_argument("--gamma-w", type=float, help="set UPFB's gate exponent directly (overrides --handoff)")
     r.add_argument("--light-lead", type=int, default=0, help="steps the light generator runs alone first (k0)")
     r.add_argument("--gamma-hf", type=float, default=0.7, help="light high-frequency weight (default 0.7)")
@@ -113,7 +113,7 @@ def _check_output(path: str) -> Path:
 def request_from_args(args) -> RenderRequest:
     d = _defaults_for(args.light)
     width, height = args.size if args.size else (d["width"], d["height"])
-    handoff = args.handoff if args.handoff is not None else d.get("handoff", OFFICIAL_HANDOFF)
+    handoff = args.handoff if args.handoff is not None else default_handoff(d)[0]
     steps = args.steps if args.steps is not None else d["steps"]
     switch_step = args.switch_step
     if args.mode == "switch" and switch_step is None:

@@ -85,3 +85,19 @@ def test_reproduce_a_file_without_metadata(tmp_path):
     plain = export_mp4(np.zeros((5, 16, 16, 3), np.uint8), tmp_path / "plain.mp4")
     code, _, err = cli("reproduce", str(plain))
     assert code == 2 and "no Lumos Studio take metadata" in err
+
+
+def test_default_handoff_is_the_authors_gamma_at_the_familys_shift(tmp_path):
+    """Without --handoff the CLI refines where the app's amber mark is, not at the shift-5 position of γ_w = 0.3."""
+    import json
+
+    from engine.cli import build_parser, request_from_args
+    from engine.handoff import OFFICIAL_GAMMA_W, gamma_w_to_handoff
+
+    fam = tmp_path / "fam"
+    (fam / "light").mkdir(parents=True)
+    (fam / "lumos.json").write_text(json.dumps({"flow_shift": 2.0, "width": 64, "height": 64, "num_frames": 17,
+                                                "steps": 20}))
+    args = build_parser().parse_args(["render", "--prompt", "a red circle", "--light", str(fam / "light"), "--out",
+                                      str(tmp_path / "o.mp4")])
+    assert request_from_args(args).handoff == pytest.approx(gamma_w_to_handoff(OFFICIAL_GAMMA_W, 2.0))
