@@ -189,7 +189,6 @@ class Runtime:
         import torch
 
         from .sampler import Conditioning, denoise
-        from .schedulers import make_scheduler
 
         if not reqs:
             return []
@@ -210,9 +209,7 @@ class Runtime:
 
         cond = Conditioning(cat("light_cond"), cat("light_uncond"), cat("heavy_cond"), cat("heavy_uncond"))
         shift = self.flow_shift(first)
-        scheduler = make_scheduler(first.scheduler, shift, models.scheduler_config)
-        scheduler.set_timesteps(first.steps, device=models.device)
-        scheduler.set_begin_index(0)
+        scheduler = self._scheduler(first)
         latents = torch.cat([self._initial_noise(r) for r in reqs])
         settings = self._settings(first)
         latents = denoise(models.light, models.heavy, cond, settings, scheduler, latents)
@@ -236,6 +233,16 @@ class Runtime:
         return randn_tensor(shape, generator=torch.Generator().manual_seed(req.seed), device=models.device,
                             dtype=torch.float32)
 
+    def _scheduler(self, req: RenderRequest):
+        """A fresh scheduler for the request, set to its steps and positioned before step 0."""
+        from .schedulers import make_scheduler
+
+        models = self._require()
+        scheduler = make_scheduler(req.scheduler, self.flow_shift(req), models.scheduler_config)
+        scheduler.set_timesteps(req.steps, device=models.device)
+        scheduler.set_begin_index(0)
+        return scheduler
+
     def _settings(self, req: RenderRequest):
         from .sampler import SamplerSettings
 
@@ -255,7 +262,6 @@ class Runtime:
         """Run the denoising loop for `req` and return the final normalised latents [1, C, F, h, w]."""
         from .cache import DraftRecord
         from .sampler import denoise
-        from .schedulers import make_scheduler
 
         models = self._require()
         req = check_request(req)
@@ -268,10 +274,7 @@ class Runtime:
 
         # 1. Conditioning, scheduler, initial noise
         cond = self.conditioning(req, plan)
-        shift = self.flow_shift(req)
-        scheduler = make_scheduler(req.scheduler, shift, models.scheduler_config)
-        scheduler.set_timesteps(req.steps, device=models.device)
-        scheduler.set_begin_index(0)
+        scheduler = self._scheduler(req)
         latents = self._initial_noise(req)
         settings = self._settings(req)
 
