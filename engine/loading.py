@@ -110,8 +110,10 @@ def _display_id(source: ResolvedSource) -> str:
 
 def load_models(spec: ModelSpec | None, progress: Progress | None = None) -> LoadedModels:
     """Resolve, check and load `spec` (None: the embedded family). Raises ModelError with a clear message."""
-    from diffusers import AutoencoderKLWan, WanPipeline, WanTransformer3DModel
+    from diffusers import AutoencoderKLWan, WanPipeline
     from transformers import AutoTokenizer, UMT5EncoderModel
+
+    from .positional_transformer import load_transformer
 
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging
@@ -135,10 +137,10 @@ def load_models(spec: ModelSpec | None, progress: Progress | None = None) -> Loa
     dtype = pick_dtype(spec.dtype, device)
 
     say("loading the light generator", 0.1)
-    light_model = _load("light generator", light.transformer_dir, lambda: WanTransformer3DModel.from_pretrained(
+    light_model = _load("light generator", light.transformer_dir, lambda: load_transformer(
         light.transformer_dir, torch_dtype=dtype, use_safetensors=True))
     say("loading the heavy generator", 0.35)
-    heavy_model = _load("heavy generator", heavy.transformer_dir, lambda: WanTransformer3DModel.from_pretrained(
+    heavy_model = _load("heavy generator", heavy.transformer_dir, lambda: load_transformer(
         heavy.transformer_dir, torch_dtype=dtype, use_safetensors=True))
     say("loading the VAE", 0.6)
     # Wan keeps its VAE in float32: decoding in bf16 costs visible banding for little memory

@@ -21,6 +21,8 @@ RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 DEFAULT_FAMILY = RESOURCES / "models" / "lumos-mini"
 FAMILY_FILE = "lumos.json"
 TRANSFORMER_CLASS = "WanTransformer3DModel"
+# Wan's transformer, or Wan's with an absolute position embedding (engine/positional_transformer.py, the mini family).
+TRANSFORMER_CLASSES = (TRANSFORMER_CLASS, "PositionalWanTransformer3DModel")
 # Config keys that must agree for two generators to work on the same latents and text tokens.
 SHARED_TRANSFORMER_KEYS = ("in_channels", "out_channels", "patch_size", "text_dim")
 SHARED_VAE_KEYS = ("z_dim", "latents_mean", "latents_std", "scale_factor_spatial", "scale_factor_temporal",
@@ -156,7 +158,7 @@ def inspect_source(source: str) -> ResolvedSource:
     else:
         raise ModelError(f"{path} is not a diffusers Wan model: expected model_index.json, config.json or transformer/")
     tconf = _read_json(tdir / "config.json")
-    if tconf.get("_class_name") != TRANSFORMER_CLASS:
+    if tconf.get("_class_name") not in TRANSFORMER_CLASSES:
         raise ModelError(f"{tdir} holds a {tconf.get('_class_name', 'unknown model')}, not a {TRANSFORMER_CLASS}")
     _check_weights(tdir, "the transformer")
     resolved = ResolvedSource(str(source), path, kind, tdir, tconf)

@@ -33,6 +33,11 @@ def corpus(run, n: int | None = None) -> list[dict]:
     return rows
 
 
+def scene_examples(run) -> list[Example]:
+    """The examples (scene programs) behind `scenes(run)`, in the same order: the same seeded draw."""
+    return draw_examples(run.budget.scenes, run.seed + 202)
+
+
 def scenes(run) -> tuple[list[dict], np.ndarray]:
     """Rendered training clips: rows (instruction, plan, category) and uint8 clips [N, F, H, W, 3] (memory-mapped)."""
     n = run.budget.scenes
@@ -40,7 +45,7 @@ def scenes(run) -> tuple[list[dict], np.ndarray]:
     meta, arr = d / f"scenes_{n}_{run.seed}.jsonl", d / f"scenes_{n}_{run.seed}.npy"
     if meta.exists() and arr.exists():
         return [json.loads(x) for x in meta.read_text().splitlines()], np.load(arr, mmap_mode="r")
-    exs = draw_examples(n, run.seed + 202)
+    exs = scene_examples(run)
     clips = np.lib.format.open_memmap(arr.with_suffix(".tmp.npy"), mode="w+", dtype=np.uint8,
                                       shape=(n, 17, 64, 64, 3))
     for i, e in enumerate(tqdm(exs, desc="render scenes", mininterval=5)):

@@ -32,8 +32,10 @@ DEFAULTS = {"name": "lumos-mini", "max_sequence_length": MAX_SEQUENCE_LENGTH, "w
 
 def assemble(run, out: Path) -> Path:
     """Write the family folder from run/export (atomically: built next to `out`, then swapped in)."""
-    from diffusers import AutoencoderKLWan, WanPipeline, WanTransformer3DModel
+    from diffusers import AutoencoderKLWan, WanPipeline
     from transformers import AutoTokenizer, UMT5EncoderModel
+
+    from engine.positional_transformer import load_transformer
 
     src = run.export
     out = Path(out)
@@ -43,10 +45,17 @@ def assemble(run, out: Path) -> Path:
         tokenizer=AutoTokenizer.from_pretrained(src / "tokenizer", local_files_only=True),
         text_encoder=UMT5EncoderModel.from_pretrained(src / "text_encoder", local_files_only=True),
         vae=AutoencoderKLWan.from_pretrained(src / "vae"),
-        transformer=WanTransformer3DModel.from_pretrained(src / "light" / "transformer"),
+        transformer=load_transformer(src / "light" / "transformer"),
         scheduler=make_scheduler(),
     )
     pipe.save_pretrained(tmp / "light", safe_serialization=True)
+    # Keep light/ a stock WanPipeline folder: its index names Wan's transformer class (which ours subclasses), and
+    # transformer/config.json the exact class, which load_transformer reads. diffusers cannot load a component
+    # class from outside its own libraries by index, so stock loaders pass transformer=load_transformer(...).
+    index_path = tmp / "light" / "model_index.json"
+    index = json.loads(index_path.read_text())
+    index["transformer"] = ["diffusers", "WanTransformer3DModel"]
+    index_path.write_text(json.dumps(index, indent=2) + "\n")
     shutil.copytree(src / "heavy" / "transformer", tmp / "heavy" / "transformer")
     shutil.copytree(src / "understanding", tmp / "understanding")
     cfg = dict(DEFAULTS)

@@ -17,9 +17,10 @@ import torch
 
 class MiniFamily:
     def __init__(self, folder: str | Path):
-        from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanTransformer3DModel
+        from diffusers import AutoencoderKLWan, UniPCMultistepScheduler
         from transformers import AutoTokenizer, UMT5EncoderModel
 
+        from engine.positional_transformer import load_transformer
         from engine.understanding import UnderstandingBlock
 
         folder = Path(folder)
@@ -29,8 +30,8 @@ class MiniFamily:
         self.tok = AutoTokenizer.from_pretrained(light / "tokenizer", local_files_only=True)
         self.text_encoder = UMT5EncoderModel.from_pretrained(light / "text_encoder", local_files_only=True).eval()
         self.vae = AutoencoderKLWan.from_pretrained(light / "vae").eval()
-        self.light = WanTransformer3DModel.from_pretrained(light / "transformer").eval()
-        self.heavy = WanTransformer3DModel.from_pretrained(folder / "heavy" / "transformer").eval()
+        self.light = load_transformer(light / "transformer").eval()
+        self.heavy = load_transformer(folder / "heavy" / "transformer").eval()
         self.scheduler_config = UniPCMultistepScheduler.load_config(light / "scheduler")
         self.understanding = UnderstandingBlock.from_pretrained(folder / "understanding")
 

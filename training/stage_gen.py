@@ -33,15 +33,26 @@ NUM_QUERIES = 16
 COND_DROPOUT = 0.1
 LIGHT = dict(num_attention_heads=4, attention_head_dim=32, ffn_dim=512, num_layers=4)
 HEAVY = dict(num_attention_heads=6, attention_head_dim=32, ffn_dim=768, num_layers=8)
+POSITION_GRID = (5, 4, 4)  # tokens: (17 − 1) / 4 + 1 latent frames, 64 / 8 / 2 rows and columns
+# Training recipe per generator: peak learning rate, batch size, and the extra loss weight of latent positions that
+# shapes cover (loss weight 1 + shape_weight · coverage; see shape_cover.py). `main` can override them for trials.
+RECIPE = {"light": dict(lr=1e-3, batch=16, shape_weight=4.0, positions=True),
+          "heavy": dict(lr=6e-4, batch=16, shape_weight=4.0, positions=True)}
 
 
-def make_transformer(size: dict, seed: int = 0):
+def make_transformer(size: dict, seed: int = 0, positions: bool = True):
+    """A mini generator: Wan's transformer, by default with an absolute position embedding (see
+    engine/positional_transformer.py for why) over the world's token grid (5 latent frames × 4 × 4 patches)."""
     from diffusers import WanTransformer3DModel
 
+    from engine.positional_transformer import PositionalWanTransformer3DModel
+
     torch.manual_seed(seed)
-    return WanTransformer3DModel(patch_size=(1, 2, 2), in_channels=16, out_channels=16, text_dim=TEXT_DIM,
-                                 freq_dim=128, cross_attn_norm=True, qk_norm="rms_norm_across_heads", eps=1e-6,
-                                 rope_max_seq_len=64, **size)
+    common = dict(patch_size=(1, 2, 2), in_channels=16, out_channels=16, text_dim=TEXT_DIM, freq_dim=128,
+                  cross_attn_norm=True, qk_norm="rms_norm_across_heads", eps=1e-6, rope_max_seq_len=64, **size)
+    if positions:
+        return PositionalWanTransformer3DModel(position_grid=POSITION_GRID, **common)
+    return WanTransformer3DModel(**common)
 
 
 def make_scheduler():
@@ -145,7 +156,11 @@ class LightCond:
             p.requires_grad_(False)
         self.connector = connector or Connector(self.lm.config.hidden_size, TEXT_DIM, NUM_QUERIES)
 
-    def context(self, pairs: list[tuple[str, str]]) -> torch.Tensor:
+        self._cache: dict[tuple[str, str], int] = {}
+        self._states = self._masks = None
+
+    @torch.no_grad()
+    def _lm_states(self, pairs: list[tuple[str, str]]) -> tuple[torch.Tensor, torch.Tensor]:
         from engine.understanding import lm_input_ids
 
         seqs = [lm_input_ids(self.tok, i, p) for i, p in pairs]
@@ -154,9 +169,27 @@ class LightCond:
         mask = torch.zeros((len(seqs), n), dtype=torch.long)
         for k, s in enumerate(seqs):
             ids[k, : len(s)], mask[k, : len(s)] = torch.tensor(s), 1
-        with torch.no_grad():
-            h = self.lm(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[-1]
-        return self.connector(h, mask)
+        h = self.lm(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[-1]
+        return h, mask
+
+    def precompute(self, pairs: list[tuple[str, str]], chunk: int = 256) -> None:
+        """Run the frozen LM once over every pair training will ask for (it was ~40 % of a light step).
+        Right padding leaves a causal LM's states of real tokens unchanged, so padded rows equal per-batch ones."""
+        pairs = sorted(set(pairs))
+        parts = [self._lm_states(pairs[i: i + chunk]) for i in tqdm(range(0, len(pairs), chunk), desc="LM states",
+                                                                    mininterval=5)]
+        n = max(h.shape[1] for h, _ in parts)
+        self._states = torch.cat([torch.nn.functional.pad(h, (0, 0, 0, n - h.shape[1])) for h, _ in parts]).half()
+        self._masks = torch.cat([torch.nn.functional.pad(m, (0, n - m.shape[1])) for _, m in parts])
+        self._cache = {p: k for k, p in enumerate(pairs)}
+
+    def context(self, pairs: list[tuple[str, str]]) -> torch.Tensor:
+        if self._cache and all(p in self._cache for p in pairs):
+            idx = torch.tensor([self._cache[p] for p in pairs])
+            mask = self._masks[idx]
+            n = int(mask.sum(1).max())
+            return self.connector(self._states[idx, :n].float(), mask[:, :n])
+        return self.connector(*self._lm_states(pairs))
 
 
 def _conditions(which: str, rows: list[dict], g: torch.Generator) -> list[tuple[str, str]]:
@@ -173,15 +206,36 @@ def _conditions(which: str, rows: list[dict], g: torch.Generator) -> list[tuple[
     return out
 
 
-def train(run, which: str) -> dict:
+def shape_cover(run) -> torch.Tensor:
+    """Latent shape coverage of every training clip, [N, 1, F', h, w] (cached beside the latents)."""
+    from .data import scene_examples
+    from .shape_cover import latent_shape_cover
+
+    path = run.stage_dir("latents") / "shape_cover.npy"
+    if not path.exists():
+        exs = scene_examples(run)
+        cover = np.stack([latent_shape_cover(e.scene) for e in tqdm(exs, desc="shape cover", mininterval=5)])
+        tmp = path.with_suffix(".tmp.npy")
+        np.save(tmp, cover)
+        tmp.replace(path)
+    return torch.from_numpy(np.load(path)).unsqueeze(1)
+
+
+def train(run, which: str, recipe: dict | None = None) -> dict:
     if run.done(which):
         return run.done(which)
+    recipe = {**RECIPE[which], **(recipe or {})}
     timer = Timer()
     data = Data(run)
-    model = make_transformer(LIGHT if which == "light" else HEAVY, run.seed + (1 if which == "light" else 2))
+    cover = shape_cover(run)
+    model = make_transformer(LIGHT if which == "light" else HEAVY, run.seed + (1 if which == "light" else 2),
+                             positions=recipe["positions"])
     cond = LightCond(run) if which == "light" else None
+    if cond:
+        pairs = [("", "")] + [(r[k], r["plan"]) for r in data.rows for k in ("instruction", "plan")]
+        cond.precompute(pairs)
     params = list(model.parameters()) + (list(cond.connector.parameters()) if cond else [])
-    peak = 6e-4 if which == "light" else 4e-4
+    peak = recipe["lr"]
     opt = torch.optim.AdamW(params, lr=peak, betas=(0.9, 0.99), weight_decay=0.01)
     ema = copy.deepcopy(model).eval()
     ema_conn = copy.deepcopy(cond.connector).eval() if cond else None
@@ -199,7 +253,7 @@ def train(run, which: str) -> dict:
     bar = tqdm(total=total, initial=step, desc=which, mininterval=5)
     model.train()
     loss_avg = None
-    bs = 16
+    bs = recipe["batch"]
     while step < total:
         idx = torch.randint(len(data.rows), (bs,), generator=g)
         rows = [data.rows[i] for i in idx.tolist()]
@@ -214,7 +268,8 @@ def train(run, which: str) -> dict:
         for gr in opt.param_groups:
             gr["lr"] = lr_at(step, total, peak, warmup=100)
         v = model(hidden_states=xt, timestep=sig * 1000, encoder_hidden_states=ctx, return_dict=False)[0]
-        loss = ((v - (noise - x0)) ** 2).mean()
+        w = 1.0 + recipe["shape_weight"] * cover[idx]
+        loss = (w * (v - (noise - x0)) ** 2).mean() / w.mean()
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -242,7 +297,7 @@ def train(run, which: str) -> dict:
     ema.save_pretrained(run.export / which / "transformer", safe_serialization=True)
     if cond:
         ema_conn.save_pretrained(run.export / "understanding" / "connector")
-    info = {"wall_s": timer.s, "steps": total, "loss": loss_avg, "params": sum(p.numel() for p in model.parameters()),
+    info = {"wall_s": timer.s, "steps": total, "recipe": recipe, "loss": loss_avg, "params": sum(p.numel() for p in model.parameters()),
             "history": history[-20:]}
     run.mark_done(which, **info)
     return info
@@ -256,7 +311,8 @@ def snapshot(run, which: str) -> dict | None:
     ck = load_ckpt(run.stage_dir(which) / "ckpt.pt")
     if ck is None:
         return None
-    model = make_transformer(LIGHT if which == "light" else HEAVY)
+    positions = any(k.startswith("patch_embedding.position") for k in ck["ema"])
+    model = make_transformer(LIGHT if which == "light" else HEAVY, positions=positions)
     model.load_state_dict(ck["ema"])
     model.save_pretrained(run.export / which / "transformer", safe_serialization=True)
     if which == "light":
@@ -281,9 +337,19 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("stage", choices=["latents", "light", "heavy"])
     add_common_args(p)
+    p.add_argument("--steps", type=int, default=None, help="override the budget's steps for this generator")
+    p.add_argument("--lr", type=float, default=None, help="override the recipe's peak learning rate")
+    p.add_argument("--batch", type=int, default=None, help="override the recipe's batch size")
+    p.add_argument("--shape-weight", type=float, default=None, help="override the recipe's shape loss weight")
+    p.add_argument("--no-positions", dest="positions", action="store_const", const=False, default=None,
+                   help="plain WanTransformer3DModel, without the absolute position embedding")
     a = p.parse_args(argv)
     run = run_from_args(a)
-    build_latents(run) if a.stage == "latents" else train(run, a.stage)
+    if a.steps is not None:
+        setattr(run.budget, f"{a.stage}_steps", a.steps)
+    recipe = {k: v for k, v in (("lr", a.lr), ("batch", a.batch), ("shape_weight", a.shape_weight),
+                                                   ("positions", a.positions)) if v is not None}
+    build_latents(run) if a.stage == "latents" else train(run, a.stage, recipe)
 
 
 if __name__ == "__main__":

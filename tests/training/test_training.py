@@ -41,14 +41,19 @@ def test_family_layout_and_defaults(tiny_run):
 def test_tiny_family_loads_offline_and_runs(tiny_run):
     import numpy as np
     import torch
-    from diffusers import WanPipeline, WanTransformer3DModel
+    from diffusers import WanPipeline
 
+    from engine.positional_transformer import PositionalWanTransformer3DModel, load_transformer
     from engine.understanding import UnderstandingBlock
 
     fam = tiny_run / "family"
     cfg = json.loads((fam / "lumos.json").read_text())
-    pipe = WanPipeline.from_pretrained(fam / "light", local_files_only=True)
-    heavy = WanTransformer3DModel.from_pretrained(fam / "heavy" / "transformer")
+    # The mini generators are Wan's transformer with absolute positions: stock diffusers loads the rest of the
+    # pipeline folder and takes the transformer from load_transformer.
+    transformer = load_transformer(fam / "light" / "transformer")
+    pipe = WanPipeline.from_pretrained(fam / "light", transformer=transformer, local_files_only=True)
+    heavy = load_transformer(fam / "heavy" / "transformer")
+    assert isinstance(heavy, PositionalWanTransformer3DModel) and isinstance(transformer, PositionalWanTransformer3DModel)
     light = pipe.transformer.config
     for k in ("in_channels", "out_channels", "text_dim", "patch_size"):
         assert heavy.config[k] == light[k], k
@@ -113,3 +118,26 @@ def test_snapshot_exports_a_generator_that_is_still_training(tiny_run, tmp_path)
     k = next(iter(shipped))
     assert (shipped[k] == ck["ema"][k]).all()
     assert "snapshot, still training" in (tmp_path / "family" / "MODEL_CARD.md").read_text()
+
+
+def test_cached_lm_states_give_the_batch_context(tiny_run):
+    """The light stage runs the frozen LM once over all pairs (padded to the longest); the connector's output must
+    equal running the LM per batch, so the cache changes speed only."""
+    import torch
+
+    from training.common import Budget, Run
+    from training.stage_gen import LightCond
+
+    cond = LightCond(Run(root=tiny_run / "run", budget=Budget.tiny()))
+    short = ("a small red plain circle at the left moves right. gray checked background.",
+             "a small red plain circle at the left moves right. gray checked background.")
+    long = ("a big blue dotted star at the top. a small green plain square at the bottom right. sand striped "
+            "background. the shape that is not blue grows.", "a big blue dotted star at the top stays still. a "
+            "small green plain square at the bottom right grows. sand striped background.")
+    batch = [short, ("", "")]
+    direct = cond.context(batch)
+    cond.precompute([long] + batch)
+    assert set(cond._cache) == {short, long, ("", "")}
+    cached = cond.context(batch)
+    assert cached.shape == direct.shape
+    torch.testing.assert_close(cached, direct, atol=2e-2, rtol=2e-2)  # states are cached in fp16
