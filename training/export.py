@@ -117,8 +117,8 @@ def _params(folder: Path) -> int:
 
 def write_card(run, out: Path, metrics: dict) -> None:
     """MODEL_CARD.md from the measured numbers of this run (never edited by hand, so it cannot go stale)."""
-    parts = {"light/transformer": "light generator (WanTransformer3DModel)",
-             "heavy/transformer": "heavy generator (WanTransformer3DModel)", "light/vae": "shared VAE (AutoencoderKLWan)",
+    parts = {"light/transformer": "light generator (WanTransformer3DModel + absolute positions)",
+             "heavy/transformer": "heavy generator (WanTransformer3DModel + absolute positions)", "light/vae": "shared VAE (AutoencoderKLWan)",
              "light/text_encoder": "shared text encoder (UMT5EncoderModel)",
              "understanding/lm": "understanding LM (LlamaForCausalLM)",
              "understanding/connector": "connector (learned queries)"}
@@ -177,8 +177,15 @@ mini VR-Bench instructions are never trained on.
   (8× area-down + bicubic-up baseline {vae.get('blur_baseline_psnr', float('nan')):.2f} dB on the same clips).
   latents_mean / latents_std in `light/vae/config.json` are the encoder's statistics on training clips.
 - Generators: flow matching (Wan convention, σ from the shift-{cfg.get('flow_shift')} schedule), 10 % condition dropout
-  to "" for CFG, EMA weights. Final losses: light {(metrics.get('light') or {}).get('loss', float('nan')):.4f},
-  heavy {(metrics.get('heavy') or {}).get('loss', float('nan')):.4f}.
+  to "" for CFG, EMA weights; the loss weighs latent cells covered by shapes up to 5× (`training/shape_cover.py`).
+  Recipes (peak LR, batch, shape weight): light {json.dumps((metrics.get('light') or {}).get('recipe'))}, heavy
+  {json.dumps((metrics.get('heavy') or {}).get('recipe'))}. Final losses (shape-weighted where the recipe says so):
+  light {(metrics.get('light') or {}).get('loss', float('nan')):.4f}, heavy {(metrics.get('heavy') or {}).get('loss', float('nan')):.4f}.
+- Both generators are `PositionalWanTransformer3DModel` (`engine/positional_transformer.py`): Wan's transformer with a
+  learned absolute position embedding (time + row + column) added to the patch embedding, because RoPE alone is
+  relative and cannot tell a place in a featureless latent. `transformer/config.json` names the class; load it with
+  `engine.positional_transformer.load_transformer(folder)` (stock diffusers: `WanPipeline.from_pretrained(light,
+  transformer=load_transformer(light / "transformer"))`; `light/model_index.json` names Wan's base class).
 
 ## Measured (reference sampler, light only / heavy only, {cfg.get('steps')} steps, first bench instructions per category)
 
@@ -194,9 +201,12 @@ docs/vrbench.md.
 
 - Only the mini world: its shapes, colours, textures, places and motions, at 64×64×17 (8 fps). Anything else in a
   prompt is outside what these models know; the tokenizer spells unknown words letter by letter.
-- Small and trained for about 3 hours on 2 CPU cores: the generators draw the background and roughly the named
-  colours but mostly not the shapes' places and motions (instruction scores near zero above and in docs/vrbench.md);
-  the numbers are what it does, not what the real Wan pair does. More generator steps are the next step.
+- Small and trained for about 3 hours on 2 CPU cores: the generators draw the background and compact shapes in the
+  named colours, but mostly not at the named places nor with the asked motions (instruction scores well below the
+  targets, above and in docs/vrbench.md); the numbers are what it does, not what the real Wan pair does. The shared
+  text encoder binds a shape's colour to its place only weakly (a linear probe on its state at a shape's place words
+  finds the shape's colour 44 % of the time; chance 17 %), and the generators must bind them to place shapes.
+- The CFG scales in `lumos.json` were tuned (`training/tune.py`) on the previous generators of this family and kept.
 - The understanding LM only knows the world's rule templates (relation, negation, comparison, counting,
   cause–effect); the plan it writes can be wrong, and the app lets the user edit it.
 """
