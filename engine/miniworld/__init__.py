@@ -9,12 +9,12 @@ from .language import (
 )
 from .render import render
 from .scene import NUM_FRAMES, HEIGHT, WIDTH, Scene, Shape, random_layout, trajectory
-from .score import detail_score, instruction_score, psnr, score_clip, shape_checks, ssim
+from .score import detail_score, instruction_score, placement_score, psnr, score_clip, shape_checks, ssim
 from .split import bench_set, sample_train_example, split_of
 
 __all__ = [
     "CATEGORIES", "REASONING_CATEGORIES", "REGISTERS", "Example", "PlanParseError", "layout_text", "parse_plan",
     "plan_text", "sample_example", "render", "NUM_FRAMES", "HEIGHT", "WIDTH", "Scene", "Shape", "random_layout",
-    "trajectory", "detail_score", "instruction_score", "psnr", "score_clip", "shape_checks", "ssim", "bench_set",
+    "trajectory", "detail_score", "instruction_score", "placement_score", "psnr", "score_clip", "shape_checks", "ssim", "bench_set",
     "sample_train_example", "split_of",
 ]

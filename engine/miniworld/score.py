@@ -7,6 +7,9 @@
 * **Detail score** (`detail_score`): how well high-frequency content (edges, textures) matches the procedural
   ground truth, on two high-pass bands, compared per 16×16 tile and frame with an SSIM-like energy similarity
   (tolerant to a few pixels of misplacement, unlike PSNR). Blurry clips and noisy clips both score low.
+* **Placement score** (`placement_score`): a continuous measure of the same thing the instruction score asks with
+  yes/no questions — per shape, the overlap of its colour's pixels with where the scene puts that shape, frame by
+  frame, after a small blur. Early in training every yes/no answer is "no"; this still ranks recipes.
 * Plain `psnr` and `ssim` (Gaussian window, on luma) against the ground truth.
 """
 
@@ -162,6 +165,25 @@ def instruction_score(frames: np.ndarray, scene: Scene) -> float:
     return got / (3.0 * len(checks))
 
 
+def placement_score(frames: np.ndarray, scene: Scene, blur_px: float = 3.0) -> float:
+    """Mean soft IoU, over shapes and frames, of each shape's colour mask with its true mask (both blurred by
+    `blur_px`, so a few pixels off still counts partly). In [0, 1]; the rendered scene itself scores near 1."""
+    f = frames.shape[0]
+    if f != scene.num_frames:
+        raise ValueError(f"clip has {f} frames, the scene {scene.num_frames}")
+    traj = trajectory(scene)
+    masks = colour_masks(frames)
+    out = []
+    for i, s in enumerate(scene.shapes):
+        for k in range(f):
+            x, y, r = traj[k, i]
+            truth = cv2.GaussianBlur(shape_mask(s.kind, x, y, r, scene.height, scene.width), (0, 0), blur_px)
+            got = cv2.GaussianBlur(masks[s.colour][k].astype(np.float32), (0, 0), blur_px)
+            union = float(np.maximum(truth, got).sum())
+            out.append(float(np.minimum(truth, got).sum()) / union if union > 0 else 0.0)
+    return float(np.mean(out))
+
+
 def _luma(frames: np.ndarray) -> np.ndarray:
     return frames.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
 
@@ -212,10 +234,11 @@ def ssim(frames: np.ndarray, reference: np.ndarray) -> float:
 
 
 def score_clip(frames: np.ndarray, scene: Scene, reference: np.ndarray | None = None) -> dict:
-    """All scores of one clip against its resolved scene: instruction, detail, psnr, ssim."""
+    """All scores of one clip against its resolved scene: instruction, placement, detail, psnr, ssim."""
     ref = render(scene) if reference is None else reference
     return {
         "instruction": instruction_score(frames, scene),
+        "placement": placement_score(frames, scene),
         "detail": detail_score(frames, ref),
         "psnr": psnr(frames, ref),
         "ssim": ssim(frames, ref),
