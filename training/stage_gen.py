@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 
 import numpy as np
 import torch
@@ -88,7 +89,9 @@ def encode_texts(tok, enc, texts: list[str], max_len: int = MAX_SEQUENCE_LENGTH)
 
 
 def build_latents(run) -> dict:
-    """Encode every training clip (normalised latents) and every text (embeddings) once."""
+    """Encode every training clip (normalised latents) and every text (embeddings) once; also their shape coverage
+    (before the light and heavy stages start side by side, so they never both compute it)."""
+    shape_cover(run)
     if run.done("latents"):
         return run.done("latents")
     from diffusers import AutoencoderKLWan
@@ -215,7 +218,7 @@ def shape_cover(run) -> torch.Tensor:
     if not path.exists():
         exs = scene_examples(run)
         cover = np.stack([latent_shape_cover(e.scene) for e in tqdm(exs, desc="shape cover", mininterval=5)])
-        tmp = path.with_suffix(".tmp.npy")
+        tmp = path.with_name(f"shape_cover.{os.getpid()}.tmp.npy")  # per process: a second writer cannot clash
         np.save(tmp, cover)
         tmp.replace(path)
     return torch.from_numpy(np.load(path)).unsqueeze(1)

@@ -72,3 +72,11 @@ def test_engine_accepts_the_positional_class(tmp_path):
     PositionalWanTransformer3DModel(position_grid=(3, 4, 4), **COMMON).save_pretrained(tmp_path / "t")
     src = inspect_source(str(tmp_path / "t"))
     assert src.kind == "transformer" and src.transformer_config["_class_name"] == "PositionalWanTransformer3DModel"
+
+
+def test_the_model_check_and_the_loader_accept_the_same_classes():
+    """engine.models checks configs without importing torch, so it keeps the class names apart from the loader."""
+    from engine.models import TRANSFORMER_CLASSES as checked
+    from engine.positional_transformer import TRANSFORMER_CLASSES as loadable
+
+    assert set(checked) == set(loadable)
