@@ -32,7 +32,7 @@ class Budget:
 
     corpus: int = 60000          # instruction/plan pairs for tokenizer, text encoder and LM
     scenes: int = 6000           # rendered training clips for the generators
-    text_steps: int = 600
+    text_steps: int = 2000
     lm_steps: int = 4000
     vae_steps: int = 3000
     vae_full_steps: int = 300    # final steps on full 64×64×17 clips (the rest on 17-frame 32×32 crops)

@@ -37,7 +37,7 @@ HEAVY = dict(num_attention_heads=6, attention_head_dim=32, ffn_dim=768, num_laye
 POSITION_GRID = (5, 4, 4)  # tokens: (17 − 1) / 4 + 1 latent frames, 64 / 8 / 2 rows and columns
 # Training recipe per generator: peak learning rate, batch size, and the extra loss weight of latent positions that
 # shapes cover (loss weight 1 + shape_weight · coverage; see shape_cover.py). `main` can override them for trials.
-RECIPE = {"light": dict(lr=1e-3, batch=16, shape_weight=4.0, positions=True),
+RECIPE = {"light": dict(lr=1e-3, batch=16, shape_weight=4.0, positions=True, queries=NUM_QUERIES),
           "heavy": dict(lr=6e-4, batch=16, shape_weight=4.0, positions=True)}
 
 
@@ -147,7 +147,7 @@ def sample_sigmas(n: int, g: torch.Generator) -> torch.Tensor:
 class LightCond:
     """Mixed context for the light generator: text embeds ⧺ connector(frozen LM states)."""
 
-    def __init__(self, run, connector=None):
+    def __init__(self, run, connector=None, num_queries: int = NUM_QUERIES):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         from engine.understanding import Connector
@@ -157,7 +157,7 @@ class LightCond:
         self.lm = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True).eval()
         for p in self.lm.parameters():
             p.requires_grad_(False)
-        self.connector = connector or Connector(self.lm.config.hidden_size, TEXT_DIM, NUM_QUERIES)
+        self.connector = connector or Connector(self.lm.config.hidden_size, TEXT_DIM, num_queries)
 
         self._cache: dict[tuple[str, str], int] = {}
         self._states = self._masks = None
@@ -233,7 +233,7 @@ def train(run, which: str, recipe: dict | None = None) -> dict:
     cover = shape_cover(run)
     model = make_transformer(LIGHT if which == "light" else HEAVY, run.seed + (1 if which == "light" else 2),
                              positions=recipe["positions"])
-    cond = LightCond(run) if which == "light" else None
+    cond = LightCond(run, num_queries=recipe["queries"]) if which == "light" else None
     if cond:
         pairs = [("", "")] + [(r[k], r["plan"]) for r in data.rows for k in ("instruction", "plan")]
         cond.precompute(pairs)
@@ -324,7 +324,7 @@ def snapshot(run, which: str) -> dict | None:
         from engine.understanding import Connector
 
         lm_cfg = AutoConfig.from_pretrained(run.export / "understanding" / "lm", local_files_only=True)
-        conn = Connector(lm_cfg.hidden_size, TEXT_DIM, NUM_QUERIES)
+        conn = Connector(lm_cfg.hidden_size, TEXT_DIM, ck["ema_conn"]["queries"].shape[0])
         conn.load_state_dict(ck["ema_conn"])
         conn.save_pretrained(run.export / "understanding" / "connector")
     total = run.budget.light_steps if which == "light" else run.budget.heavy_steps
@@ -344,6 +344,7 @@ def main(argv=None):
     p.add_argument("--lr", type=float, default=None, help="override the recipe's peak learning rate")
     p.add_argument("--batch", type=int, default=None, help="override the recipe's batch size")
     p.add_argument("--shape-weight", type=float, default=None, help="override the recipe's shape loss weight")
+    p.add_argument("--queries", type=int, default=None, help="override the light recipe's connector query count")
     p.add_argument("--no-positions", dest="positions", action="store_const", const=False, default=None,
                    help="plain WanTransformer3DModel, without the absolute position embedding")
     a = p.parse_args(argv)
@@ -351,7 +352,7 @@ def main(argv=None):
     if a.steps is not None:
         setattr(run.budget, f"{a.stage}_steps", a.steps)
     recipe = {k: v for k, v in (("lr", a.lr), ("batch", a.batch), ("shape_weight", a.shape_weight),
-                                                   ("positions", a.positions)) if v is not None}
+                                                   ("positions", a.positions), ("queries", a.queries)) if v is not None}
     build_latents(run) if a.stage == "latents" else train(run, a.stage, recipe)
 
 

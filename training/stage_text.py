@@ -4,7 +4,11 @@
   single letters and digits, so any typed text still tokenizes; lower-cases its input; appends ``</s>`` like T5.
   Saved as a plain ``tokenizer.json`` that `AutoTokenizer` loads offline.
 * Text encoder: a small `UMT5EncoderModel` trained with masked-token prediction on instructions and plans (the
-  paper's T5 is pretrained on language, not on our scenes' outcomes; this keeps it a language model, not a planner).
+  paper's T5 is pretrained on language, not on our scenes' outcomes; this keeps it a language model, not a planner),
+  plus a binding objective: every token of a shape sentence also predicts that sentence's attributes
+  (clause_labels.py), so that the state at "top left" says which colour is there — what a generator's
+  cross-attention needs, and what masked tokens alone left weak (a linear probe found the colour at the place
+  words 44 % of the time, chance 17 %).
 
 Run alone: ``python -m training.stage_text [--tiny|--quick]``.
 """
@@ -19,6 +23,7 @@ import re
 import torch
 from tqdm import tqdm
 
+from .clause_labels import ATTRIBUTES, IGNORE, token_labels
 from .common import Timer, add_common_args, load_ckpt, log, lr_at, run_from_args, save_ckpt
 from .data import corpus
 
@@ -26,6 +31,7 @@ SPECIALS = ["<pad>", "</s>", "<unk>", "<mask>", "<plan>"]
 PAD, EOS, UNK, MASK, PLAN = range(5)
 TEXT_DIM = 64
 MAX_SEQUENCE_LENGTH = 80
+BINDING_WEIGHT = 1.0  # weight of the binding objective against the masked-token loss
 _WORD = re.compile(r"[a-z]+|[^\sa-z]")
 
 
@@ -93,7 +99,8 @@ def train(run) -> dict:
 
     enc = make_text_encoder(len(tok), run.seed)
     head = torch.nn.Linear(TEXT_DIM, len(tok))
-    params = list(enc.parameters()) + list(head.parameters())
+    binding = torch.nn.ModuleDict({k: torch.nn.Linear(TEXT_DIM, len(v)) for k, v in ATTRIBUTES.items()})
+    params = list(enc.parameters()) + list(head.parameters()) + list(binding.parameters())
     opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.01)
     sd = run.stage_dir("text")
     ck = load_ckpt(sd / "ckpt.pt")
@@ -101,39 +108,49 @@ def train(run) -> dict:
     step = 0
     if ck:
         enc.load_state_dict(ck["enc"]), head.load_state_dict(ck["head"]), opt.load_state_dict(ck["opt"])
+        binding.load_state_dict(ck["binding"])
         step = ck["step"]
         torch.set_rng_state(ck["rng"])
     total = run.budget.text_steps
     g = torch.Generator().manual_seed(run.seed + step)
-    bar = tqdm(total=total, initial=step, desc="text encoder (MLM)", mininterval=5)
-    loss_avg = None
+    bar = tqdm(total=total, initial=step, desc="text encoder (MLM + binding)", mininterval=5)
+    loss_avg = bind_avg = None
     while step < total:
         idx = torch.randint(len(texts), (64,), generator=g)
-        batch = tok([texts[i] for i in idx], padding="max_length", max_length=max_len, truncation=True,
-                    return_tensors="pt")
+        chosen = [texts[i] for i in idx]
+        batch = tok(chosen, padding="max_length", max_length=max_len, truncation=True, return_tensors="pt",
+                    return_offsets_mapping=True)
         ids, mask = batch.input_ids, batch.attention_mask
+        per_text = [token_labels(o, t) for o, t in zip(batch.offset_mapping.tolist(), chosen)]
+        labels = {k: torch.tensor([p[k] for p in per_text]) for k in ATTRIBUTES}
         sel = (torch.rand(ids.shape, generator=g) < 0.15) & (ids > PLAN)
         sel[:, 0] |= ~sel.any(1)  # at least one target per row
         inp = ids.masked_fill(sel, MASK)
         for gr in opt.param_groups:
             gr["lr"] = lr_at(step, total, 1e-3)
         h = enc(input_ids=inp, attention_mask=mask).last_hidden_state
-        loss = torch.nn.functional.cross_entropy(head(h[sel]), ids[sel])
+        mlm = torch.nn.functional.cross_entropy(head(h[sel]), ids[sel])
+        bind = torch.stack([torch.nn.functional.cross_entropy(binding[k](h).flatten(0, 1), y.flatten(),
+                                                              ignore_index=IGNORE)
+                            for k, y in labels.items() if (y != IGNORE).any()]).mean()
+        loss = mlm + BINDING_WEIGHT * bind
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         step += 1
-        loss_avg = loss.item() if loss_avg is None else 0.98 * loss_avg + 0.02 * loss.item()
+        loss_avg = mlm.item() if loss_avg is None else 0.98 * loss_avg + 0.02 * mlm.item()
+        bind_avg = bind.item() if bind_avg is None else 0.98 * bind_avg + 0.02 * bind.item()
         bar.update(1)
         if step % run.budget.log_every == 0:
-            log.info("text step %d mlm loss %.4f", step, loss_avg)
+            log.info("text step %d mlm loss %.4f binding loss %.4f", step, loss_avg, bind_avg)
         if step % run.budget.ckpt_every == 0 or step == total:
-            save_ckpt(sd / "ckpt.pt", wall_s=timer.s, enc=enc.state_dict(), head=head.state_dict(), opt=opt.state_dict(), step=step,
+            save_ckpt(sd / "ckpt.pt", wall_s=timer.s, enc=enc.state_dict(), head=head.state_dict(), binding=binding.state_dict(),
+                      opt=opt.state_dict(), step=step,
                       rng=torch.get_rng_state())
     bar.close()
     enc.eval().save_pretrained(run.export / "text_encoder", safe_serialization=True)
-    info = {"wall_s": timer.s, "steps": total, "mlm_loss": loss_avg, "vocab": len(tok), "max_sequence_length": max_len,
+    info = {"wall_s": timer.s, "steps": total, "mlm_loss": loss_avg, "binding_loss": bind_avg, "vocab": len(tok), "max_sequence_length": max_len,
             "longest_text_tokens": longest}
     run.mark_done("text", **info)
     return info
@@ -142,7 +159,12 @@ def train(run) -> dict:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     add_common_args(p)
-    train(run_from_args(p.parse_args(argv)))
+    p.add_argument("--steps", type=int, default=None, help="override the budget's text steps")
+    a = p.parse_args(argv)
+    run = run_from_args(a)
+    if a.steps is not None:
+        run.budget.text_steps = a.steps
+    train(run)
 
 
 if __name__ == "__main__":

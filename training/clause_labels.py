@@ -1,0 +1,69 @@
+"""Per-token labels of the shape sentence a token belongs to, for the text encoder's binding objective.
+
+A generator puts *the red* square, not just some square, at the top left only if the text state it attends to at
+"top left" also says "red" (and at "red" also says "top left"). Masked-token prediction never asks for that: a
+masked colour word is not predictable from its place. So the text stage also asks every token of a shape sentence
+("a small red dotted square at the top left stays still.") to predict that sentence's attributes. This binds words
+within one sentence, which is reading, not planning: no label depends on another sentence (a reasoning sentence's
+tokens get no labels).
+"""
+
+from __future__ import annotations
+
+import re
+
+from engine.miniworld.scene import COLOURS, KINDS, SIZES, SLOT_NAMES, TEXTURES
+
+IGNORE = -100
+PLACES = tuple(SLOT_NAMES.values())
+MOTION_WORDS = ("left", "right", "up", "down", "toward", "away", "bounces", "grows", "shrinks", "still")
+# Attribute name → its classes; a head per attribute. "motion" only exists in plans (instructions' layout
+# sentences have none) and is labelled by the first word that names it.
+ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "size": tuple(SIZES), "colour": tuple(COLOURS), "texture": TEXTURES, "kind": KINDS, "place": PLACES,
+    "motion": MOTION_WORDS,
+}
+
+_SENTENCE = re.compile(
+    r"a (?P<size>%s) (?P<colour>%s) (?P<texture>%s) (?P<kind>%s) (?:at|in) the (?P<place>%s)(?P<motion> [^.]*)?\."
+    % tuple("|".join(sorted(v, key=len, reverse=True)) for v in
+            (SIZES, COLOURS, TEXTURES, KINDS, PLACES)))
+
+
+def _motion(phrase: str | None) -> str | None:
+    if not phrase:
+        return None
+    for w in phrase.split():
+        if w in MOTION_WORDS:
+            return w
+    return None
+
+
+def sentence_spans(text: str) -> list[tuple[int, int, dict[str, int]]]:
+    """(start, end, {attribute: class index}) of every shape sentence in `text` (character offsets)."""
+    out = []
+    for m in _SENTENCE.finditer(text.lower()):
+        if m.start() > 0 and text[m.start() - 1] not in " ":
+            continue  # "a" must start a word
+        labels = {k: ATTRIBUTES[k].index(m.group(k)) for k in ("size", "colour", "texture", "kind", "place")}
+        motion = _motion(m.group("motion"))
+        if motion is not None:
+            labels["motion"] = MOTION_WORDS.index(motion)
+        out.append((m.start(), m.end(), labels))
+    return out
+
+
+def token_labels(offsets: list[tuple[int, int]], text: str) -> dict[str, list[int]]:
+    """Per attribute, one label per token (IGNORE outside shape sentences), from a fast tokenizer's offsets."""
+    spans = sentence_spans(text)
+    out = {k: [IGNORE] * len(offsets) for k in ATTRIBUTES}
+    for t, (a, b) in enumerate(offsets):
+        a += len(text[a:b]) - len(text[a:b].lstrip())  # a word piece's offsets include the space before it
+        if b <= a:
+            continue  # special or padding token
+        for start, end, labels in spans:
+            if start <= a and b <= end:
+                for k, v in labels.items():
+                    out[k][t] = v
+                break
+    return out
