@@ -17,13 +17,13 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from engine.api import ProjectError
+from engine.api import atomic_write_json as _atomic_write_json
 
 log = logging.getLogger(__name__)
 
@@ -61,30 +61,11 @@ def default_project_dir() -> Path:
     return data_dir() / "projects" / "Untitled"
 
 
-# -- atomic files --------------------------------------------------------------------------------------------
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that readers see the old file or the new one, never a torn one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+# -- atomic files: engine.atomic_files, through engine.api -------------------------------------------------
 
 
 def atomic_write_json(path: Path, obj: dict) -> None:
-    # Serialise first: a value json cannot encode must fail before the file is touched.
-    data = json.dumps(obj, indent=1, ensure_ascii=False).encode("utf-8")
-    atomic_write_bytes(path, data)
+    _atomic_write_json(path, obj, indent=1)
 
 
 def _read_json_object(path: Path, what: str) -> dict:

@@ -204,14 +204,12 @@ def pick_default_handoff(results: list[ModeResult]) -> float | None:
 
 def write_default_handoff(family: Path, s: float) -> None:
     """Record the picked hand-off in the family's lumos.json (atomic), where the app and CLI read their default."""
-    import os
+    from engine.atomic_files import atomic_write_json
 
     path = Path(family) / "lumos.json"
     cfg = json.loads(path.read_text())
     cfg["handoff"] = float(s)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(cfg, indent=2) + "\n")
-    os.replace(tmp, path)
+    atomic_write_json(path, cfg)
 
 
 def table(results: list[ModeResult]) -> str:

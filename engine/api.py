@@ -1,6 +1,7 @@
 """The engine's public API: everything app/ and the CLI may use. Importing this module does not import torch."""
 
 from . import __version__
+from .atomic_files import atomic_write_bytes, atomic_write_json, atomic_write_text
 from .errors import Cancelled as CancelledError
 from .errors import ExportError, LumosError, ModelError, ProjectError
 from .events import (

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.atomic_files import atomic_write_text
+
 from .common import FAMILY_DIR, Timer, add_common_args, log, run_from_args
 from .stage_gen import FLOW_SHIFT, NUM_QUERIES as NUM_Q, make_scheduler
 from .stage_text import MAX_SEQUENCE_LENGTH
@@ -170,7 +172,9 @@ mini VR-Bench instructions are never trained on.
 {wall}
 
 - Tokenizer: Unigram over the world's words (+ letters, so any text tokenizes), lower-cases. Text encoder:
-  masked-token prediction on instructions and plans (final MLM loss {(metrics.get('text') or {}).get('mlm_loss', float('nan')):.3f}).
+  masked-token prediction on instructions and plans (final MLM loss {(metrics.get('text') or {}).get('mlm_loss', float('nan')):.3f}) plus a binding
+  objective: every token of a shape sentence also predicts that sentence's size, colour, texture, kind, place and
+  motion (`training/clause_labels.py`; final loss {(metrics.get('text') or {}).get('binding_loss', float('nan')):.3f}), so the state at "top left" says which shape is there.
 - Understanding LM: instruction → plan, loss on the plan. Held-out exact plan match (greedy): {json.dumps({k: round(v, 2) for k, v in plan.items()})}.
 - VAE: L1 + MSE, 17-frame 32×32 crops then whole 64×64×17 clips. Held-out PSNR **{vae.get('heldout_psnr', float('nan')):.2f} dB** (on shape pixels
   {vae.get('heldout_psnr_shapes', float('nan')):.2f} dB)
@@ -203,14 +207,15 @@ docs/vrbench.md.
   prompt is outside what these models know; the tokenizer spells unknown words letter by letter.
 - Small and trained for about 3 hours on 2 CPU cores: the generators draw the background and compact shapes in the
   named colours, but mostly not at the named places nor with the asked motions (instruction scores well below the
-  targets, above and in docs/vrbench.md); the numbers are what it does, not what the real Wan pair does. The shared
-  text encoder binds a shape's colour to its place only weakly (a linear probe on its state at a shape's place words
-  finds the shape's colour 44 % of the time; chance 17 %), and the generators must bind them to place shapes.
+  targets, above and in docs/vrbench.md); the numbers are what it does, not what the real Wan pair does. A linear
+  probe (`scripts/text_binding_probe.py`) finds a shape's colour in the shared text encoder's state at its place
+  words (and the place at its colour word) on every held-out shape, but only about half the time in the
+  understanding LM's states, which are what the connector reads.
 - The CFG scales in `lumos.json` were tuned (`training/tune.py`) on the previous generators of this family and kept.
 - The understanding LM only knows the world's rule templates (relation, negation, comparison, counting,
   cause–effect); the plan it writes can be wrong, and the app lets the user edit it.
 """
-    (out / "MODEL_CARD.md").write_text(text)
+    atomic_write_text(out / "MODEL_CARD.md", text)
 
 
 def export(run, out: Path = FAMILY_DIR, eval_per_category: int = 2, snapshot: bool = False) -> dict:
@@ -226,8 +231,8 @@ def export(run, out: Path = FAMILY_DIR, eval_per_category: int = 2, snapshot: bo
         log.info("quick eval: %s", json.dumps(metrics["quick_eval"]))
     metrics["wall_s_total"] = sum((m or {}).get("wall_s", 0) for m in metrics.values() if isinstance(m, dict))
     metrics["budget"] = run.name
-    (run.root / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
-    (out / "training_metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
+    atomic_write_text(run.root / "metrics.json", json.dumps(metrics, indent=2, default=float))
+    atomic_write_text(out / "training_metrics.json", json.dumps(metrics, indent=2, default=float))
     write_card(run, out, metrics)
     log.info("export done in %.0f s", timer.s)
     return metrics

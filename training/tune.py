@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.atomic_files import atomic_write_json
+
 from .common import FAMILY_DIR
 
 
@@ -41,10 +43,10 @@ def tune(family: Path, n: int = 24, scales=(2.0, 3.0, 4.0, 6.0), seed: int = 777
     cfg = json.loads(cfg_path.read_text())
     for mode in out:
         cfg["guidance_" + mode] = out[mode]["best"]
-    cfg_path.write_text(json.dumps(cfg, indent=2) + "\n")
+    atomic_write_json(cfg_path, cfg)
     log_path = family / "guidance_tuning.json"
     previous = json.loads(log_path.read_text()) if log_path.exists() else {}
-    log_path.write_text(json.dumps({**previous, **out}, indent=2))
+    atomic_write_json(log_path, {**previous, **out})
     return out
 
 
