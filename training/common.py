@@ -36,7 +36,7 @@ class Budget:
     lm_steps: int = 4000
     vae_steps: int = 3000
     vae_full_steps: int = 300    # final steps on full 64×64×17 clips (the rest on 17-frame 32×32 crops)
-    light_steps: int = 7000
+    light_steps: int = 9000
     heavy_steps: int = 3600
     eval_clips: int = 16
     lm_eval_per_category: int = 12
