@@ -91,13 +91,14 @@ def _expected_area(scene: Scene, i: int, f: int, traj: np.ndarray) -> float:
     return float(shape_mask(scene.shapes[i].kind, x, y, r, scene.height, scene.width).sum())
 
 
-def shape_checks(frames: np.ndarray, scene: Scene) -> list[dict]:
-    """Per shape: {'shape', 'present': bool, 'motion': bool, 'detail': str}."""
+def shape_checks(frames: np.ndarray, scene: Scene, masks: dict[str, np.ndarray] | None = None) -> list[dict]:
+    """Per shape: {'shape', 'present': bool, 'motion': bool, 'detail': str}. `masks`: the clip's `colour_masks`
+    when the caller already has them."""
     f = frames.shape[0]
     if f != scene.num_frames:
         raise ValueError(f"clip has {f} frames, the scene {scene.num_frames}")
     traj = trajectory(scene)
-    masks = colour_masks(frames)
+    masks = colour_masks(frames) if masks is None else masks
     tracks = [track(masks[s.colour]) for s in scene.shapes]
     first, last = [0, 1], [f - 2, f - 1]
     out = []
@@ -158,21 +159,22 @@ def shape_checks(frames: np.ndarray, scene: Scene) -> list[dict]:
     return out
 
 
-def instruction_score(frames: np.ndarray, scene: Scene) -> float:
+def instruction_score(frames: np.ndarray, scene: Scene, masks: dict[str, np.ndarray] | None = None) -> float:
     """Weighted fraction of the scene's yes/no questions the clip passes, in [0, 1]."""
-    checks = shape_checks(frames, scene)
+    checks = shape_checks(frames, scene, masks)
     got = sum(1.0 * c["present"] + 2.0 * c["motion"] for c in checks)
     return got / (3.0 * len(checks))
 
 
-def placement_score(frames: np.ndarray, scene: Scene, blur_px: float = 3.0) -> float:
+def placement_score(frames: np.ndarray, scene: Scene, blur_px: float = 3.0,
+                    masks: dict[str, np.ndarray] | None = None) -> float:
     """Mean soft IoU, over shapes and frames, of each shape's colour mask with its true mask (both blurred by
     `blur_px`, so a few pixels off still counts partly). In [0, 1]; the rendered scene itself scores near 1."""
     f = frames.shape[0]
     if f != scene.num_frames:
         raise ValueError(f"clip has {f} frames, the scene {scene.num_frames}")
     traj = trajectory(scene)
-    masks = colour_masks(frames)
+    masks = colour_masks(frames) if masks is None else masks
     out = []
     for i, s in enumerate(scene.shapes):
         for k in range(f):
@@ -236,9 +238,10 @@ def ssim(frames: np.ndarray, reference: np.ndarray) -> float:
 def score_clip(frames: np.ndarray, scene: Scene, reference: np.ndarray | None = None) -> dict:
     """All scores of one clip against its resolved scene: instruction, placement, detail, psnr, ssim."""
     ref = render(scene) if reference is None else reference
+    masks = colour_masks(frames)  # shared by both shape scores
     return {
-        "instruction": instruction_score(frames, scene),
-        "placement": placement_score(frames, scene),
+        "instruction": instruction_score(frames, scene, masks),
+        "placement": placement_score(frames, scene, masks=masks),
         "detail": detail_score(frames, ref),
         "psnr": psnr(frames, ref),
         "ssim": ssim(frames, ref),
