@@ -205,13 +205,13 @@ docs/vrbench.md.
 
 - Only the mini world: its shapes, colours, textures, places and motions, at 64×64×17 (8 fps). Anything else in a
   prompt is outside what these models know; the tokenizer spells unknown words letter by letter.
-- Small and trained for about 3 hours on 2 CPU cores: the generators draw the background and compact shapes in the
-  named colours, but mostly not at the named places nor with the asked motions (instruction scores well below the
-  targets, above and in docs/vrbench.md); the numbers are what it does, not what the real Wan pair does. A linear
-  probe (`scripts/text_binding_probe.py`) finds a shape's colour in the shared text encoder's state at its place
-  words (and the place at its colour word) on every held-out shape, but only about half the time in the
-  understanding LM's states, which are what the connector reads.
-- The CFG scales in `lumos.json` were tuned (`training/tune.py`) on the previous generators of this family and kept.
+- Small and trained for about 3 hours on 2 CPU cores: the numbers above and in docs/vrbench.md are what it does,
+  not what the real Wan pair does. Shapes come out in the named colours, mostly at the named places; motions and
+  reasoning instructions fail more often, and the heavy generator, with fewer training samples than the light one,
+  is not the sharper of the two. A linear probe (`scripts/text_binding_probe.py`) finds a shape's colour in the
+  shared text encoder's state at its place words (and the place at its colour word) on every held-out shape, but
+  only 14–24 % of the time in the understanding LM's states (chance 18 %), which are what the connector reads.
+- The CFG scales in `lumos.json` were tuned (`training/tune.py`) on an earlier recipe's generators and kept, not re-tuned.
 - The understanding LM only knows the world's rule templates (relation, negation, comparison, counting,
   cause–effect); the plan it writes can be wrong, and the app lets the user edit it.
 """

@@ -54,8 +54,8 @@ def _budget() -> str:
 
 
 @pytest.mark.skipif(_budget() != "full", reason="the shipped family is a first, briefly trained one (--quick)")
-# Measured on the shipped family (positional generators, light 7000 steps): own 0.19 vs other 0.00. The first
-# recipe's family scored own 0.06 and failed this margin.
+# Measured on the shipped family (binding text encoder, light 9000 steps): own 0.81 vs other 0.00. The previous
+# family scored own 0.19 and would fail this margin; the first recipe's 0.06.
 def test_seeded_render_follows_explicit_instructions_above_chance():
     """Light-only renders of held-out explicit instructions score clearly higher on their own instruction than on
     other instructions' scenes (chance), with fixed seeds."""
@@ -67,4 +67,4 @@ def test_seeded_render_follows_explicit_instructions_above_chance():
     clips = fam.generate([e.instruction for e, _ in items], mode="light", seeds=[s for _, s in items])
     own = np.mean([instruction_score(c, e.scene) for c, (e, _) in zip(clips, items)])
     other = np.mean([instruction_score(c, items[(i + 1) % len(items)][0].scene) for i, c in enumerate(clips)])
-    assert own >= other + 0.15, (own, other)
+    assert own >= other + 0.5, (own, other)
