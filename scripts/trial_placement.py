@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from engine.miniworld import instruction_score, placement_score  # noqa: E402
+from engine.miniworld.score import colour_masks  # noqa: E402
 from training.data import draw_examples  # noqa: E402
 
 # family part → where a run's export keeps it
@@ -57,9 +58,12 @@ def evaluate(folder: Path, mode: str, n: int) -> dict:
         texts = [e.instruction if mode == "light" else e.plan for e in chunk]
         clips.append(fam.generate(texts, mode=mode, seeds=list(range(i, i + len(chunk))),
                                   plans=[e.plan for e in chunk] if mode == "light" else None))
-    clips = np.concatenate(clips)
-    return {"placement": float(np.mean([placement_score(c, e.scene) for c, e in zip(clips, exs)])),
-            "instruction": float(np.mean([instruction_score(c, e.scene) for c, e in zip(clips, exs)]))}
+    scores = []
+    for c, e in zip(np.concatenate(clips), exs):
+        masks = colour_masks(c)  # shared by both shape scores, as in score_clip
+        scores.append((placement_score(c, e.scene, masks=masks), instruction_score(c, e.scene, masks)))
+    placement, instruction = np.mean(scores, 0)
+    return {"placement": float(placement), "instruction": float(instruction)}
 
 
 def main(argv=None):
