@@ -10,6 +10,9 @@ engine's public API with its fixed seed, and scored against the procedural groun
 instruction score per category (shapes found by colour and tracked; motion, relation and final state checked),
 detail score (high-pass band match), PSNR and SSIM. Prints a table, writes docs/vrbench.json, docs/vrbench.md and a
 plot docs/vrbench.png (both scores against the hand-off). Targets (issue 4) are checked and reported.
+It also reports the **VAE round trip**: every ground-truth clip encoded and decoded by the family's shared VAE and
+scored like a generated clip. No generator in that latent space can be expected to beat it on detail by much, so it
+says whether "heavy clearly above light on detail" is reachable at all with this VAE.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from engine.miniworld import CATEGORIES, REASONING_CATEGORIES, bench_set, render
 from engine.miniworld.score import detail_score, instruction_score, psnr, ssim  # noqa: E402
 
 HANDOFFS = (0.2, 0.4, 0.6, 0.8, 1.0)
+REASONING_MARGIN = 0.15  # "heavy clearly below light" on reasoning
+DETAIL_MARGIN = 0.03     # "heavy clearly above light" on detail
 
 
 @dataclass(frozen=True)
@@ -168,8 +173,8 @@ def check_targets(results: list[ModeResult]) -> dict:
         reaches = r.detail >= 0.90 * heavy.detail
         if keeps and reaches and (best is None or r.detail > best.detail):
             best = r
-    below = heavy.reasoning <= light.reasoning - 0.15
-    above = heavy.detail >= light.detail + 0.03
+    below = heavy.reasoning <= light.reasoning - REASONING_MARGIN
+    above = heavy.detail >= light.detail + DETAIL_MARGIN
     return {
         "light_reasoning_ge_0.8": light.reasoning >= 0.8,
         "heavy_reasoning_clearly_below_light": below,
@@ -210,6 +215,27 @@ def write_default_handoff(family: Path, s: float) -> None:
     cfg = json.loads(path.read_text())
     cfg["handoff"] = float(s)
     atomic_write_json(path, cfg)
+
+
+def vae_round_trip(family: str | None, per_category: int | None) -> dict:
+    """Detail, PSNR and SSIM of the ground truth after the family's VAE (encode, decode): the detail ceiling."""
+    import torch
+    from diffusers import AutoencoderKLWan
+
+    from engine.models import DEFAULT_FAMILY
+
+    vae = AutoencoderKLWan.from_pretrained(Path(family or DEFAULT_FAMILY) / "light" / "vae").eval()
+    det, ps, ss = [], [], []
+    with torch.no_grad():
+        for ex, _ in bench_items(per_category):
+            ref = render(ex.scene)
+            x = torch.from_numpy(ref).float().div(127.5).sub(1).permute(3, 0, 1, 2)[None]
+            y = vae.decode(vae.encode(x).latent_dist.mode()).sample[0]
+            out = ((y.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 3, 0).numpy()
+            det.append(detail_score(out, ref))
+            ps.append(psnr(out, ref))
+            ss.append(ssim(out, ref))
+    return {"detail": float(np.mean(det)), "psnr": float(np.mean(ps)), "ssim": float(np.mean(ss))}
 
 
 def table(results: list[ModeResult]) -> str:
@@ -300,23 +326,39 @@ def score_modes(gen, per_category: int | None, mode_list: list[Mode], log=print)
     return results
 
 
-def report(results: list[ModeResult], per_category: int | None, out: Path | None, log=print) -> dict:
+def ceiling_line(ceiling: dict, light: ModeResult) -> str:
+    reach = ceiling["detail"] >= light.detail + DETAIL_MARGIN
+    return (f"VAE round trip of the ground truth (the detail ceiling): detail {ceiling['detail']:.3f}, PSNR "
+            f"{ceiling['psnr']:.2f}, SSIM {ceiling['ssim']:.3f}; light's detail {light.detail:.3f}: "
+            + ("heavy can still be clearly above light." if reach else
+               "no generator in this latent space can be clearly above light on detail."))
+
+
+def report(results: list[ModeResult], per_category: int | None, out: Path | None, log=print,
+           ceiling: dict | None = None) -> dict:
     targets = check_targets(results)
     targets["default_handoff"] = pick_default_handoff(results)
     rep = {"instructions": len(bench_items(per_category)), "per_category": per_category or None,
            "results": [r.row() for r in results], "targets": targets}
+    text = table(results)
+    if ceiling is not None:
+        rep["vae_round_trip"] = ceiling
+        text += "\n\n" + ceiling_line(ceiling, next(r for r in results if r.mode.name == "light"))
     if out is not None:
+        from engine.atomic_files import atomic_write_json, atomic_write_text
+
         out.mkdir(parents=True, exist_ok=True)
-        (out / "vrbench.json").write_text(json.dumps(rep, indent=2, default=float))
-        (out / "vrbench.md").write_text(table(results) + "\n\nTargets: " + json.dumps(targets, default=float) + "\n")
+        atomic_write_json(out / "vrbench.json", json.loads(json.dumps(rep, default=float)))
+        atomic_write_text(out / "vrbench.md", text + "\n\nTargets: " + json.dumps(targets, default=float) + "\n")
         plot(results, out / "vrbench.png")
-    log(table(results))
+    log(text)
     log("targets: " + json.dumps(targets, default=float))
     return rep
 
 
-def run(gen, per_category: int | None, mode_list: list[Mode], out: Path | None, log=print) -> dict:
-    return report(score_modes(gen, per_category, mode_list, log), per_category, out, log)
+def run(gen, per_category: int | None, mode_list: list[Mode], out: Path | None, log=print,
+        ceiling: dict | None = None) -> dict:
+    return report(score_modes(gen, per_category, mode_list, log), per_category, out, log, ceiling)
 
 
 def _worker(family, per_category, mode_list) -> list[ModeResult]:
@@ -328,7 +370,8 @@ def _worker(family, per_category, mode_list) -> list[ModeResult]:
         gen.close()
 
 
-def run_parallel(family, per_category, mode_list: list[Mode], out: Path | None, jobs: int) -> dict:
+def run_parallel(family, per_category, mode_list: list[Mode], out: Path | None, jobs: int,
+                 ceiling: dict | None = None) -> dict:
     """Modes spread over `jobs` processes (small models use one core well; two processes use two)."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
@@ -337,7 +380,7 @@ def run_parallel(family, per_category, mode_list: list[Mode], out: Path | None, 
     with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
         parts = list(pool.map(_worker, [family] * jobs, [per_category] * jobs, shares))
     by_name = {r.mode.name: r for part in parts for r in part}
-    return report([by_name[m.name] for m in mode_list], per_category, out)
+    return report([by_name[m.name] for m in mode_list], per_category, out, ceiling=ceiling)
 
 
 def main(argv=None):
@@ -351,6 +394,7 @@ def main(argv=None):
     p.add_argument("--set-default", action="store_true",
                    help="write the picked slider default (targets.default_handoff) into the family's lumos.json")
     a = p.parse_args(argv)
+    ceiling = vae_round_trip(a.family, a.per_category)
     gen = EngineGenerator(a.family, a.threads)
     steps = int(gen.defaults.get("steps", 20))
     ml = modes(steps)
@@ -359,10 +403,10 @@ def main(argv=None):
                                                               and m.handoff in (0.4, 0.6, 0.8))]
     if a.jobs > 1:
         gen.close()
-        rep = run_parallel(a.family, a.per_category, ml, a.out, a.jobs)
+        rep = run_parallel(a.family, a.per_category, ml, a.out, a.jobs, ceiling)
     else:
         try:
-            rep = run(gen, a.per_category, ml, a.out)
+            rep = run(gen, a.per_category, ml, a.out, ceiling=ceiling)
         finally:
             gen.close()
     s = rep["targets"]["default_handoff"]

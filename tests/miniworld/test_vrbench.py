@@ -1,4 +1,4 @@
-"""bench.vrbench: scoring, target checks, table and plot work on a fake generator (no models, no torch)."""
+"""bench.vrbench: scoring, target checks, table and plot on a fake generator; the VAE round trip on a tiny VAE."""
 
 import numpy as np
 
@@ -79,3 +79,32 @@ def test_default_handoff_is_the_most_detailed_that_keeps_the_instruction(tmp_pat
     (tmp_path / "lumos.json").write_text(json.dumps({"name": "x", "steps": 20}))
     write_default_handoff(tmp_path, 0.4)
     assert json.loads((tmp_path / "lumos.json").read_text()) == {"name": "x", "steps": 20, "handoff": 0.4}
+
+
+def test_report_states_whether_the_vae_leaves_room_above_light(tmp_path):
+    import json
+
+    ml = [Mode("light", "light"), Mode("heavy", "heavy")]
+    gen = GroundTruthGenerator()
+    low = run(gen, 1, ml, tmp_path, log=lambda *_: None, ceiling={"detail": 0.5, "psnr": 20.0, "ssim": 0.5})
+    assert json.loads((tmp_path / "vrbench.json").read_text())["vae_round_trip"]["detail"] == 0.5
+    assert "no generator in this latent space" in (tmp_path / "vrbench.md").read_text()
+    assert low["vae_round_trip"]["psnr"] == 20.0
+    # the fake light is the ground truth itself (detail 1.0): only a ceiling above 1.03 would leave room
+    run(gen, 1, ml, tmp_path, log=lambda *_: None, ceiling={"detail": 1.1, "psnr": 30.0, "ssim": 0.9})
+    assert "heavy can still be clearly above light" in (tmp_path / "vrbench.md").read_text()
+
+
+def test_vae_round_trip_scores_a_family_vae(tmp_path):
+    import torch
+    from diffusers import AutoencoderKLWan
+
+    from bench.vrbench import vae_round_trip
+
+    torch.manual_seed(0)
+    AutoencoderKLWan(base_dim=8, z_dim=4, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                     temperal_downsample=[False, True, True]).save_pretrained(tmp_path / "light" / "vae")
+    got = vae_round_trip(str(tmp_path), 1)
+    # an untrained VAE keeps little of the clip: a real but low detail score and a finite, low PSNR
+    assert set(got) == {"detail", "psnr", "ssim"}
+    assert 0.0 <= got["detail"] < 0.9 and 0.0 < got["psnr"] < 20.0
