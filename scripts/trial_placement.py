@@ -1,11 +1,13 @@
 """Rank short generator training trials by placement before spending an hour on a full run.
 
-    python scripts/trial_placement.py RUN [RUN ...] [--n 32] [--mode light|heavy] [--family DIR]
+    python scripts/trial_placement.py RUN [RUN ...] [--n 32] [--mode light|heavy] [--reasoning] [--family DIR]
 
 RUN is a training run folder (training/runs/<name>) whose export/ holds a trained generator; whatever it lacks
 (text encoder, VAE, LM, the other generator) comes from --family (default: the shipped lumos-mini). A family
 folder may also be given as RUN. Each is asked for the same n fresh train-split examples (seed 777), with their
 true plans, and scored with `placement_score` (continuous; see engine/miniworld/score.py) and the instruction score.
+--reasoning asks only reasoning instructions (the first n of the same draw), where the light generator has nothing
+but the connector to learn the plan from.
 """
 
 from __future__ import annotations
@@ -47,11 +49,18 @@ def family_view(run: Path, family: Path, into: Path) -> Path:
     return into
 
 
-def evaluate(folder: Path, mode: str, n: int) -> dict:
+def trial_examples(n: int, reasoning: bool = False):
+    """The same n train-split examples every time (seed 777); reasoning: the first n reasoning ones of that draw."""
+    if not reasoning:
+        return draw_examples(n, 777)
+    return [e for e in draw_examples(8 * n, 777) if e.category != "explicit"][:n]
+
+
+def evaluate(folder: Path, mode: str, n: int, reasoning: bool = False) -> dict:
     from training.sample import MiniFamily
 
     fam = MiniFamily(folder)
-    exs = draw_examples(n, 777)
+    exs = trial_examples(n, reasoning)
     clips = []
     for i in range(0, n, 8):
         chunk = exs[i: i + 8]
@@ -71,16 +80,17 @@ def main(argv=None):
     p.add_argument("runs", nargs="+", type=Path)
     p.add_argument("--n", type=int, default=32)
     p.add_argument("--mode", choices=["light", "heavy"], default="light")
+    p.add_argument("--reasoning", action="store_true", help="reasoning instructions only")
     p.add_argument("--family", type=Path, default=REPO / "resources" / "models" / "lumos-mini")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     for run in a.runs:
         tmp = Path(tempfile.mkdtemp(prefix="trial_"))
         try:
-            res = evaluate(family_view(run, a.family, tmp), a.mode, a.n)
+            res = evaluate(family_view(run, a.family, tmp), a.mode, a.n, a.reasoning)
         finally:
             shutil.rmtree(tmp)
-        print(json.dumps({"run": str(run), "mode": a.mode, "n": a.n, **{k: round(v, 4) for k, v in res.items()}}),
+        print(json.dumps({"run": str(run), "mode": a.mode, "n": a.n, "reasoning": a.reasoning, **{k: round(v, 4) for k, v in res.items()}}),
               flush=True)
 
 
