@@ -98,7 +98,13 @@ class Runtime:
         return self._text_cache[key]
 
     def conditioning(self, req: RenderRequest, plan: str | None):
-        """Light: text tokens (+ understanding tokens: mixed context). Heavy: the raw instruction's text tokens."""
+        """Light: text tokens (+ understanding tokens: mixed context). Heavy: the raw instruction's text tokens.
+
+        A family whose lumos.json says ``"light_text": "plan"`` gives the light generator the text tokens of the plan
+        (the understanding block's, or the user's edit) instead of the instruction's: the block rewrites the prompt
+        for the generator it is aligned with, as well as reaching it through the connector. The heavy one keeps the
+        raw instruction, as the paper's frozen G_H does.
+        """
         import torch
 
         from .sampler import Conditioning
@@ -106,13 +112,14 @@ class Runtime:
         models = self._require()
         negative = req.negative_prompt or ""
         text, text_neg = self._text(req.prompt), self._text(negative)
-        light_cond, light_uncond = text, text_neg
+        light_text = self._text(plan) if self.light_reads_plan(req, plan) else text
+        light_cond, light_uncond = light_text, text_neg
         if models.understanding is not None:
             with torch.no_grad():
                 # an empty plan conditions on the instruction alone (None would let the block write one)
                 ctx = models.understanding.context(req.prompt, plan if req.use_plan else "")
                 ctx_neg = models.understanding.context(negative)
-            light_cond = torch.cat([text, ctx.to(text.device, text.dtype)], dim=1)
+            light_cond = torch.cat([light_text, ctx.to(text.device, text.dtype)], dim=1)
             light_uncond = torch.cat([text_neg, ctx_neg.to(text.device, text.dtype)], dim=1)
         return Conditioning(
             light_cond=light_cond.to(models.light.dtype),
@@ -120,6 +127,12 @@ class Runtime:
             heavy_cond=text.to(models.heavy.dtype),
             heavy_uncond=text_neg.to(models.heavy.dtype) if req.guidance_heavy > 1.0 else None,
         )
+
+    def light_reads_plan(self, req: RenderRequest, plan: str | None) -> bool:
+        """Whether the light generator's text tokens are the plan's (see `conditioning`)."""
+        models = self._require()
+        return (models.defaults.get("light_text") == "plan" and models.understanding is not None and req.use_plan
+                and bool(plan and plan.strip()))
 
     # -- keys -------------------------------------------------------------------------------------------
     def flow_shift(self, req: RenderRequest) -> float:

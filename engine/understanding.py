@@ -3,6 +3,8 @@
 Mirrors the paper's stage 1: a language model reads the instruction (and the plan), its last hidden states go
 through a **connector** — learned queries cross-attending to those states, projected to the generator's text
 width — and the result is concatenated after the T5 text tokens of the light generator only ("mixed context").
+Our connector may first run bidirectional self-attention over the LM states: a causal LM's state at "top left"
+cannot see the colour named after it, and a probe found the LM's states bind a shape's words barely above chance.
 
 Folder layout (``understanding/`` of a family)::
 
@@ -39,16 +41,22 @@ class Connector(nn.Module):
         text_dim: width of the generator's text tokens (the text encoder's d_model).
         num_queries: number of context tokens produced.
         hidden_dim, num_heads, num_layers: size of the cross-attention stack.
+        self_layers: bidirectional self-attention layers over the LM states before the queries read them
+            (0: the queries read the projected states directly, as connectors saved before this option).
     Input ``hidden`` [B, T, lm_dim] with optional ``mask`` [B, T] (1 = real token); output [B, num_queries, text_dim].
     """
 
     def __init__(self, lm_dim: int, text_dim: int, num_queries: int = 16, hidden_dim: int = 128, num_heads: int = 4,
-                 num_layers: int = 2):
+                 num_layers: int = 2, self_layers: int = 0):
         super().__init__()
         self.config = dict(lm_dim=lm_dim, text_dim=text_dim, num_queries=num_queries, hidden_dim=hidden_dim,
-                           num_heads=num_heads, num_layers=num_layers)
+                           num_heads=num_heads, num_layers=num_layers, self_layers=self_layers)
         self.queries = nn.Parameter(torch.randn(num_queries, hidden_dim) * 0.02)
         self.in_proj = nn.Sequential(nn.LayerNorm(lm_dim), nn.Linear(lm_dim, hidden_dim))
+        layer = nn.TransformerEncoderLayer(hidden_dim, num_heads, 2 * hidden_dim, dropout=0.0, activation="gelu",
+                                           batch_first=True, norm_first=True)
+        self.encoder = (nn.TransformerEncoder(layer, self_layers, enable_nested_tensor=False) if self_layers
+                        else None)
         self.attn_norm = nn.ModuleList([nn.LayerNorm(hidden_dim) for _ in range(num_layers)])
         self.attn = nn.ModuleList([nn.MultiheadAttention(hidden_dim, num_heads, batch_first=True)
                                    for _ in range(num_layers)])
@@ -69,6 +77,8 @@ class Connector(nn.Module):
         kv = self.in_proj(hidden)
         q = self.queries.unsqueeze(0).expand(hidden.shape[0], -1, -1)
         pad = None if mask is None else ~mask.bool()
+        if self.encoder is not None:
+            kv = self.encoder(kv, src_key_padding_mask=pad)
         for norm, attn, mnorm, mlp in zip(self.attn_norm, self.attn, self.mlp_norm, self.mlp):
             q = q + attn(norm(q), kv, kv, key_padding_mask=pad, need_weights=False)[0]
             q = q + mlp(mnorm(q))

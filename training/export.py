@@ -29,7 +29,7 @@ from .stage_text import MAX_SEQUENCE_LENGTH
 
 DEFAULTS = {"name": "lumos-mini", "max_sequence_length": MAX_SEQUENCE_LENGTH, "width": 64, "height": 64,
             "num_frames": 17, "steps": 20, "guidance_light": 4.0, "guidance_heavy": 4.0, "fps": 8,
-            "flow_shift": FLOW_SHIFT}
+            "flow_shift": FLOW_SHIFT, "light_text": "plan"}  # light reads the plan's text tokens (engine/runtime.py)
 
 
 def assemble(run, out: Path) -> Path:

@@ -3,8 +3,9 @@
 Conditioning contract (the engine does the same at inference):
 * text embeddings exactly as ``WanPipeline.encode_prompt(prompt, max_sequence_length=L)`` computes them
   (tokenize padded to L, encode with the mask, trim to the real length, zero-pad back to L) → [L, text_dim];
-* **light**: ``cat([text_embeds(instruction), connector(LM(instruction <plan> plan))])`` → [L + Q, text_dim], with the
-  connector trained jointly (the LM stays frozen) — the paper's stage 1 "mixed context";
+* **light**: ``cat([text_embeds(plan), connector(LM(instruction <plan> plan))])`` → [L + Q, text_dim], with the
+  connector trained jointly (the LM stays frozen) — the paper's stage 1 "mixed context", whose text half encodes
+  the understanding block's plan (recipe ``text``; ``instruction`` is the paper's own choice);
 * **heavy**: ``text_embeds(instruction)`` only, and trained on explicit instructions (plans) only, like the paper's
   frozen pretrained G_H that never saw the reasoning signal;
 * both: 10 % condition dropout to the "" condition (text "" and, for light, context of ("", "")) so CFG works.
@@ -27,6 +28,7 @@ from tqdm import tqdm
 
 from .common import Timer, add_common_args, load_ckpt, log, lr_at, run_from_args, save_ckpt
 from .data import scenes
+from .slot_labels import SlotHeads, batch_labels
 from .stage_text import MAX_SEQUENCE_LENGTH, TEXT_DIM
 
 FLOW_SHIFT = 2.0
@@ -37,7 +39,11 @@ HEAVY = dict(num_attention_heads=6, attention_head_dim=32, ffn_dim=768, num_laye
 POSITION_GRID = (5, 4, 4)  # tokens: (17 − 1) / 4 + 1 latent frames, 64 / 8 / 2 rows and columns
 # Training recipe per generator: peak learning rate, batch size, and the extra loss weight of latent positions that
 # shapes cover (loss weight 1 + shape_weight · coverage; see shape_cover.py). `main` can override them for trials.
-RECIPE = {"light": dict(lr=1e-3, batch=16, shape_weight=4.0, positions=True, queries=NUM_QUERIES),
+# Light only: `self_layers` bidirectional connector layers over the LM states, `slot_weight`, the weight of the
+# connector's slot supervision (training/slot_labels.py) against the flow loss, and `text`, what the text half of
+# the mixed context encodes: the plan (as the engine does for families with "light_text": "plan") or the instruction.
+RECIPE = {"light": dict(lr=1e-3, batch=16, shape_weight=4.0, positions=True, queries=NUM_QUERIES, self_layers=1,
+                        slot_weight=0.5, text="plan"),
           "heavy": dict(lr=6e-4, batch=16, shape_weight=4.0, positions=True)}
 
 
@@ -147,7 +153,7 @@ def sample_sigmas(n: int, g: torch.Generator) -> torch.Tensor:
 class LightCond:
     """Mixed context for the light generator: text embeds ⧺ connector(frozen LM states)."""
 
-    def __init__(self, run, connector=None, num_queries: int = NUM_QUERIES):
+    def __init__(self, run, connector=None, num_queries: int = NUM_QUERIES, self_layers: int = 0):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         from engine.understanding import Connector
@@ -157,7 +163,8 @@ class LightCond:
         self.lm = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True).eval()
         for p in self.lm.parameters():
             p.requires_grad_(False)
-        self.connector = connector or Connector(self.lm.config.hidden_size, TEXT_DIM, num_queries)
+        self.connector = connector or Connector(self.lm.config.hidden_size, TEXT_DIM, num_queries,
+                                                self_layers=self_layers)
 
         self._cache: dict[tuple[str, str], int] = {}
         self._states = self._masks = None
@@ -233,11 +240,14 @@ def train(run, which: str, recipe: dict | None = None) -> dict:
     cover = shape_cover(run)
     model = make_transformer(LIGHT if which == "light" else HEAVY, run.seed + (1 if which == "light" else 2),
                              positions=recipe["positions"])
-    cond = LightCond(run, num_queries=recipe["queries"]) if which == "light" else None
+    cond = (LightCond(run, num_queries=recipe["queries"], self_layers=recipe["self_layers"]) if which == "light"
+            else None)
+    slots = SlotHeads(TEXT_DIM) if cond and recipe["slot_weight"] > 0 else None
     if cond:
         pairs = [("", "")] + [(r[k], r["plan"]) for r in data.rows for k in ("instruction", "plan")]
         cond.precompute(pairs)
-    params = list(model.parameters()) + (list(cond.connector.parameters()) if cond else [])
+    params = (list(model.parameters()) + (list(cond.connector.parameters()) if cond else [])
+              + (list(slots.parameters()) if slots else []))
     peak = recipe["lr"]
     opt = torch.optim.AdamW(params, lr=peak, betas=(0.9, 0.99), weight_decay=0.01)
     ema = copy.deepcopy(model).eval()
@@ -250,20 +260,23 @@ def train(run, which: str, recipe: dict | None = None) -> dict:
         model.load_state_dict(ck["model"]), ema.load_state_dict(ck["ema"]), opt.load_state_dict(ck["opt"])
         if cond:
             cond.connector.load_state_dict(ck["conn"]), ema_conn.load_state_dict(ck["ema_conn"])
+        if slots:
+            slots.load_state_dict(ck["slots"])
         step, history = ck["step"], ck["history"]
     total = run.budget.light_steps if which == "light" else run.budget.heavy_steps
     g = torch.Generator().manual_seed(run.seed + 41 + step + (0 if which == "light" else 7))
     bar = tqdm(total=total, initial=step, desc=which, mininterval=5)
     model.train()
-    loss_avg = None
+    loss_avg = slot_avg = None
     bs = recipe["batch"]
     while step < total:
         idx = torch.randint(len(data.rows), (bs,), generator=g)
         rows = [data.rows[i] for i in idx.tolist()]
         pairs = _conditions(which, rows, g)
         x0 = data.lat[idx]
-        text = data.text([p[0] for p in pairs])
-        ctx = torch.cat([text, cond.context(pairs)], 1) if cond else text
+        text = data.text([p[1] if cond and recipe["text"] == "plan" else p[0] for p in pairs])
+        semantic = cond.context(pairs) if cond else None
+        ctx = torch.cat([text, semantic], 1) if cond else text
         sig = sample_sigmas(bs, g)
         noise = torch.randn(x0.shape, generator=g)
         s = sig.view(-1, 1, 1, 1, 1)
@@ -273,6 +286,11 @@ def train(run, which: str, recipe: dict | None = None) -> dict:
         v = model(hidden_states=xt, timestep=sig * 1000, encoder_hidden_states=ctx, return_dict=False)[0]
         w = 1.0 + recipe["shape_weight"] * cover[idx]
         loss = (w * (v - (noise - x0)) ** 2).mean() / w.mean()
+        flow_loss = loss.detach()
+        if slots:
+            slot_loss = slots.loss(semantic, batch_labels([p[1] for p in pairs]))
+            loss = loss + recipe["slot_weight"] * slot_loss
+            slot_avg = slot_loss.item() if slot_avg is None else 0.98 * slot_avg + 0.02 * slot_loss.item()
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -285,22 +303,25 @@ def train(run, which: str, recipe: dict | None = None) -> dict:
             if cond:
                 for e, p in zip(ema_conn.parameters(), cond.connector.parameters()):
                     e.lerp_(p, 1 - decay)
-        loss_avg = loss.item() if loss_avg is None else 0.98 * loss_avg + 0.02 * loss.item()
+        loss_avg = flow_loss.item() if loss_avg is None else 0.98 * loss_avg + 0.02 * flow_loss.item()
         bar.update(1)
         if step % run.budget.log_every == 0:
-            log.info("%s step %d loss %.4f (%.0f s)", which, step, loss_avg, timer.s)
+            log.info("%s step %d loss %.4f%s (%.0f s)", which, step, loss_avg,
+                     f" slot loss {slot_avg:.4f}" if slots else "", timer.s)
             history.append((step, loss_avg, timer.s))
         if step % run.budget.ckpt_every == 0 or step == total:
             state = dict(model=model.state_dict(), ema=ema.state_dict(), opt=opt.state_dict(), step=step,
                          history=history)
             if cond:
                 state.update(conn=cond.connector.state_dict(), ema_conn=ema_conn.state_dict())
+            if slots:
+                state.update(slots=slots.state_dict())
             save_ckpt(sd / "ckpt.pt", wall_s=timer.s, **state)
     bar.close()
     ema.save_pretrained(run.export / which / "transformer", safe_serialization=True)
     if cond:
         ema_conn.save_pretrained(run.export / "understanding" / "connector")
-    info = {"wall_s": timer.s, "steps": total, "recipe": recipe, "loss": loss_avg, "params": sum(p.numel() for p in model.parameters()),
+    info = {"wall_s": timer.s, "steps": total, "recipe": recipe, "loss": loss_avg, "slot_loss": slot_avg, "params": sum(p.numel() for p in model.parameters()),
             "history": history[-20:]}
     run.mark_done(which, **info)
     return info
@@ -324,7 +345,8 @@ def snapshot(run, which: str) -> dict | None:
         from engine.understanding import Connector
 
         lm_cfg = AutoConfig.from_pretrained(run.export / "understanding" / "lm", local_files_only=True)
-        conn = Connector(lm_cfg.hidden_size, TEXT_DIM, ck["ema_conn"]["queries"].shape[0])
+        layers = {k.split(".")[2] for k in ck["ema_conn"] if k.startswith("encoder.layers.")}
+        conn = Connector(lm_cfg.hidden_size, TEXT_DIM, ck["ema_conn"]["queries"].shape[0], self_layers=len(layers))
         conn.load_state_dict(ck["ema_conn"])
         conn.save_pretrained(run.export / "understanding" / "connector")
     total = run.budget.light_steps if which == "light" else run.budget.heavy_steps
@@ -345,6 +367,12 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=None, help="override the recipe's batch size")
     p.add_argument("--shape-weight", type=float, default=None, help="override the recipe's shape loss weight")
     p.add_argument("--queries", type=int, default=None, help="override the light recipe's connector query count")
+    p.add_argument("--self-layers", type=int, default=None,
+                   help="override the light recipe's bidirectional connector layers over the LM states")
+    p.add_argument("--slot-weight", type=float, default=None,
+                   help="override the light recipe's slot supervision weight (0: off)")
+    p.add_argument("--text", choices=["plan", "instruction"], default=None,
+                   help="override what the light generator's text tokens encode (the family's lumos.json light_text)")
     p.add_argument("--no-positions", dest="positions", action="store_const", const=False, default=None,
                    help="plain WanTransformer3DModel, without the absolute position embedding")
     a = p.parse_args(argv)
@@ -352,7 +380,10 @@ def main(argv=None):
     if a.steps is not None:
         setattr(run.budget, f"{a.stage}_steps", a.steps)
     recipe = {k: v for k, v in (("lr", a.lr), ("batch", a.batch), ("shape_weight", a.shape_weight),
-                                                   ("positions", a.positions), ("queries", a.queries)) if v is not None}
+                                                   ("positions", a.positions), ("queries", a.queries),
+                                                   ("self_layers", a.self_layers), ("slot_weight", a.slot_weight),
+                                                   ("text", a.text))
+              if v is not None}
     build_latents(run) if a.stage == "latents" else train(run, a.stage, recipe)
 
 

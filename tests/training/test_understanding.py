@@ -1,5 +1,7 @@
 """engine.understanding: the Connector and UnderstandingBlock interface the engine and app rely on."""
 
+import json
+
 import pytest
 import torch
 
@@ -61,3 +63,25 @@ def test_missing_parts_fail_clearly(tmp_path):
     with pytest.raises(FileNotFoundError, match="connector"):
         (tmp_path / "lm").mkdir()
         UnderstandingBlock.from_pretrained(tmp_path)
+
+
+def test_self_attending_connector_round_trips_and_ignores_padding(tmp_path):
+    torch.manual_seed(0)
+    c = Connector(lm_dim=16, text_dim=8, num_queries=3, hidden_dim=32, num_heads=2, self_layers=1).eval()
+    c.save_pretrained(tmp_path / "c")
+    c2 = Connector.from_pretrained(tmp_path / "c")
+    assert c2.config["self_layers"] == 1
+    h = torch.randn(2, 7, 16)
+    mask = torch.ones(2, 7, dtype=torch.long)
+    mask[1, 4:] = 0
+    out = c2(h, mask)
+    torch.testing.assert_close(out, c(h, mask))
+    h2 = h.clone()
+    h2[1, 4:] = 100.0
+    torch.testing.assert_close(c2(h2, mask)[1], out[1])
+    # A connector saved before the option (no "self_layers" in its config) loads without self-attention.
+    Connector(lm_dim=16, text_dim=8, num_queries=3, hidden_dim=32, num_heads=2).save_pretrained(tmp_path / "old")
+    cfg = json.loads((tmp_path / "old" / "config.json").read_text())
+    cfg.pop("self_layers")
+    (tmp_path / "old" / "config.json").write_text(json.dumps(cfg))
+    assert Connector.from_pretrained(tmp_path / "old").encoder is None
