@@ -394,6 +394,10 @@ def main(argv=None):
     p.add_argument("--set-default", action="store_true",
                    help="write the picked slider default (targets.default_handoff) into the family's lumos.json")
     a = p.parse_args(argv)
+    if a.threads:
+        import torch
+
+        torch.set_num_threads(a.threads)  # the VAE round trip runs here, before the engine sets its own threads
     ceiling = vae_round_trip(a.family, a.per_category)
     gen = EngineGenerator(a.family, a.threads)
     steps = int(gen.defaults.get("steps", 20))

@@ -19,33 +19,31 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from engine.miniworld.language import shape_sentences  # noqa: E402
 from engine.miniworld.scene import COLOURS, SLOT_NAMES  # noqa: E402
 from training.data import draw_examples  # noqa: E402
 
-MOTION_VERBS = ("moves", "stays", "grows", "shrinks", "bounces")
 COLOUR_NAMES = list(COLOURS)
-PLACE_NAMES = list(SLOT_NAMES.values())
+SLOTS = list(SLOT_NAMES)
+
+
+def token_at(offsets: list[tuple[int, int]], char: int) -> int:
+    """Index of the token whose text covers character `char` (a word piece's offsets may include its space)."""
+    for t, (a, b) in enumerate(offsets):
+        if a <= char < b:
+            return t
+    raise ValueError(f"no token covers character {char}")
 
 
 def shape_items(tokenizer, plan: str) -> list[tuple[int, int, int, int]]:
     """Per shape sentence: (index of the place's last token, colour id, index of the colour token, place id)."""
-    sentences = plan.split(". ")
+    # the same call as the model's input below, so special tokens (offsets (0, 0), never matched) keep indices aligned
+    offsets = tokenizer(plan, return_offsets_mapping=True).offset_mapping
     out = []
-    for k, sentence in enumerate(sentences):
-        w = sentence.split()
-        if len(w) < 6 or w[0] != "a" or w[2] not in COLOUR_NAMES or "at" not in w:
-            continue
-        at = w.index("at")
-        end = at + 1
-        while w[end] not in MOTION_VERBS:
-            end += 1
-        place = " ".join(w[at + 1: end]).replace("the ", "")
-
-        def last_token(words):
-            prefix = ". ".join(sentences[:k] + [" ".join(words)])
-            return len(tokenizer(prefix, add_special_tokens=False).input_ids) - 1
-
-        out.append((last_token(w[:end]), COLOUR_NAMES.index(w[2]), last_token(w[:3]), PLACE_NAMES.index(place)))
+    for s in shape_sentences(plan):
+        place_end, colour_end = s.field_spans["pos"][1], s.field_spans["colour"][1]
+        out.append((token_at(offsets, place_end - 1), COLOUR_NAMES.index(s.colour), token_at(offsets, colour_end - 1),
+                    SLOTS.index(s.slot)))
     return out
 
 
@@ -95,7 +93,7 @@ def main(argv=None):
           f"place {float(torch.bincount(places).max()) / len(places):.2f}")
     for name, (at_place, at_colour) in feats.items():
         c = probe(torch.stack(at_place), colours, len(COLOUR_NAMES))
-        q = probe(torch.stack(at_colour), places, len(PLACE_NAMES))
+        q = probe(torch.stack(at_colour), places, len(SLOTS))
         print(f"{name}: colour from the place words {c:.2f}; place from the colour word {q:.2f}")
 
 

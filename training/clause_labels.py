@@ -10,8 +10,7 @@ tokens get no labels).
 
 from __future__ import annotations
 
-import re
-
+from engine.miniworld.language import shape_sentences
 from engine.miniworld.scene import COLOURS, KINDS, SIZES, SLOT_NAMES, TEXTURES
 
 IGNORE = -100
@@ -23,11 +22,6 @@ ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "size": tuple(SIZES), "colour": tuple(COLOURS), "texture": TEXTURES, "kind": KINDS, "place": PLACES,
     "motion": MOTION_WORDS,
 }
-
-_SENTENCE = re.compile(
-    r"a (?P<size>%s) (?P<colour>%s) (?P<texture>%s) (?P<kind>%s) (?:at|in) the (?P<place>%s)(?P<motion> [^.]*)?\."
-    % tuple("|".join(sorted(v, key=len, reverse=True)) for v in
-            (SIZES, COLOURS, TEXTURES, KINDS, PLACES)))
 
 
 def _motion(phrase: str | None) -> str | None:
@@ -42,14 +36,14 @@ def _motion(phrase: str | None) -> str | None:
 def sentence_spans(text: str) -> list[tuple[int, int, dict[str, int]]]:
     """(start, end, {attribute: class index}) of every shape sentence in `text` (character offsets)."""
     out = []
-    for m in _SENTENCE.finditer(text.lower()):
-        if m.start() > 0 and text[m.start() - 1] not in " ":
-            continue  # "a" must start a word
-        labels = {k: ATTRIBUTES[k].index(m.group(k)) for k in ("size", "colour", "texture", "kind", "place")}
-        motion = _motion(m.group("motion"))
+    for s in shape_sentences(text):
+        labels = {"size": ATTRIBUTES["size"].index(s.size), "colour": ATTRIBUTES["colour"].index(s.colour),
+                  "texture": ATTRIBUTES["texture"].index(s.texture), "kind": ATTRIBUTES["kind"].index(s.kind),
+                  "place": PLACES.index(SLOT_NAMES[s.slot])}
+        motion = _motion(s.motion)
         if motion is not None:
             labels["motion"] = MOTION_WORDS.index(motion)
-        out.append((m.start(), m.end(), labels))
+        out.append((*s.span, labels))
     return out
 
 

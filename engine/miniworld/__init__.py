@@ -4,8 +4,8 @@ numpy + opencv only (no torch), so the scorer and data generator run anywhere.
 """
 
 from .language import (
-    CATEGORIES, REASONING_CATEGORIES, REGISTERS, Example, PlanParseError, layout_text, parse_plan, plan_text,
-    sample_example,
+    CATEGORIES, REASONING_CATEGORIES, REGISTERS, Example, PlanParseError, ShapeSentence, layout_text, parse_plan,
+    plan_text, sample_example, shape_sentences,
 )
 from .render import render
 from .scene import NUM_FRAMES, HEIGHT, WIDTH, Scene, Shape, random_layout, trajectory
@@ -13,7 +13,8 @@ from .score import detail_score, instruction_score, placement_score, psnr, score
 from .split import bench_set, sample_train_example, split_of
 
 __all__ = [
-    "CATEGORIES", "REASONING_CATEGORIES", "REGISTERS", "Example", "PlanParseError", "layout_text", "parse_plan",
+    "CATEGORIES", "REASONING_CATEGORIES", "REGISTERS", "Example", "PlanParseError", "ShapeSentence",
+    "shape_sentences", "layout_text", "parse_plan",
     "plan_text", "sample_example", "render", "NUM_FRAMES", "HEIGHT", "WIDTH", "Scene", "Shape", "random_layout",
     "trajectory", "detail_score", "instruction_score", "placement_score", "psnr", "score_clip", "shape_checks", "ssim", "bench_set",
     "sample_train_example", "split_of",

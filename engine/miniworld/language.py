@@ -70,11 +70,38 @@ def layout_text(scene: Scene) -> str:
     return " ".join([f"{describe(s)}." for s in scene.shapes] + [background_phrase(scene)])
 
 
-_SHAPE_RE = re.compile(
-    r"^a (?P<size>%s) (?P<colour>%s) (?P<texture>%s) (?P<kind>%s) (?P<pos>%s) (?P<motion>.+)$"
-    % ("|".join(SIZES), "|".join(COLOURS), "|".join(TEXTURES), "|".join(KINDS),
-       "|".join(sorted(_POS_INV, key=len, reverse=True)))
-)
+# "a <size> <colour> <texture> <kind> <at the place>": how every shape sentence of plans and instructions begins.
+_SHAPE_HEAD = r"a (?P<size>%s) (?P<colour>%s) (?P<texture>%s) (?P<kind>%s) (?P<pos>%s)" % tuple(
+    "|".join(sorted(v, key=len, reverse=True)) for v in (SIZES, COLOURS, TEXTURES, KINDS, _POS_INV))
+_SHAPE_RE = re.compile(r"^%s (?P<motion>.+)$" % _SHAPE_HEAD)
+# The same sentence inside a text: "a" starts a word, the motion (plans only) runs to the full stop.
+_SHAPE_IN_TEXT = re.compile(r"(?<![^ ])%s(?: (?P<motion>[^.]*))?\." % _SHAPE_HEAD)
+SHAPE_FIELDS = ("size", "colour", "texture", "kind", "pos", "motion")
+
+
+@dataclass(frozen=True)
+class ShapeSentence:
+    """One shape sentence found in a text: its fields, and where each field and the sentence are (character spans
+    of the lower-cased text). `motion` is the motion phrase ("moves toward the red circle"), None in a layout."""
+
+    size: str
+    colour: str
+    texture: str
+    kind: str
+    slot: tuple[int, int]
+    motion: str | None
+    span: tuple[int, int]
+    field_spans: dict[str, tuple[int, int]]
+
+
+def shape_sentences(text: str) -> list[ShapeSentence]:
+    """Every shape sentence in a plan or instruction, in order (reasoning rules and the background are skipped)."""
+    out = []
+    for m in _SHAPE_IN_TEXT.finditer(text.lower()):
+        out.append(ShapeSentence(size=m["size"], colour=m["colour"], texture=m["texture"], kind=m["kind"],
+                                 slot=_POS_INV[m["pos"]], motion=m["motion"], span=m.span(),
+                                 field_spans={k: m.span(k) for k in SHAPE_FIELDS if m[k] is not None}))
+    return out
 _BG_RE = re.compile(r"^(?P<colour>%s) (?P<texture>%s) background$" % ("|".join(BG_COLOURS), "|".join(BG_TEXTURES)))
 
 

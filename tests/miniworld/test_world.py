@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from engine.miniworld import (
-    CATEGORIES, bench_set, detail_score, instruction_score, parse_plan, plan_text, psnr, render, sample_example,
-    sample_train_example, split_of, ssim,
+    CATEGORIES, bench_set, detail_score, instruction_score, layout_text, parse_plan, plan_text, psnr, render,
+    sample_example, sample_train_example, shape_sentences, split_of, ssim,
 )
 from engine.miniworld.scene import collides
 
@@ -26,6 +26,22 @@ def test_plan_round_trip(examples):
         assert plan_text(parse_plan(ex.plan)) == ex.plan
         assert parse_plan(ex.plan) == ex.scene
         assert not collides(ex.scene)
+
+
+def test_shape_sentences_find_every_shape_of_plans_and_layouts(examples):
+    for ex in examples:
+        for text, with_motion in ((ex.plan, True), (layout_text(ex.scene), False), (ex.instruction, None)):
+            found = shape_sentences(text)
+            assert [(f.colour, f.kind, f.size, f.texture, f.slot) for f in found] == \
+                [(s.colour, s.kind, s.size, s.texture, s.slot) for s in ex.scene.shapes], text
+            for f in found:
+                a, b = f.field_spans["colour"]
+                assert text[a:b] == f.colour and text[f.span[0]:f.span[1]].startswith("a ")
+                if with_motion is not None:
+                    assert (f.motion is not None) == with_motion
+    # a target named inside another shape's sentence is not a sentence of its own
+    assert len(shape_sentences("a big red plain circle at the left moves toward the blue square. "
+                               "a small blue dotted square in the center stays still. gray checked background.")) == 2
 
 
 def test_explicit_instruction_is_its_plan_and_reasoning_is_not(examples):
