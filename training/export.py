@@ -154,9 +154,11 @@ measurable. {size / 1e6:.1f} MB in all, safetensors only.
 |---|---|---|
 {rows}
 
-Mirrors the paper's stage 1: the light generator is conditioned on the *mixed context* (UMT5 text tokens of the
-instruction, padded to {cfg.get('max_sequence_length')}, then {NUM_Q} connector tokens from the understanding
-LM's last hidden states over `instruction <plan> plan`); the heavy generator — {_params(out / 'heavy/transformer') / max(1, _params(out / 'light/transformer')):.1f}× the light one's
+Mirrors the paper's stage 1: the light generator is conditioned on the *mixed context* (UMT5 text tokens, padded to
+{cfg.get('max_sequence_length')}, then {NUM_Q} connector tokens from the understanding LM's last hidden states over
+`instruction <plan> plan`). Unlike the paper, the text tokens are those of the understanding block's **plan**, not of
+the instruction (`lumos.json` `"light_text": "plan"`): through the connector alone the plan reached the light generator
+weakly (training/README.md measures it); the heavy generator — {_params(out / 'heavy/transformer') / max(1, _params(out / 'light/transformer')):.1f}× the light one's
 parameters — sees the raw instruction's text tokens only and was trained on explicit instructions only, like the
 paper's frozen pretrained G_H: larger and trained longer, but never taught to resolve reasoning instructions.
 
@@ -208,9 +210,12 @@ docs/vrbench.md.
 - Small and trained for about 3 hours on 2 CPU cores: the numbers above and in docs/vrbench.md are what it does,
   not what the real Wan pair does. Shapes come out in the named colours, mostly at the named places; motions and
   reasoning instructions fail more often, and the heavy generator, with fewer training samples than the light one,
-  is not the sharper of the two. A linear probe (`scripts/text_binding_probe.py`) finds a shape's colour in the
-  shared text encoder's state at its place words (and the place at its colour word) on every held-out shape, but
-  only 14–24 % of the time in the understanding LM's states (chance 18 %), which are what the connector reads.
+  is not the sharper of the two. Its detail is also capped by the shared VAE: the ground truth itself, encoded and
+  decoded, scores about as much detail as the light generator (`python -m bench.vrbench` reports this round trip).
+  A linear probe (`scripts/text_binding_probe.py`) finds a shape's colour in the shared text encoder's state at its
+  place words (and the place at its colour word) on every held-out shape, but only 14–24 % of the time in the
+  understanding LM's states (chance 18 %); the connector's bidirectional layer and slot supervision are there to
+  bind them, and the plan's text tokens carry the rest. A wrong plan from the LM means a wrong clip: edit the plan.
 - The CFG scales in `lumos.json` were tuned (`training/tune.py`) on an earlier recipe's generators and kept, not re-tuned.
 - The understanding LM only knows the world's rule templates (relation, negation, comparison, counting,
   cause–effect); the plan it writes can be wrong, and the app lets the user edit it.
