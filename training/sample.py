@@ -1,7 +1,7 @@
 """A minimal reference sampler for a lumos-mini family folder (light only / heavy only), used to evaluate training.
 
-It implements the family's conditioning contract on its own (text embeds as WanPipeline.encode_prompt; light gets
-the understanding block's context appended; CFG ``v_u + g·(v_c − v_u)``; UniPC flow steps; decode with the
+It implements the family's conditioning contract on its own (text embeds as WanPipeline.encode_prompt, of the plan
+for light when lumos.json says "light_text": "plan"; light gets the understanding block's context appended; CFG ``v_u + g·(v_c − v_u)``; UniPC flow steps; decode with the
 VAE after un-normalising with latents_mean / latents_std), so training can be checked before and independently of
 the engine. The app and the bench generate through `engine.api`.
 """
@@ -59,6 +59,8 @@ class MiniFamily:
         te_u = self.text_embeds([""] * b)
         if mode == "light":
             plans = plans or [self.understanding.plan(i) for i in instructions]
+            if self.cfg.get("light_text") == "plan":  # the family's light reads the plan's text tokens
+                te_c = self.text_embeds([p if p.strip() else i for i, p in zip(instructions, plans)])
             cc = torch.cat([self.understanding.context(i, p) for i, p in zip(instructions, plans)])
             cu = self.understanding.context("", "").expand(b, -1, -1)
             te_c, te_u = torch.cat([te_c, cc], 1), torch.cat([te_u, cu], 1)
