@@ -169,7 +169,7 @@ One command reproduces every file: `python -m training.train_all{'' if run.name 
 scene whose plan hashes into the bench bucket is rejected, so the {len(__import__('engine.miniworld', fromlist=['bench_set']).bench_set())}
 mini VR-Bench instructions are never trained on.
 
-| stage | steps | wall time on the dev machine (min; one or two threads of a shared 2-core CPU, light and heavy side by side) |
+| stage | steps | wall time on the dev machine (min; one or two threads of a shared 2-core CPU with other work; `train_all` runs light and heavy side by side) |
 |---|---|---|
 {wall}
 
@@ -213,10 +213,11 @@ docs/vrbench.md.
   is not the sharper of the two. Its detail is also capped by the shared VAE: the ground truth itself, encoded and
   decoded, scores about as much detail as the light generator (`python -m bench.vrbench` reports this round trip).
   A linear probe (`scripts/text_binding_probe.py`) finds a shape's colour in the shared text encoder's state at its
-  place words (and the place at its colour word) on every held-out shape, but only 14–24 % of the time in the
-  understanding LM's states (chance 18 %); the connector's bidirectional layer and slot supervision are there to
-  bind them, and the plan's text tokens carry the rest. A wrong plan from the LM means a wrong clip: edit the plan.
-- The CFG scales in `lumos.json` were tuned (`training/tune.py`) on an earlier recipe's generators and kept, not re-tuned.
+  place words (and the place at its colour word) on every held-out shape, but the understanding LM's last layer
+  only on 56 % (35 %; majority 17 %); the connector's bidirectional layer and slot supervision are there to bind
+  them, and the plan's text tokens carry the rest. A wrong plan from the LM means a wrong clip: edit the plan.
+- The CFG scales in `lumos.json` come from `training/tune.py` on a validation draw, never the bench
+  (`guidance_tuning.json` keeps the scores of the last tuning; scales 4–8 differed within noise).
 - The understanding LM only knows the world's rule templates (relation, negation, comparison, counting,
   cause–effect); the plan it writes can be wrong, and the app lets the user edit it.
 """

