@@ -223,15 +223,14 @@ def vae_round_trip(family: str | None, per_category: int | None) -> dict:
     from diffusers import AutoencoderKLWan
 
     from engine.models import DEFAULT_FAMILY
+    from training.stage_vae import to_tensor, to_uint8
 
     vae = AutoencoderKLWan.from_pretrained(Path(family or DEFAULT_FAMILY) / "light" / "vae").eval()
     det, ps, ss = [], [], []
     with torch.no_grad():
         for ex, _ in bench_items(per_category):
             ref = render(ex.scene)
-            x = torch.from_numpy(ref).float().div(127.5).sub(1).permute(3, 0, 1, 2)[None]
-            y = vae.decode(vae.encode(x).latent_dist.mode()).sample[0]
-            out = ((y.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 3, 0).numpy()
+            out = to_uint8(vae.decode(vae.encode(to_tensor(ref[None])).latent_dist.mode()).sample)[0]
             det.append(detail_score(out, ref))
             ps.append(psnr(out, ref))
             ss.append(ssim(out, ref))

@@ -84,5 +84,6 @@ class MiniFamily:
     def decode(self, x: torch.Tensor) -> np.ndarray:
         mean = torch.tensor(self.vae.config.latents_mean).view(1, -1, 1, 1, 1)
         std = torch.tensor(self.vae.config.latents_std).view(1, -1, 1, 1, 1)
-        video = self.vae.decode(x * std + mean).sample
-        return ((video.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 4, 1).numpy()
+        from .stage_vae import to_uint8
+
+        return to_uint8(self.vae.decode(x * std + mean).sample)
