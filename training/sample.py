@@ -55,12 +55,14 @@ class MiniFamily:
         steps = steps or self.cfg["steps"]
         g = guidance if guidance is not None else self.cfg["guidance_" + mode]
         seeds = seeds if seeds is not None else list(range(b))
-        te_c = self.text_embeds(instructions)
-        te_u = self.text_embeds([""] * b)
+        texts = instructions
         if mode == "light":
             plans = plans or [self.understanding.plan(i) for i in instructions]
             if self.cfg.get("light_text") == "plan":  # the family's light reads the plan's text tokens
-                te_c = self.text_embeds([p if p.strip() else i for i, p in zip(instructions, plans)])
+                texts = [p if p.strip() else i for i, p in zip(instructions, plans)]
+        te_c = self.text_embeds(texts)
+        te_u = self.text_embeds([""] * b)
+        if mode == "light":
             cc = torch.cat([self.understanding.context(i, p) for i, p in zip(instructions, plans)])
             cu = self.understanding.context("", "").expand(b, -1, -1)
             te_c, te_u = torch.cat([te_c, cc], 1), torch.cat([te_u, cu], 1)

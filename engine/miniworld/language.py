@@ -102,6 +102,8 @@ def shape_sentences(text: str) -> list[ShapeSentence]:
                                  slot=_POS_INV[m["pos"]], motion=m["motion"], span=m.span(),
                                  field_spans={k: m.span(k) for k in SHAPE_FIELDS if m[k] is not None}))
     return out
+
+
 _BG_RE = re.compile(r"^(?P<colour>%s) (?P<texture>%s) background$" % ("|".join(BG_COLOURS), "|".join(BG_TEXTURES)))
 
 
