@@ -24,12 +24,19 @@ import numpy as np
 from engine.atomic_files import atomic_write_text
 
 from .common import FAMILY_DIR, Timer, add_common_args, log, run_from_args
-from .stage_gen import FLOW_SHIFT, NUM_QUERIES as NUM_Q, make_scheduler
+from .stage_gen import FLOW_SHIFT, NUM_QUERIES as NUM_Q, RECIPE, make_scheduler
 from .stage_text import MAX_SEQUENCE_LENGTH
 
 DEFAULTS = {"name": "lumos-mini", "max_sequence_length": MAX_SEQUENCE_LENGTH, "width": 64, "height": 64,
             "num_frames": 17, "steps": 20, "guidance_light": 4.0, "guidance_heavy": 4.0, "fps": 8,
-            "flow_shift": FLOW_SHIFT, "light_text": "plan"}  # light reads the plan's text tokens (engine/runtime.py)
+            "flow_shift": FLOW_SHIFT}
+
+
+def light_text(recipe: dict | None) -> str:
+    """lumos.json's "light_text" for a light generator trained with `recipe` (its done.json's; None, as for a
+    snapshot of a stage still training: today's recipe): "plan" if it learnt from the plan's text tokens, which the
+    engine then gives it (engine/runtime.py), else "prompt", the paper's instruction tokens."""
+    return "plan" if (recipe or RECIPE["light"]).get("text") == "plan" else "prompt"
 
 
 def assemble(run, out: Path) -> Path:
@@ -60,7 +67,7 @@ def assemble(run, out: Path) -> Path:
     index_path.write_text(json.dumps(index, indent=2) + "\n")
     shutil.copytree(src / "heavy" / "transformer", tmp / "heavy" / "transformer")
     shutil.copytree(src / "understanding", tmp / "understanding")
-    cfg = dict(DEFAULTS)
+    cfg = dict(DEFAULTS, light_text=light_text((run.done("light") or {}).get("recipe")))
     if (out / "lumos.json").exists():  # keep tuned defaults (guidance, steps) across re-exports
         old = json.loads((out / "lumos.json").read_text())
         cfg.update({k: old[k] for k in ("steps", "guidance_light", "guidance_heavy", "fps", "handoff") if k in old})

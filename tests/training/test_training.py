@@ -36,6 +36,16 @@ def test_family_layout_and_defaults(tiny_run):
     assert not list(fam.rglob("*.bin")) and not list(fam.rglob("*.pt")), "safetensors only"
     cfg = json.loads((fam / "lumos.json").read_text())
     assert cfg["name"] == "lumos-mini" and (cfg["width"], cfg["height"], cfg["num_frames"]) == (64, 64, 17)
+    assert cfg["light_text"] == "plan"  # the default light recipe trains on the plan's text tokens
+
+
+def test_light_text_follows_the_light_recipe():
+    from training.export import light_text
+
+    assert light_text({"lr": 1e-3, "text": "plan"}) == "plan"
+    assert light_text({"lr": 1e-3, "text": "instruction"}) == "prompt"
+    assert light_text({"lr": 1e-3}) == "prompt"  # recipes from before the key trained on the instruction
+    assert light_text(None) == "plan"  # a snapshot: today's recipe
 
 
 def test_tiny_family_loads_offline_and_runs(tiny_run):
