@@ -58,10 +58,15 @@ def scenes(run) -> tuple[list[dict], np.ndarray]:
     return scenes(run)
 
 
-def eval_clips(n: int, seed: int = 999) -> np.ndarray:
-    """Held-out clips (bench bucket scenes are excluded from training; these come from a separate seed)."""
+def eval_scenes(n: int, seed: int = 999) -> list:
+    """Held-out scenes (bench bucket scenes are excluded from training; these come from a separate seed)."""
     from engine.miniworld import bench_set
 
     bench = bench_set()
     idx = np.random.default_rng(seed).choice(len(bench), size=min(n, len(bench)), replace=False)
-    return np.stack([render(bench[i][0].scene) for i in idx])
+    return [bench[i][0].scene for i in idx]
+
+
+def eval_clips(n: int, seed: int = 999) -> np.ndarray:
+    """The held-out scenes of `eval_scenes`, rendered."""
+    return np.stack([render(s) for s in eval_scenes(n, seed)])

@@ -39,6 +39,16 @@ def light_text(recipe: dict | None) -> str:
     return "plan" if (recipe or RECIPE["light"]).get("text") == "plan" else "prompt"
 
 
+STAGES = ("text", "lm", "vae", "latents", "decoder", "light", "heavy")
+
+
+def vae_folder(run) -> str:
+    """The VAE to ship: the decoder-tuned one once stage_decoder is done (same encoder, same latent space)."""
+    from .stage_decoder import TUNED
+
+    return TUNED if run.done("decoder") else "vae"
+
+
 def assemble(run, out: Path) -> Path:
     """Write the family folder from run/export (atomically: built next to `out`, then swapped in)."""
     from diffusers import AutoencoderKLWan, WanPipeline
@@ -53,7 +63,7 @@ def assemble(run, out: Path) -> Path:
     pipe = WanPipeline(
         tokenizer=AutoTokenizer.from_pretrained(src / "tokenizer", local_files_only=True),
         text_encoder=UMT5EncoderModel.from_pretrained(src / "text_encoder", local_files_only=True),
-        vae=AutoencoderKLWan.from_pretrained(src / "vae"),
+        vae=AutoencoderKLWan.from_pretrained(src / vae_folder(run)),
         transformer=load_transformer(src / "light" / "transformer"),
         scheduler=make_scheduler(),
     )
@@ -124,6 +134,14 @@ def _params(folder: Path) -> int:
     return n
 
 
+def _decoder_line(m: dict | None) -> str:
+    if not m:
+        return "not run"
+    b, a = m["heldout_before"], m["heldout_after"]
+    return (f"round-trip instruction score {b['instruction']:.3f} → **{a['instruction']:.3f}**, PSNR {b['psnr']:.2f} → "
+            f"{a['psnr']:.2f} dB, frame 0 {b['psnr_frame0']:.2f} → {a['psnr_frame0']:.2f} dB")
+
+
 def write_card(run, out: Path, metrics: dict) -> None:
     """MODEL_CARD.md from the measured numbers of this run (never edited by hand, so it cannot go stale)."""
     parts = {"light/transformer": "light generator (WanTransformer3DModel + absolute positions)",
@@ -141,7 +159,7 @@ def write_card(run, out: Path, metrics: dict) -> None:
 
     wall = "\n".join(f"| {s} | {steps(metrics.get(s))} | "
                       f"{(metrics.get(s) or {}).get('wall_s', float('nan')) / 60:.1f} |"
-                      for s in ("text", "lm", "vae", "latents", "light", "heavy"))
+                      for s in STAGES)
     vae, lm, qe = metrics.get("vae") or {}, metrics.get("lm") or {}, metrics.get("quick_eval") or {}
     plan = lm.get("heldout_exact_plan") or {}
 
@@ -189,6 +207,8 @@ mini VR-Bench instructions are never trained on.
   {vae.get('heldout_psnr_shapes', float('nan')):.2f} dB)
   (8× area-down + bicubic-up baseline {vae.get('blur_baseline_psnr', float('nan')):.2f} dB on the same clips).
   latents_mean / latents_std in `light/vae/config.json` are the encoder's statistics on training clips.
+- VAE decoder tuned alone (encoder frozen, so the latent space is unchanged), frame 0 weighted 4×: held-out
+  {_decoder_line(metrics.get('decoder'))}.
 - Generators: flow matching (Wan convention, σ from the shift-{cfg.get('flow_shift')} schedule), 10 % condition dropout
   to "" for CFG, EMA weights; the loss weighs latent cells covered by shapes up to 5× (`training/shape_cover.py`).
   Recipes (peak LR, batch, shape weight): light {json.dumps((metrics.get('light') or {}).get('recipe'))}, heavy
@@ -238,7 +258,7 @@ def export(run, out: Path = FAMILY_DIR, eval_per_category: int = 2, snapshot: bo
     timer = Timer()
     partial = {w: take_snapshot(run, w) for w in ("light", "heavy")} if snapshot else {}
     assemble(run, out)
-    metrics = {s: run.done(s) or partial.get(s) for s in ("text", "lm", "vae", "latents", "light", "heavy")}
+    metrics = {s: run.done(s) or partial.get(s) for s in STAGES}
     if eval_per_category:
         metrics["quick_eval"] = quick_eval(out, eval_per_category)
         log.info("quick eval: %s", json.dumps(metrics["quick_eval"]))

@@ -5,10 +5,10 @@
     python -m training.train_all --tiny --out /tmp/fam   # seconds; what the test suite runs
 
 Stages, each also runnable alone and each skipped when its done.json exists (delete it to redo):
-text (tokenizer + UMT5 encoder) → lm (understanding LM) → vae → latents (+ text embeddings) → light (+ connector)
-→ heavy → export (family folder + quick evaluation). Interrupt at any time; the same command resumes from the last
-checkpoint. Seeded; fp32; one thread by default (--threads); the light and heavy generators train side by side, one
-thread each (--sequential to train them one after the other).
+text (tokenizer + UMT5 encoder) → lm (understanding LM), beside vae → latents (+ text embeddings) → decoder
+(the VAE's decoder tuned, encoder frozen) → light (+ connector) beside heavy → export (family folder + quick evaluation). Interrupt at any time; the same command
+resumes from the last checkpoint. Seeded; fp32; one thread per process (--threads); the two independent pairs
+run side by side on two cores (--sequential runs every stage one after the other).
 """
 
 from __future__ import annotations
@@ -17,24 +17,31 @@ import argparse
 from pathlib import Path
 
 from . import export as export_mod
-from . import stage_gen, stage_lm, stage_text, stage_vae
+from . import stage_decoder, stage_gen, stage_lm, stage_text, stage_vae
 from .common import FAMILY_DIR, REPO, Timer, add_common_args, log, run_from_args
 
 
-def train_generators_side_by_side(run, a) -> None:
-    """Light in this process and heavy in a child process, one thread each: both generators are small, so two
-    one-thread runs use two cores better than one two-thread run (measured: 2 threads gave ~1.05x on the VAE)."""
+def beside(run, a, child_args: list[str], what: str, work) -> None:
+    """`work()` in this process while `python -m <child_args>` trains in a child process, one thread each: our
+    models are small, so two one-thread runs use two cores better than one two-thread run (measured: 2 threads gave
+    ~1.05x on the VAE)."""
     import subprocess
     import sys
 
-    cmd = [sys.executable, "-m", "training.stage_gen", "heavy", "--run", str(run.root), "--seed", str(run.seed),
-           "--threads", "1"] + (["--tiny"] if a.tiny else ["--quick"] if a.quick else [])
+    cmd = [sys.executable, "-m", *child_args, "--run", str(run.root), "--seed", str(run.seed), "--threads", "1"]
+    cmd += ["--tiny"] if a.tiny else ["--quick"] if a.quick else []
     child = subprocess.Popen(cmd, cwd=REPO)
     try:
-        stage_gen.train(run, "light")
+        work()
     finally:
         if child.wait() != 0:
-            raise SystemExit(f"heavy generator training failed (exit {child.returncode}); rerun to resume")
+            raise SystemExit(f"{what} training failed (exit {child.returncode}); rerun to resume")
+
+
+def train_language(run) -> None:
+    """Tokenizer + text encoder, then the understanding LM that reads them: independent of the VAE."""
+    stage_text.train(run)
+    stage_lm.train(run)
 
 
 def main(argv=None):
@@ -44,16 +51,21 @@ def main(argv=None):
                    help=f"family folder to write (default {FAMILY_DIR}; with --tiny nothing unless given)")
     p.add_argument("--eval", type=int, default=None, help="bench instructions per category for the quick check")
     p.add_argument("--sequential", dest="side_by_side", action="store_false",
-                   help="train the heavy generator after the light one instead of beside it on a second core")
+                   help="train every stage one after the other instead of two at a time on two cores")
+    p.add_argument("--language-only", action="store_true", help=argparse.SUPPRESS)  # the child beside the VAE
     a = p.parse_args(argv)
     run = run_from_args(a)
+    if a.language_only:
+        return train_language(run)
     timer = Timer()
-    stage_text.train(run)
-    stage_lm.train(run)
+    if a.side_by_side and not (run.done("lm") or run.done("vae")):
+        beside(run, a, ["training.train_all", "--language-only"], "text / LM", lambda: stage_vae.train(run))
+    train_language(run)
     stage_vae.train(run)
     stage_gen.build_latents(run)
+    stage_decoder.train(run)
     if a.side_by_side and not (run.done("light") or run.done("heavy")):
-        train_generators_side_by_side(run, a)
+        beside(run, a, ["training.stage_gen", "heavy"], "heavy generator", lambda: stage_gen.train(run, "light"))
     stage_gen.train(run, "light")
     stage_gen.train(run, "heavy")
     out = a.out if a.out is not None else (None if a.tiny else FAMILY_DIR)

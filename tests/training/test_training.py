@@ -18,7 +18,7 @@ def tiny_run(tmp_path_factory):
 
 
 def test_every_stage_finishes_and_records_wall_time(tiny_run):
-    for stage in ("text", "lm", "vae", "latents", "light", "heavy"):
+    for stage in ("text", "lm", "vae", "latents", "decoder", "light", "heavy"):
         info = json.loads((tiny_run / "run" / stage / "done.json").read_text())
         assert info["wall_s"] > 0
     metrics = json.loads((tiny_run / "run" / "metrics.json").read_text())
@@ -37,6 +37,32 @@ def test_family_layout_and_defaults(tiny_run):
     cfg = json.loads((fam / "lumos.json").read_text())
     assert cfg["name"] == "lumos-mini" and (cfg["width"], cfg["height"], cfg["num_frames"]) == (64, 64, 17)
     assert cfg["light_text"] == "plan"  # the default light recipe trains on the plan's text tokens
+
+
+def test_shipped_vae_has_the_tuned_decoder_and_the_original_encoder(tiny_run):
+    """stage_decoder changes only what decodes a latent, so the generators' latent space is the VAE stage's."""
+    import torch
+    from diffusers import AutoencoderKLWan
+
+    base = AutoencoderKLWan.from_pretrained(tiny_run / "run" / "export" / "vae").state_dict()
+    shipped = AutoencoderKLWan.from_pretrained(tiny_run / "family" / "light" / "vae").state_dict()
+    encoder = [k for k in base if k.startswith(("encoder.", "quant_conv."))]
+    decoder = [k for k in base if k.startswith(("decoder.", "post_quant_conv."))]
+    assert encoder and decoder and len(encoder) + len(decoder) == len(base)
+    assert all(torch.equal(base[k], shipped[k]) for k in encoder)
+    assert not all(torch.equal(base[k], shipped[k]) for k in decoder)
+
+
+def test_decoder_loss_weighs_frame_zero():
+    import torch
+
+    from training.stage_decoder import FRAME0_WEIGHT, loss_fn
+
+    x = torch.zeros(1, 3, 5, 8, 8)  # gray: no shape pixels
+    first, later = x.clone(), x.clone()
+    first[:, :, 0] += 0.5
+    later[:, :, 3] += 0.5
+    assert loss_fn(first, x).item() == pytest.approx(FRAME0_WEIGHT * loss_fn(later, x).item())
 
 
 def test_light_text_follows_the_light_recipe():
