@@ -189,15 +189,18 @@ def check_targets(results: list[ModeResult]) -> dict:
 
 def pick_default_handoff(results: list[ModeResult]) -> float | None:
     """The slider default for this family: among UPFB runs without a light lead (what the slider does), the most
-    detailed one that keeps >= 95 % of light's reasoning score; else the best balance of the two ratios."""
+    detailed one that keeps >= 95 % of light's reasoning score; else the best balance of the two ratios. Where heavy
+    adds no detail, the smallest hand-off that keeps 95 %: more only costs instruction following."""
     by = {r.mode.name: r for r in results}
     light, heavy = by.get("light"), by.get("heavy")
     cands = [r for r in results if r.mode.mode == "upfb" and r.mode.handoff is not None and r.mode.light_lead == 0]
     if not (light and heavy and cands):
         return None
-    if light.reasoning <= heavy.reasoning or heavy.detail <= light.detail:
-        return None  # no trade-off between the generators: nothing to pick, keep the authors' default
+    if light.reasoning <= heavy.reasoning:
+        return None  # light follows no better than heavy: no trade-off, nothing to pick from noise
     keep = [r for r in cands if r.reasoning >= 0.95 * light.reasoning]
+    if heavy.detail <= light.detail:
+        return min(r.mode.handoff for r in keep) if keep else None
     if keep:
         return max(keep, key=lambda r: (r.detail, -r.mode.handoff)).mode.handoff
 

@@ -76,6 +76,13 @@ def test_default_handoff_is_the_most_detailed_that_keeps_the_instruction(tmp_pat
     res3 = [_result("light", "light", 0.06, 0.94), _result("heavy", "heavy", 0.07, 0.92),
             _result("a", "upfb", 0.08, 0.93, 0.2)]
     assert pick_default_handoff(res3) is None
+    # heavy follows worse and adds no detail (the shipped family): the least hand-off that keeps the instruction
+    res4 = [_result("light", "light", 0.75, 0.927), _result("heavy", "heavy", 0.42, 0.89),
+            _result("b", "upfb", 0.74, 0.928, 0.4), _result("a", "upfb", 0.76, 0.927, 0.2),
+            _result("c", "upfb", 0.67, 0.93, 0.6)]
+    assert pick_default_handoff(res4) == 0.2
+    res4[3] = _result("a", "upfb", 0.6, 0.927, 0.2)  # it must keep the instruction, not just be small
+    assert pick_default_handoff(res4) == 0.4
     (tmp_path / "lumos.json").write_text(json.dumps({"name": "x", "steps": 20}))
     write_default_handoff(tmp_path, 0.4)
     assert json.loads((tmp_path / "lumos.json").read_text()) == {"name": "x", "steps": 20, "handoff": 0.4}
