@@ -81,6 +81,8 @@ def assemble(run, out: Path) -> Path:
     if (out / "lumos.json").exists():  # keep tuned defaults (guidance, steps) across re-exports
         old = json.loads((out / "lumos.json").read_text())
         cfg.update({k: old[k] for k in ("steps", "guidance_light", "guidance_heavy", "fps", "handoff") if k in old})
+    if (out / "guidance_tuning.json").exists():  # and the tuning run those defaults came from
+        shutil.copy2(out / "guidance_tuning.json", tmp / "guidance_tuning.json")
     (tmp / "lumos.json").write_text(json.dumps(cfg, indent=2) + "\n")
     if (run.root / "metrics.json").exists():
         shutil.copy(run.root / "metrics.json", tmp / "training_metrics.json")

@@ -156,6 +156,24 @@ def test_snapshot_exports_a_generator_that_is_still_training(tiny_run, tmp_path)
     assert "snapshot, still training" in (tmp_path / "family" / "MODEL_CARD.md").read_text()
 
 
+def test_reexport_keeps_the_tuned_defaults_and_their_tuning_log(tiny_run, tmp_path):
+    import shutil
+
+    from training.common import Budget, Run
+    from training.export import assemble
+
+    run = Run(root=tiny_run / "run", budget=Budget.tiny(), name="tiny")
+    fam = tmp_path / "family"
+    shutil.copytree(tiny_run / "family", fam)
+    cfg = json.loads((fam / "lumos.json").read_text())
+    (fam / "lumos.json").write_text(json.dumps({**cfg, "guidance_light": 4.0, "handoff": 0.2}))
+    (fam / "guidance_tuning.json").write_text('{"light": {"best": 4.0}}')
+    assemble(run, fam)
+    cfg = json.loads((fam / "lumos.json").read_text())
+    assert cfg["guidance_light"] == 4.0 and cfg["handoff"] == 0.2
+    assert json.loads((fam / "guidance_tuning.json").read_text()) == {"light": {"best": 4.0}}
+
+
 def test_cached_lm_states_give_the_batch_context(tiny_run):
     """The light stage runs the frozen LM once over all pairs (padded to the longest); the connector's output must
     equal running the LM per batch, so the cache changes speed only."""
