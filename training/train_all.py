@@ -6,9 +6,10 @@
 
 Stages, each also runnable alone and each skipped when its done.json exists (delete it to redo):
 text (tokenizer + UMT5 encoder) → lm (understanding LM), beside vae → latents (+ text embeddings) → decoder
-(the VAE's decoder tuned, encoder frozen) → light (+ connector) beside heavy → export (family folder + quick evaluation). Interrupt at any time; the same command
-resumes from the last checkpoint. Seeded; fp32; one thread per process (--threads); the two independent pairs
-run side by side on two cores (--sequential runs every stage one after the other).
+(the VAE's decoder tuned, encoder frozen) → light (+ connector) beside heavy → export (family folder + quick
+evaluation). Interrupt at any time; the same command resumes from the last checkpoint. Seeded; fp32; one thread
+per process (--threads); the two independent pairs run side by side on two cores (--sequential runs every stage
+one after the other).
 """
 
 from __future__ import annotations
