@@ -22,13 +22,14 @@ from .data import corpus
 from .stage_text import PAD
 
 LM_DIM = 128
+LM_LAYERS = 4
 
 
-def make_lm(vocab_size: int, seed: int = 0):
+def make_lm(vocab_size: int, seed: int = 0, layers: int = LM_LAYERS):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
-    cfg = LlamaConfig(vocab_size=vocab_size, hidden_size=LM_DIM, intermediate_size=384, num_hidden_layers=4,
+    cfg = LlamaConfig(vocab_size=vocab_size, hidden_size=LM_DIM, intermediate_size=384, num_hidden_layers=layers,
                       num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=320,
                       tie_word_embeddings=True, pad_token_id=PAD, bos_token_id=None, eos_token_id=1)
     return LlamaForCausalLM(cfg)
@@ -75,7 +76,7 @@ def evaluate(lm, tok, n_per_category: int = 8) -> dict:
     return res
 
 
-def train(run) -> dict:
+def train(run, layers: int = LM_LAYERS) -> dict:
     if run.done("lm"):
         return run.done("lm")
     from transformers import AutoTokenizer
@@ -83,11 +84,12 @@ def train(run) -> dict:
     timer = Timer()
     tok = AutoTokenizer.from_pretrained(run.export / "tokenizer", local_files_only=True)
     rows = corpus(run)
-    lm = make_lm(len(tok), run.seed)
-    opt = torch.optim.AdamW(lm.parameters(), lr=2e-3, weight_decay=0.01, betas=(0.9, 0.98))
     sd = run.stage_dir("lm")
-    step = 0
     ck = load_ckpt(sd / "ckpt.pt")
+    layers = ck.get("layers", LM_LAYERS) if ck else layers  # a resumed run keeps the depth it started with
+    lm = make_lm(len(tok), run.seed, layers)
+    opt = torch.optim.AdamW(lm.parameters(), lr=2e-3, weight_decay=0.01, betas=(0.9, 0.98))
+    step = 0
     timer.resume(ck)
     if ck:
         lm.load_state_dict(ck["lm"]), opt.load_state_dict(ck["opt"])
@@ -113,7 +115,8 @@ def train(run) -> dict:
         if step % run.budget.log_every == 0:
             log.info("lm step %d loss %.4f", step, loss_avg)
         if step % run.budget.ckpt_every == 0 or step == total:
-            save_ckpt(sd / "ckpt.pt", wall_s=timer.s, lm=lm.state_dict(), opt=opt.state_dict(), step=step)
+            save_ckpt(sd / "ckpt.pt", wall_s=timer.s, lm=lm.state_dict(), opt=opt.state_dict(), step=step,
+                      layers=layers)
     bar.close()
     lm.eval()
     acc = evaluate(lm, tok, run.budget.lm_eval_per_category) if run.budget.lm_eval_per_category else {}
@@ -121,7 +124,7 @@ def train(run) -> dict:
     out = run.export / "understanding" / "lm"
     lm.save_pretrained(out, safe_serialization=True)
     tok.save_pretrained(out)
-    info = {"wall_s": timer.s, "steps": total, "loss": loss_avg, "heldout_exact_plan": acc}
+    info = {"wall_s": timer.s, "steps": total, "layers": layers, "loss": loss_avg, "heldout_exact_plan": acc}
     run.mark_done("lm", **info)
     return info
 
@@ -129,7 +132,10 @@ def train(run) -> dict:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     add_common_args(p)
-    train(run_from_args(p.parse_args(argv)))
+    p.add_argument("--layers", type=int, default=LM_LAYERS,
+                   help="transformer layers, for trials (a resumed run keeps the depth it started with)")
+    a = p.parse_args(argv)
+    train(run_from_args(a), a.layers)
 
 
 if __name__ == "__main__":

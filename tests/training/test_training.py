@@ -174,6 +174,26 @@ def test_reexport_keeps_the_tuned_defaults_and_their_tuning_log(tiny_run, tmp_pa
     assert json.loads((fam / "guidance_tuning.json").read_text()) == {"light": {"best": 4.0}}
 
 
+def test_lm_trial_depth_survives_a_resume(tiny_run, tmp_path):
+    """An LM trial started with --layers resumes at that depth even when the flag is left off."""
+    import shutil
+
+    from training import stage_lm
+    from training.common import Budget, Run, setup
+
+    run = Run(root=tmp_path / "run", budget=Budget.tiny(), name="tiny")
+    shutil.copytree(tiny_run / "run", run.root)
+    shutil.rmtree(run.root / "lm")
+    setup(run)
+    run.budget.lm_steps = 2
+    stage_lm.train(run, layers=2)
+    (run.root / "lm" / "done.json").unlink()
+    run.budget.lm_steps = 4
+    info = stage_lm.train(run)  # default depth asked for; the checkpoint's wins
+    cfg = json.loads((run.root / "export" / "understanding" / "lm" / "config.json").read_text())
+    assert info["steps"] == 4 and info["layers"] == 2 and cfg["num_hidden_layers"] == 2
+
+
 def test_cached_lm_states_give_the_batch_context(tiny_run):
     """The light stage runs the frozen LM once over all pairs (padded to the longest); the connector's output must
     equal running the LM per batch, so the cache changes speed only."""
