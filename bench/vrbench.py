@@ -222,22 +222,17 @@ def write_default_handoff(family: Path, s: float) -> None:
 
 def vae_round_trip(family: str | None, per_category: int | None) -> dict:
     """Detail, PSNR and SSIM of the ground truth after the family's VAE (encode, decode): the detail ceiling."""
-    import torch
     from diffusers import AutoencoderKLWan
 
     from engine.models import DEFAULT_FAMILY
-    from training.stage_vae import to_tensor, to_uint8
+    from training.stage_vae import round_trip
 
     vae = AutoencoderKLWan.from_pretrained(Path(family or DEFAULT_FAMILY) / "light" / "vae").eval()
-    det, ps, ss = [], [], []
-    with torch.no_grad():
-        for ex, _ in bench_items(per_category):
-            ref = render(ex.scene)
-            out = to_uint8(vae.decode(vae.encode(to_tensor(ref[None])).latent_dist.mode()).sample)[0]
-            det.append(detail_score(out, ref))
-            ps.append(psnr(out, ref))
-            ss.append(ssim(out, ref))
-    return {"detail": float(np.mean(det)), "psnr": float(np.mean(ps)), "ssim": float(np.mean(ss))}
+    refs = np.stack([render(ex.scene) for ex, _ in bench_items(per_category)])
+    outs = round_trip(vae, refs)
+    return {"detail": float(np.mean([detail_score(o, r) for o, r in zip(outs, refs)])),
+            "psnr": float(np.mean([psnr(o, r) for o, r in zip(outs, refs)])),
+            "ssim": float(np.mean([ssim(o, r) for o, r in zip(outs, refs)]))}
 
 
 def table(results: list[ModeResult]) -> str:

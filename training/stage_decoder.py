@@ -22,7 +22,7 @@ from engine.miniworld import instruction_score, psnr, render
 
 from .common import Timer, add_common_args, load_ckpt, log, lr_at, run_from_args, save_ckpt
 from .data import eval_scenes, scenes
-from .stage_vae import evaluate, shape_weight, to_tensor, to_uint8
+from .stage_vae import reconstruction_psnr, round_trip, shape_weight, to_tensor
 
 FRAME0_WEIGHT = 4.0
 PEAK_LR = 3e-4
@@ -50,21 +50,12 @@ def loss_fn(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return ((d.abs() + d**2) * w).mean() / w.mean()
 
 
-@torch.no_grad()
-def round_trip(vae, clips: np.ndarray) -> np.ndarray:
-    vae.eval()
-    out = [to_uint8(vae.decode(vae.encode(to_tensor(clips[i: i + 4])).latent_dist.mode()).sample)
-           for i in range(0, len(clips), 4)]
-    vae.train()
-    return np.concatenate(out)
-
-
 def held_out(vae, held_scenes: list) -> dict:
     """PSNR (all, shape pixels, frame 0) and the instruction score of the round trip of held-out clips: a perfect
     VAE keeps every clip at 1.0, so this is the ceiling of any generator decoded through it."""
     clips = np.stack([render(s) for s in held_scenes])
     rec = round_trip(vae, clips)
-    return {"psnr": evaluate(vae, clips), "psnr_shapes": evaluate(vae, clips, shapes_only=True),
+    return {"psnr": reconstruction_psnr(rec, clips), "psnr_shapes": reconstruction_psnr(rec, clips, shapes_only=True),
             "psnr_frame0": float(np.mean([psnr(r[:1], c[:1]) for r, c in zip(rec, clips)])),
             "instruction": float(np.mean([instruction_score(r, s) for r, s in zip(rec, held_scenes)]))}
 
@@ -81,16 +72,16 @@ def train(run) -> dict:
     vae = AutoencoderKLWan.from_pretrained(run.export / "vae")
     mean = torch.tensor(vae.config.latents_mean).view(1, -1, 1, 1, 1)
     std = torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1)
-    before = held_out(vae, held)
+    sd = run.stage_dir("decoder")
+    ck = load_ckpt(sd / "ckpt.pt")
+    before = ck["before"] if ck else held_out(vae, held)  # measured once, on the VAE stage's decoder
     params = decoder_params(vae)
     opt = torch.optim.AdamW(params, lr=PEAK_LR, betas=(0.9, 0.99), weight_decay=0.0)
-    sd = run.stage_dir("decoder")
     step = 0
-    ck = load_ckpt(sd / "ckpt.pt")
     timer.resume(ck)
     if ck:
         vae.load_state_dict(ck["vae"]), opt.load_state_dict(ck["opt"])
-        step, before = ck["step"], ck["before"]
+        step = ck["step"]
     total = run.budget.decoder_steps
     rng = np.random.default_rng(run.seed + 53 + step)
     bar = tqdm(total=total, initial=step, desc="vae decoder", mininterval=5)

@@ -73,22 +73,27 @@ def blur_baseline(clips: np.ndarray) -> float:
 
 
 @torch.no_grad()
-def evaluate(vae, clips: np.ndarray, shapes_only: bool = False) -> float:
-    """Mean PSNR of reconstructions (shapes_only: over the saturated, shape pixels of the ground truth only)."""
+def round_trip(vae, clips: np.ndarray, batch: int = 4) -> np.ndarray:
+    """uint8 clips [N, F, H, W, 3] encoded (posterior mode) and decoded by `vae`, `batch` clips at a time."""
+    was_training = vae.training
     vae.eval()
-    vals = []
-    for i in range(0, len(clips), 4):
-        x = to_tensor(clips[i: i + 4])
-        y = vae.decode(vae.encode(x).latent_dist.mode()).sample
-        rec = to_uint8(y)
-        if shapes_only:
-            m = (shape_weight(x)[:, 0] > 1).numpy()
-            err = ((rec.astype(np.float64) - clips[i: i + 4].astype(np.float64)) ** 2).mean(-1)
-            vals += [10 * np.log10(255.0**2 / max(e[k].mean(), 1e-6)) for e, k in zip(err, m) if k.any()]
-        else:
-            vals += [psnr(r, c) for r, c in zip(rec, clips[i: i + 4])]
-    vae.train()
-    return float(np.mean(vals))
+    out = [to_uint8(vae.decode(vae.encode(to_tensor(clips[i: i + batch])).latent_dist.mode()).sample)
+           for i in range(0, len(clips), batch)]
+    vae.train(was_training)
+    return np.concatenate(out)
+
+
+def reconstruction_psnr(rec: np.ndarray, clips: np.ndarray, shapes_only: bool = False) -> float:
+    """Mean PSNR of reconstructions (shapes_only: over the saturated, shape pixels of the ground truth only)."""
+    if not shapes_only:
+        return float(np.mean([psnr(r, c) for r, c in zip(rec, clips)]))
+    masks = (shape_weight(to_tensor(clips))[:, 0] > 1).numpy()
+    err = ((rec.astype(np.float64) - clips.astype(np.float64)) ** 2).mean(-1)
+    return float(np.mean([10 * np.log10(255.0**2 / max(e[k].mean(), 1e-6)) for e, k in zip(err, masks) if k.any()]))
+
+
+def evaluate(vae, clips: np.ndarray, shapes_only: bool = False) -> float:
+    return reconstruction_psnr(round_trip(vae, clips), clips, shapes_only)
 
 
 def _crop_batch(clips, rng, n: int, frames: int, size: int) -> np.ndarray:
