@@ -12,8 +12,11 @@ Folder layout (``understanding/`` of a family)::
                  ``<plan>`` token that separates instruction and plan
     connector/   config.json + model.safetensors of `Connector`
 
-The LM sees ``instruction <plan> plan </s>``; `plan()` decodes greedily after ``<plan>``, so it is
-deterministic; `context()` encodes the given (possibly user-edited) plan, or the decoded one when none is given.
+The LM is either a causal LM that sees ``instruction <plan> plan </s>`` and decodes after ``<plan>``, or an
+encoder-decoder (seq2seq) LM whose encoder reads ``instruction </s>`` whole, in both directions, and whose decoder
+writes the plan; the connector then reads the encoder's states followed by the decoder's. `plan()` decodes
+greedily, so it is deterministic; `context()` encodes the given (possibly user-edited) plan, or the decoded one when
+none is given.
 """
 
 from __future__ import annotations
@@ -106,12 +109,78 @@ class Connector(nn.Module):
 
 def lm_input_ids(tokenizer, instruction: str, plan: str | None) -> list[int]:
     """Token ids of ``instruction <plan> plan </s>`` (plan None: the prompt for decoding, ending at <plan>)."""
-    ids = tokenizer(instruction.strip(), add_special_tokens=False).input_ids if instruction.strip() else []
-    ids = ids + [tokenizer.convert_tokens_to_ids(PLAN_TOKEN)]
-    if plan is not None:
-        ids = ids + (tokenizer(plan.strip(), add_special_tokens=False).input_ids if plan.strip() else [])
-        ids = ids + [tokenizer.eos_token_id]
-    return ids
+    ids = _words(tokenizer, instruction) + [tokenizer.convert_tokens_to_ids(PLAN_TOKEN)]
+    return ids + _words(tokenizer, plan) + [tokenizer.eos_token_id] if plan is not None else ids
+
+
+def load_lm(folder: str | Path, dtype=torch.float32):
+    """The understanding LM saved in ``folder`` (offline, safetensors), causal or encoder-decoder by its config."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+    seq2seq = getattr(AutoConfig.from_pretrained(folder, local_files_only=True), "is_encoder_decoder", False)
+    kind = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
+    return kind.from_pretrained(folder, local_files_only=True, use_safetensors=True, dtype=dtype)
+
+
+def is_seq2seq(lm) -> bool:
+    """True for an encoder-decoder LM (its encoder reads the instruction whole before the decoder writes)."""
+    return bool(getattr(lm.config, "is_encoder_decoder", False))
+
+
+def _words(tokenizer, text: str) -> list[int]:
+    return tokenizer(text.strip(), add_special_tokens=False).input_ids if text.strip() else []
+
+
+def seq2seq_ids(tokenizer, instruction: str, plan: str | None, decoder_start: int) -> tuple[list[int], list[int]]:
+    """Encoder ids ``instruction </s>`` and decoder inputs ``<start> plan </s>`` (plan None: ``<start>`` only)."""
+    dec = [decoder_start] + (_words(tokenizer, plan) + [tokenizer.eos_token_id] if plan is not None else [])
+    return _words(tokenizer, instruction) + [tokenizer.eos_token_id], dec
+
+
+def right_pad(rows: list, pad: float = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack id lists (or [T, D] tensors) padded on the right, with a mask (1 = real position)."""
+    rows = [r if isinstance(r, torch.Tensor) else torch.tensor(r, dtype=torch.long) for r in rows]
+    n = max(len(r) for r in rows)
+    out = rows[0].new_full((len(rows), n, *rows[0].shape[1:]), pad)
+    mask = torch.zeros((len(rows), n), dtype=torch.long, device=rows[0].device)
+    for k, r in enumerate(rows):
+        out[k, : len(r)], mask[k, : len(r)] = r, 1
+    return out, mask
+
+
+@torch.no_grad()
+def decode_plan(lm, tokenizer, instruction: str, max_new_tokens: int = MAX_PLAN_TOKENS) -> str:
+    """Greedy plan for one instruction, for either kind of LM."""
+    if is_seq2seq(lm):
+        enc, _ = seq2seq_ids(tokenizer, instruction, None, lm.config.decoder_start_token_id)
+        ids = torch.tensor([enc], device=lm.device)
+        start = 0  # generate returns the decoder's sequence alone, led by the start token (a special token)
+    else:
+        ids = torch.tensor([lm_input_ids(tokenizer, instruction, None)], device=lm.device)
+        start = ids.shape[1]
+    out = lm.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens, do_sample=False,
+                      eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    return tokenizer.decode(out[0, start:], skip_special_tokens=True).strip()
+
+
+@torch.no_grad()
+def lm_hidden_states(lm, tokenizer, pairs: list[tuple[str, str]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Last-layer states over (instruction, plan) pairs, right-padded, with their mask [B, T] (1 = real token).
+
+    Right padding leaves the states of real tokens unchanged, so a row's states do not depend on its batch.
+    A seq2seq LM gives its encoder's states over the instruction followed by its decoder's over the plan.
+    """
+    if not is_seq2seq(lm):
+        ids, mask = right_pad([lm_input_ids(tokenizer, i, p) for i, p in pairs])
+        ids, mask = ids.to(lm.device), mask.to(lm.device)
+        return lm(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[-1], mask
+    parts = [seq2seq_ids(tokenizer, i, p, lm.config.decoder_start_token_id) for i, p in pairs]
+    enc, enc_mask = (t.to(lm.device) for t in right_pad([e for e, _ in parts]))
+    dec, dec_mask = (t.to(lm.device) for t in right_pad([d for _, d in parts]))
+    out = lm(input_ids=enc, attention_mask=enc_mask, decoder_input_ids=dec, decoder_attention_mask=dec_mask,
+             output_hidden_states=True)
+    h_enc, h_dec = out.encoder_last_hidden_state, out.decoder_hidden_states[-1]
+    return right_pad([torch.cat([h_enc[k, : len(e)], h_dec[k, : len(d)]]) for k, (e, d) in enumerate(parts)])
 
 
 class UnderstandingBlock:
@@ -131,15 +200,14 @@ class UnderstandingBlock:
     @classmethod
     def from_pretrained(cls, folder: str | Path, device="cpu", dtype=torch.float32) -> "UnderstandingBlock":
         """Load ``folder/lm`` and ``folder/connector`` (offline, safetensors only)."""
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoTokenizer
 
         folder = Path(folder)
         for sub in ("lm", "connector"):
             if not (folder / sub).is_dir():
                 raise FileNotFoundError(f"understanding block folder {folder} has no {sub}/")
         tok = AutoTokenizer.from_pretrained(folder / "lm", local_files_only=True)
-        lm = AutoModelForCausalLM.from_pretrained(folder / "lm", local_files_only=True, use_safetensors=True,
-                                                  dtype=dtype)
+        lm = load_lm(folder / "lm", dtype=dtype)
         return cls(lm, tok, Connector.from_pretrained(folder / "connector"), device=device, dtype=dtype)
 
     @torch.no_grad()
@@ -151,11 +219,7 @@ class UnderstandingBlock:
         with self._lock:
             if instruction in self._plans:
                 return self._plans[instruction]
-            ids = torch.tensor([lm_input_ids(self.tokenizer, instruction, None)], device=self.device)
-            out = self.lm.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=MAX_PLAN_TOKENS,
-                                   do_sample=False, eos_token_id=self.tokenizer.eos_token_id,
-                                   pad_token_id=self.tokenizer.pad_token_id)
-            text = self.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip()
+            text = decode_plan(self.lm, self.tokenizer, instruction)
             if len(self._plans) >= PLAN_CACHE_ENTRIES:
                 self._plans.pop(next(iter(self._plans)))
             self._plans[instruction] = text
@@ -169,7 +233,6 @@ class UnderstandingBlock:
         """
         if plan is None:
             plan = self.plan(instruction)
-        ids = torch.tensor([lm_input_ids(self.tokenizer, instruction, plan)], device=self.device)
         with self._lock:
-            hidden = self.lm(input_ids=ids, output_hidden_states=True).hidden_states[-1]
+            hidden, _ = lm_hidden_states(self.lm, self.tokenizer, [(instruction, plan)])
             return self.connector(hidden.to(self.dtype))

@@ -63,7 +63,9 @@ def probe(x: torch.Tensor, y: torch.Tensor, classes: int, train_frac: float = 0.
 
 
 def main(argv=None):
-    from transformers import AutoModelForCausalLM, AutoTokenizer, UMT5EncoderModel
+    from transformers import AutoTokenizer, UMT5EncoderModel
+
+    from engine.understanding import is_seq2seq, load_lm
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--family", type=Path, default=REPO / "resources" / "models" / "lumos-mini")
@@ -73,14 +75,15 @@ def main(argv=None):
     t5_tok = AutoTokenizer.from_pretrained(a.family / "light" / "tokenizer")
     t5 = UMT5EncoderModel.from_pretrained(a.family / "light" / "text_encoder").eval()
     lm_tok = AutoTokenizer.from_pretrained(a.family / "understanding" / "lm")
-    lm = AutoModelForCausalLM.from_pretrained(a.family / "understanding" / "lm").eval()
+    lm = load_lm(a.family / "understanding" / "lm").eval()
+    lm_body = lm.get_encoder() if is_seq2seq(lm) else lm  # a seq2seq LM's encoder is what reads text whole
     feats = {"text encoder (UMT5)": ([], []), "understanding LM, last layer": ([], [])}
     colours, places = [], []
     with torch.no_grad():
         for e in draw_examples(a.n, 4242):
             t5_items, lm_items = shape_items(t5_tok, e.plan), shape_items(lm_tok, e.plan)
             h_t5 = t5(**t5_tok(e.plan, return_tensors="pt")).last_hidden_state[0]
-            h_lm = lm(**lm_tok(e.plan, return_tensors="pt"), output_hidden_states=True).hidden_states[-1][0]
+            h_lm = lm_body(**lm_tok(e.plan, return_tensors="pt"), output_hidden_states=True).hidden_states[-1][0]
             for (pt, colour, ct, place), (pl, _, cl, _) in zip(t5_items, lm_items):
                 feats["text encoder (UMT5)"][0].append(h_t5[pt])
                 feats["text encoder (UMT5)"][1].append(h_t5[ct])

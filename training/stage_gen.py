@@ -154,13 +154,13 @@ class LightCond:
     """Mixed context for the light generator: text embeds ⧺ connector(frozen LM states)."""
 
     def __init__(self, run, connector=None, num_queries: int = NUM_QUERIES, self_layers: int = 0):
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoTokenizer
 
-        from engine.understanding import Connector
+        from engine.understanding import Connector, load_lm
 
         folder = run.export / "understanding" / "lm"
         self.tok = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-        self.lm = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True).eval()
+        self.lm = load_lm(folder).eval()
         for p in self.lm.parameters():
             p.requires_grad_(False)
         self.connector = connector or Connector(self.lm.config.hidden_size, TEXT_DIM, num_queries,
@@ -169,22 +169,15 @@ class LightCond:
         self._cache: dict[tuple[str, str], int] = {}
         self._states = self._masks = None
 
-    @torch.no_grad()
     def _lm_states(self, pairs: list[tuple[str, str]]) -> tuple[torch.Tensor, torch.Tensor]:
-        from engine.understanding import lm_input_ids
+        from engine.understanding import lm_hidden_states
 
-        seqs = [lm_input_ids(self.tok, i, p) for i, p in pairs]
-        n = max(len(s) for s in seqs)
-        ids = torch.zeros((len(seqs), n), dtype=torch.long)
-        mask = torch.zeros((len(seqs), n), dtype=torch.long)
-        for k, s in enumerate(seqs):
-            ids[k, : len(s)], mask[k, : len(s)] = torch.tensor(s), 1
-        h = self.lm(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[-1]
-        return h, mask
+        return lm_hidden_states(self.lm, self.tok, pairs)
 
     def precompute(self, pairs: list[tuple[str, str]], chunk: int = 256) -> None:
         """Run the frozen LM once over every pair training will ask for (it was ~40 % of a light step).
-        Right padding leaves a causal LM's states of real tokens unchanged, so padded rows equal per-batch ones."""
+        `lm_hidden_states` pads on the right, which leaves real tokens' states unchanged, so stored rows equal
+        per-batch ones."""
         pairs = sorted(set(pairs))
         parts = [self._lm_states(pairs[i: i + chunk]) for i in tqdm(range(0, len(pairs), chunk), desc="LM states",
                                                                     mininterval=5)]

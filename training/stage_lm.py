@@ -1,10 +1,17 @@
 """Stage 2: the understanding block's language model, trained on instruction → plan.
 
-A small Llama-architecture causal LM over the world's tokenizer. Sequences are ``instruction <plan> plan </s>``
-and the loss covers the plan and ``</s>`` only, so the model learns to resolve reasoning instructions into explicit
-plans. Evaluated by greedy decoding on held-out bench instructions (exact plan match, per category).
+A small transformers LM over the world's tokenizer, of one of two kinds (``--arch``):
 
-Run alone: ``python -m training.stage_lm [--tiny|--quick]`` (needs stage_text).
+* ``causal``: Llama architecture over ``instruction <plan> plan </s>``, the loss on the plan and ``</s>`` only;
+* ``seq2seq``: T5 architecture, the encoder reading ``instruction </s>`` in both directions and the decoder
+  writing ``plan </s>``. A causal LM copying shape k of the layout has to find, three lookups deep, whether the
+  instruction's closing clause ("every shape that is not yellow …") excludes it; an encoder can mark shape k's own
+  words with that while reading, and the decoder's copy reads the mark (measured in training/README.md).
+
+Either learns to resolve reasoning instructions into explicit plans. Evaluated by greedy decoding on held-out
+bench instructions (exact plan match, per category).
+
+Run alone: ``python -m training.stage_lm [--tiny|--quick] [--arch causal|seq2seq]`` (needs stage_text).
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import collections
 import torch
 from tqdm import tqdm
 
-from engine.understanding import lm_input_ids
+from engine.understanding import decode_plan, is_seq2seq, lm_input_ids, right_pad, seq2seq_ids
 
 from .common import Timer, add_common_args, load_ckpt, log, lr_at, run_from_args, save_ckpt
 from .data import corpus
@@ -23,12 +30,22 @@ from .stage_text import PAD
 
 LM_DIM = 128
 LM_LAYERS = 4
+LM_ARCHS = ("causal", "seq2seq")
+LM_ARCH = "causal"
 
 
-def make_lm(vocab_size: int, seed: int = 0, layers: int = LM_LAYERS):
-    from transformers import LlamaConfig, LlamaForCausalLM
+def make_lm(vocab_size: int, seed: int = 0, layers: int = LM_LAYERS, arch: str = LM_ARCH):
+    """A fresh LM; ``layers`` counts the encoder's and the decoder's layers each for seq2seq."""
+    from transformers import LlamaConfig, LlamaForCausalLM, T5Config, T5ForConditionalGeneration
 
+    if arch not in LM_ARCHS:
+        raise ValueError(f"unknown LM architecture {arch!r}; expected one of {LM_ARCHS}")
     torch.manual_seed(seed)
+    if arch == "seq2seq":
+        cfg = T5Config(vocab_size=vocab_size, d_model=LM_DIM, d_kv=32, d_ff=384, num_layers=layers,
+                       num_decoder_layers=layers, num_heads=4, dropout_rate=0.0, feed_forward_proj="gated-gelu",
+                       tie_word_embeddings=True, pad_token_id=PAD, eos_token_id=1, decoder_start_token_id=PAD)
+        return T5ForConditionalGeneration(cfg)
     cfg = LlamaConfig(vocab_size=vocab_size, hidden_size=LM_DIM, intermediate_size=384, num_hidden_layers=layers,
                       num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=320,
                       tie_word_embeddings=True, pad_token_id=PAD, bos_token_id=None, eos_token_id=1)
@@ -39,16 +56,23 @@ def batch_ids(tok, rows, max_len: int = 256):
     """Right-padded ids, attention mask and labels (-100 outside the plan) for instruction/plan rows."""
     plan_id = tok.convert_tokens_to_ids("<plan>")
     seqs = [lm_input_ids(tok, r["instruction"], r["plan"])[:max_len] for r in rows]
-    n = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), n), PAD)
-    mask = torch.zeros((len(seqs), n), dtype=torch.long)
-    labels = torch.full((len(seqs), n), -100)
+    ids, mask = right_pad(seqs, PAD)
+    labels = torch.full_like(ids, -100)
     for i, s in enumerate(seqs):
-        ids[i, : len(s)] = torch.tensor(s)
-        mask[i, : len(s)] = 1
         start = s.index(plan_id) + 1
         labels[i, start: len(s)] = torch.tensor(s[start:])
     return ids, mask, labels
+
+
+def lm_loss(lm, tok, rows) -> torch.Tensor:
+    """Mean cross-entropy of the plan (and its ``</s>``) given the instruction, for either kind of LM."""
+    if not is_seq2seq(lm):
+        ids, mask, labels = batch_ids(tok, rows)
+        return lm(input_ids=ids, attention_mask=mask, labels=labels).loss
+    parts = [seq2seq_ids(tok, r["instruction"], r["plan"], lm.config.decoder_start_token_id) for r in rows]
+    enc, enc_mask = right_pad([e for e, _ in parts], PAD)
+    labels, _ = right_pad([d[1:] for _, d in parts], -100)  # the model shifts them right behind the start token
+    return lm(input_ids=enc, attention_mask=enc_mask, labels=labels).loss
 
 
 @torch.no_grad()
@@ -66,17 +90,14 @@ def evaluate(lm, tok, n_per_category: int = 8) -> dict:
     for cat, exs in by_cat.items():
         ok = 0
         for ex in exs:
-            ids = torch.tensor([lm_input_ids(tok, ex.instruction, None)])
-            out = lm.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=128, do_sample=False,
-                              eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
-            ok += tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip() == ex.plan
+            ok += decode_plan(lm, tok, ex.instruction) == ex.plan
         res[cat] = ok / len(exs)
     res["all"] = sum(res.values()) / len(res)
     lm.train()
     return res
 
 
-def train(run, layers: int = LM_LAYERS) -> dict:
+def train(run, layers: int = LM_LAYERS, arch: str = LM_ARCH) -> dict:
     if run.done("lm"):
         return run.done("lm")
     from transformers import AutoTokenizer
@@ -86,8 +107,9 @@ def train(run, layers: int = LM_LAYERS) -> dict:
     rows = corpus(run)
     sd = run.stage_dir("lm")
     ck = load_ckpt(sd / "ckpt.pt")
-    layers = ck.get("layers", LM_LAYERS) if ck else layers  # a resumed run keeps the depth it started with
-    lm = make_lm(len(tok), run.seed, layers)
+    if ck:  # a resumed run keeps the model it started with (checkpoints older than --arch were causal)
+        layers, arch = ck.get("layers", LM_LAYERS), ck.get("arch", "causal")
+    lm = make_lm(len(tok), run.seed, layers, arch)
     opt = torch.optim.AdamW(lm.parameters(), lr=2e-3, weight_decay=0.01, betas=(0.9, 0.98))
     step = 0
     timer.resume(ck)
@@ -101,10 +123,9 @@ def train(run, layers: int = LM_LAYERS) -> dict:
     loss_avg = None
     while step < total:
         idx = torch.randint(len(rows), (32,), generator=g).tolist()
-        ids, mask, labels = batch_ids(tok, [rows[i] for i in idx])
         for gr in opt.param_groups:
             gr["lr"] = lr_at(step, total, 2e-3, warmup=100)
-        loss = lm(input_ids=ids, attention_mask=mask, labels=labels).loss
+        loss = lm_loss(lm, tok, [rows[i] for i in idx])
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(lm.parameters(), 1.0)
@@ -116,7 +137,7 @@ def train(run, layers: int = LM_LAYERS) -> dict:
             log.info("lm step %d loss %.4f", step, loss_avg)
         if step % run.budget.ckpt_every == 0 or step == total:
             save_ckpt(sd / "ckpt.pt", wall_s=timer.s, lm=lm.state_dict(), opt=opt.state_dict(), step=step,
-                      layers=layers)
+                      layers=layers, arch=arch)
     bar.close()
     lm.eval()
     acc = evaluate(lm, tok, run.budget.lm_eval_per_category) if run.budget.lm_eval_per_category else {}
@@ -124,7 +145,7 @@ def train(run, layers: int = LM_LAYERS) -> dict:
     out = run.export / "understanding" / "lm"
     lm.save_pretrained(out, safe_serialization=True)
     tok.save_pretrained(out)
-    info = {"wall_s": timer.s, "steps": total, "layers": layers, "loss": loss_avg, "heldout_exact_plan": acc}
+    info = {"wall_s": timer.s, "steps": total, "layers": layers, "arch": arch, "loss": loss_avg, "heldout_exact_plan": acc}
     run.mark_done("lm", **info)
     return info
 
@@ -134,8 +155,10 @@ def main(argv=None):
     add_common_args(p)
     p.add_argument("--layers", type=int, default=LM_LAYERS,
                    help="transformer layers, for trials (a resumed run keeps the depth it started with)")
+    p.add_argument("--arch", choices=LM_ARCHS, default=LM_ARCH,
+                   help="causal (decoder-only) or seq2seq (encoder-decoder) LM (a resumed run keeps its own)")
     a = p.parse_args(argv)
-    train(run_from_args(a), a.layers)
+    train(run_from_args(a), a.layers, a.arch)
 
 
 if __name__ == "__main__":

@@ -194,6 +194,37 @@ def test_lm_trial_depth_survives_a_resume(tiny_run, tmp_path):
     assert info["steps"] == 4 and info["layers"] == 2 and cfg["num_hidden_layers"] == 2
 
 
+def test_seq2seq_lm_trains_resumes_and_conditions_the_light_stage(tiny_run, tmp_path):
+    """``stage_lm --arch seq2seq`` trains an encoder-decoder LM, a resume keeps that kind, and what it exports is
+    what the light stage and the engine load: plans decode and the connector gets states."""
+    import shutil
+
+    import torch
+    from transformers import AutoTokenizer
+
+    from engine.understanding import decode_plan, load_lm
+    from training import stage_lm
+    from training.common import Budget, Run, setup
+    from training.stage_gen import LightCond
+
+    run = Run(root=tmp_path / "run", budget=Budget.tiny(), name="tiny")
+    shutil.copytree(tiny_run / "run", run.root)
+    shutil.rmtree(run.root / "lm")
+    setup(run)
+    run.budget.lm_steps = 2
+    stage_lm.train(run, layers=1, arch="seq2seq")
+    (run.root / "lm" / "done.json").unlink()
+    run.budget.lm_steps = 3
+    info = stage_lm.train(run)  # the default kind asked for; the checkpoint's wins
+    assert (info["steps"], info["arch"], info["layers"]) == (3, "seq2seq", 1)
+    lm = load_lm(run.export / "understanding" / "lm")
+    assert lm.config.is_encoder_decoder and lm.config.num_layers == 1
+    tok = AutoTokenizer.from_pretrained(run.export / "understanding" / "lm")
+    assert isinstance(decode_plan(lm, tok, "a big red plain circle at the left moves right."), str)
+    ctx = LightCond(run).context([("a big red plain circle at the left moves right.", "gray checked background.")])
+    assert ctx.shape[0] == 1 and torch.isfinite(ctx).all()
+
+
 def test_cached_lm_states_give_the_batch_context(tiny_run):
     """The light stage runs the frozen LM once over all pairs (padded to the longest); the connector's output must
     equal running the LM per batch, so the cache changes speed only."""

@@ -5,15 +5,15 @@ import json
 import pytest
 import torch
 
-from engine.understanding import Connector, UnderstandingBlock, lm_input_ids
+from engine.understanding import Connector, UnderstandingBlock, lm_hidden_states, lm_input_ids, seq2seq_ids
 
 
-def _block(tmp_path):
+def _block(tmp_path, arch="causal"):
     from training.stage_lm import make_lm
     from training.stage_text import build_tokenizer
 
     tok = build_tokenizer(["a big red circle moves left. gray checked background.", "the larger shape grows."])
-    lm = make_lm(len(tok))
+    lm = make_lm(len(tok), layers=2, arch=arch)
     tok.save_pretrained(tmp_path / "lm")
     lm.save_pretrained(tmp_path / "lm", safe_serialization=True)
     Connector(lm.config.hidden_size, 24, num_queries=5).save_pretrained(tmp_path / "connector")
@@ -38,8 +38,10 @@ def test_connector_round_trip_and_masking(tmp_path):
     torch.testing.assert_close(c2(h2, mask)[1], out[1])
 
 
-def test_block_interface(tmp_path):
-    block = _block(tmp_path)
+@pytest.mark.parametrize("arch", ["causal", "seq2seq"])
+def test_block_interface(tmp_path, arch):
+    block = _block(tmp_path, arch)
+    assert block.lm.config.is_encoder_decoder == (arch == "seq2seq")
     assert (block.num_queries, block.text_dim) == (5, 24)
     plan = block.plan("a big red circle moves left.")
     assert isinstance(plan, str) and plan == block.plan("a big red circle moves left.")  # greedy, deterministic
@@ -85,3 +87,22 @@ def test_self_attending_connector_round_trips_and_ignores_padding(tmp_path):
     cfg.pop("self_layers")
     (tmp_path / "old" / "config.json").write_text(json.dumps(cfg))
     assert Connector.from_pretrained(tmp_path / "old").encoder is None
+
+
+def test_seq2seq_states_are_the_encoders_then_the_decoders_and_ignore_padding(tmp_path):
+    """A seq2seq block hands the connector its encoder's states over ``instruction </s>`` followed by its decoder's
+    over ``<start> plan </s>``; padding a row in a batch must not change its states."""
+    block = _block(tmp_path, "seq2seq")
+    lm, tok = block.lm, block.tokenizer
+    short = ("the larger shape grows.", "gray checked background.")
+    long = ("a big red circle moves left. the larger shape grows.", "a big red circle moves left. gray checked "
+            "background.")
+    hidden, mask = lm_hidden_states(lm, tok, [short, long])
+    enc, dec = seq2seq_ids(tok, *short, lm.config.decoder_start_token_id)
+    assert dec[0] == lm.config.decoder_start_token_id and enc[-1] == dec[-1] == tok.eos_token_id
+    assert int(mask[0].sum()) == len(enc) + len(dec) and int(mask[1].sum()) == hidden.shape[1]
+    with torch.no_grad():
+        own = lm.get_encoder()(input_ids=torch.tensor([enc])).last_hidden_state[0]
+    torch.testing.assert_close(hidden[0, : len(enc)], own)
+    alone, _ = lm_hidden_states(lm, tok, [short])
+    torch.testing.assert_close(hidden[0, : int(mask[0].sum())], alone[0], atol=1e-5, rtol=1e-5)
