@@ -8,8 +8,8 @@ cannot see the colour named after it, and a probe found the LM's states bind a s
 
 Folder layout (``understanding/`` of a family)::
 
-    lm/          a transformers causal LM + its tokenizer (save_pretrained, safetensors); its vocabulary has a
-                 ``<plan>`` token that separates instruction and plan
+    lm/          a transformers causal or encoder-decoder LM + its tokenizer (save_pretrained, safetensors);
+                 its vocabulary has a ``<plan>`` token that separates instruction and plan (causal LMs use it)
     connector/   config.json + model.safetensors of `Connector`
 
 The LM is either a causal LM that sees ``instruction <plan> plan </s>`` and decodes after ``<plan>``, or an

@@ -5,7 +5,7 @@ Layout (a contract with engine/models.py)::
     light/                 full diffusers WanPipeline folder (model_index.json, scheduler/, text_encoder/,
                            tokenizer/, transformer/, vae/)
     heavy/transformer/     bare WanTransformer3DModel folder, same in/out channels, text_dim and patch as light
-    understanding/lm/      causal LM + tokenizer;   understanding/connector/   Connector
+    understanding/lm/      causal or seq2seq LM + tokenizer;   understanding/connector/   Connector
     lumos.json             family defaults
     MODEL_CARD.md          what they are, how they were trained, measured numbers, limits
 
@@ -144,12 +144,17 @@ def _decoder_line(m: dict | None) -> str:
             f"{a['psnr']:.2f} dB, frame 0 {b['psnr_frame0']:.2f} → {a['psnr_frame0']:.2f} dB")
 
 
+def _architecture(folder: Path) -> str:
+    """The transformers class a saved model names in its config (the LM may be causal or encoder-decoder)."""
+    return (json.loads((folder / "config.json").read_text()).get("architectures") or ["?"])[0]
+
+
 def write_card(run, out: Path, metrics: dict) -> None:
     """MODEL_CARD.md from the measured numbers of this run (never edited by hand, so it cannot go stale)."""
     parts = {"light/transformer": "light generator (WanTransformer3DModel + absolute positions)",
              "heavy/transformer": "heavy generator (WanTransformer3DModel + absolute positions)", "light/vae": "shared VAE (AutoencoderKLWan)",
              "light/text_encoder": "shared text encoder (UMT5EncoderModel)",
-             "understanding/lm": "understanding LM (LlamaForCausalLM)",
+             "understanding/lm": f"understanding LM ({_architecture(out / 'understanding' / 'lm')})",
              "understanding/connector": "connector (learned queries)"}
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     rows = "\n".join(f"| {desc} | `{sub}/` | {_params(out / sub) / 1e6:.2f} M |" for sub, desc in parts.items())
@@ -183,7 +188,7 @@ measurable. {size / 1e6:.1f} MB in all, safetensors only.
 
 Mirrors the paper's stage 1: the light generator is conditioned on the *mixed context* (UMT5 text tokens, padded to
 {cfg.get('max_sequence_length')}, then {NUM_Q} connector tokens from the understanding LM's last hidden states over
-`instruction <plan> plan`). Unlike the paper, the text tokens are those of the understanding block's **plan**, not of
+the instruction and its plan). Unlike the paper, the text tokens are those of the understanding block's **plan**, not of
 the instruction (`lumos.json` `"light_text": "plan"`): through the connector alone the plan reached the light generator
 weakly (training/README.md measures it); the heavy generator — {_params(out / 'heavy/transformer') / max(1, _params(out / 'light/transformer')):.1f}× the light one's
 parameters — sees the raw instruction's text tokens only and was trained on explicit instructions only, like the

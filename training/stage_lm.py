@@ -145,7 +145,8 @@ def train(run, layers: int = LM_LAYERS, arch: str = LM_ARCH) -> dict:
     out = run.export / "understanding" / "lm"
     lm.save_pretrained(out, safe_serialization=True)
     tok.save_pretrained(out)
-    info = {"wall_s": timer.s, "steps": total, "layers": layers, "arch": arch, "loss": loss_avg, "heldout_exact_plan": acc}
+    info = {"wall_s": timer.s, "steps": total, "layers": layers, "arch": arch, "loss": loss_avg,
+            "heldout_exact_plan": acc}
     run.mark_done("lm", **info)
     return info
 
