@@ -158,8 +158,12 @@ def main(argv=None):
                    help="transformer layers, for trials (a resumed run keeps the depth it started with)")
     p.add_argument("--arch", choices=LM_ARCHS, default=LM_ARCH,
                    help="causal (decoder-only) or seq2seq (encoder-decoder) LM (a resumed run keeps its own)")
+    p.add_argument("--steps", type=int, default=None, help="override the budget's LM steps, for trials")
     a = p.parse_args(argv)
-    train(run_from_args(a), a.layers, a.arch)
+    run = run_from_args(a)
+    if a.steps:
+        run.budget.lm_steps = a.steps
+    train(run, a.layers, a.arch)
 
 
 if __name__ == "__main__":

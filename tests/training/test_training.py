@@ -194,6 +194,20 @@ def test_lm_trial_depth_survives_a_resume(tiny_run, tmp_path):
     assert info["steps"] == 4 and info["layers"] == 2 and cfg["num_hidden_layers"] == 2
 
 
+def test_lm_steps_flag_sets_the_trial_length(tiny_run, tmp_path):
+    """``stage_lm --steps N`` trains N steps whatever the budget says (trials of longer schedules)."""
+    import shutil
+
+    from training import stage_lm
+
+    root = tmp_path / "run"
+    shutil.copytree(tiny_run / "run", root)
+    shutil.rmtree(root / "lm")
+    stage_lm.main(["--tiny", "--run", str(root), "--steps", "3", "--layers", "1"])
+    done = json.loads((root / "lm" / "done.json").read_text())
+    assert done["steps"] == 3 and done["layers"] == 1
+
+
 def test_seq2seq_lm_trains_resumes_and_conditions_the_light_stage(tiny_run, tmp_path):
     """``stage_lm --arch seq2seq`` trains an encoder-decoder LM, a resume keeps that kind, and what it exports is
     what the light stage and the engine load: plans decode and the connector gets states."""
