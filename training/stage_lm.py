@@ -34,19 +34,19 @@ LM_ARCHS = ("causal", "seq2seq")
 LM_ARCH = "causal"
 
 
-def make_lm(vocab_size: int, seed: int = 0, layers: int = LM_LAYERS, arch: str = LM_ARCH):
-    """A fresh LM; ``layers`` counts the encoder's and the decoder's layers each for seq2seq."""
+def make_lm(vocab_size: int, seed: int = 0, layers: int = LM_LAYERS, arch: str = LM_ARCH, dim: int = LM_DIM):
+    """A fresh LM of width ``dim``; ``layers`` counts the encoder's and the decoder's layers each for seq2seq."""
     from transformers import LlamaConfig, LlamaForCausalLM, T5Config, T5ForConditionalGeneration
 
     if arch not in LM_ARCHS:
         raise ValueError(f"unknown LM architecture {arch!r}; expected one of {LM_ARCHS}")
     torch.manual_seed(seed)
     if arch == "seq2seq":
-        cfg = T5Config(vocab_size=vocab_size, d_model=LM_DIM, d_kv=32, d_ff=384, num_layers=layers,
+        cfg = T5Config(vocab_size=vocab_size, d_model=dim, d_kv=32, d_ff=384, num_layers=layers,
                        num_decoder_layers=layers, num_heads=4, dropout_rate=0.0, feed_forward_proj="gated-gelu",
                        tie_word_embeddings=True, pad_token_id=PAD, eos_token_id=1, decoder_start_token_id=PAD)
         return T5ForConditionalGeneration(cfg)
-    cfg = LlamaConfig(vocab_size=vocab_size, hidden_size=LM_DIM, intermediate_size=384, num_hidden_layers=layers,
+    cfg = LlamaConfig(vocab_size=vocab_size, hidden_size=dim, intermediate_size=384, num_hidden_layers=layers,
                       num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=320,
                       tie_word_embeddings=True, pad_token_id=PAD, bos_token_id=None, eos_token_id=1)
     return LlamaForCausalLM(cfg)
@@ -97,7 +97,7 @@ def evaluate(lm, tok, n_per_category: int = 8) -> dict:
     return res
 
 
-def train(run, layers: int = LM_LAYERS, arch: str = LM_ARCH) -> dict:
+def train(run, layers: int = LM_LAYERS, arch: str = LM_ARCH, dim: int = LM_DIM) -> dict:
     if run.done("lm"):
         return run.done("lm")
     from transformers import AutoTokenizer
@@ -108,8 +108,8 @@ def train(run, layers: int = LM_LAYERS, arch: str = LM_ARCH) -> dict:
     sd = run.stage_dir("lm")
     ck = load_ckpt(sd / "ckpt.pt")
     if ck:  # a resumed run keeps the model it started with (checkpoints older than --arch were causal)
-        layers, arch = ck.get("layers", LM_LAYERS), ck.get("arch", "causal")
-    lm = make_lm(len(tok), run.seed, layers, arch)
+        layers, arch, dim = ck.get("layers", LM_LAYERS), ck.get("arch", "causal"), ck.get("dim", LM_DIM)
+    lm = make_lm(len(tok), run.seed, layers, arch, dim)
     opt = torch.optim.AdamW(lm.parameters(), lr=2e-3, weight_decay=0.01, betas=(0.9, 0.98))
     step = 0
     timer.resume(ck)
@@ -137,7 +137,7 @@ def train(run, layers: int = LM_LAYERS, arch: str = LM_ARCH) -> dict:
             log.info("lm step %d loss %.4f", step, loss_avg)
         if step % run.budget.ckpt_every == 0 or step == total:
             save_ckpt(sd / "ckpt.pt", wall_s=timer.s, lm=lm.state_dict(), opt=opt.state_dict(), step=step,
-                      layers=layers, arch=arch)
+                      layers=layers, arch=arch, dim=dim)
     bar.close()
     lm.eval()
     acc = evaluate(lm, tok, run.budget.lm_eval_per_category) if run.budget.lm_eval_per_category else {}
@@ -145,7 +145,7 @@ def train(run, layers: int = LM_LAYERS, arch: str = LM_ARCH) -> dict:
     out = run.export / "understanding" / "lm"
     lm.save_pretrained(out, safe_serialization=True)
     tok.save_pretrained(out)
-    info = {"wall_s": timer.s, "steps": total, "layers": layers, "arch": arch, "loss": loss_avg,
+    info = {"wall_s": timer.s, "steps": total, "layers": layers, "arch": arch, "dim": dim, "loss": loss_avg,
             "heldout_exact_plan": acc}
     run.mark_done("lm", **info)
     return info
@@ -158,12 +158,13 @@ def main(argv=None):
                    help="transformer layers, for trials (a resumed run keeps the depth it started with)")
     p.add_argument("--arch", choices=LM_ARCHS, default=LM_ARCH,
                    help="causal (decoder-only) or seq2seq (encoder-decoder) LM (a resumed run keeps its own)")
+    p.add_argument("--dim", type=int, default=LM_DIM, help="width, for trials (a resumed run keeps its own)")
     p.add_argument("--steps", type=int, default=None, help="override the budget's LM steps, for trials")
     a = p.parse_args(argv)
     run = run_from_args(a)
     if a.steps:
         run.budget.lm_steps = a.steps
-    train(run, a.layers, a.arch)
+    train(run, a.layers, a.arch, a.dim)
 
 
 if __name__ == "__main__":

@@ -195,7 +195,7 @@ def test_lm_trial_depth_survives_a_resume(tiny_run, tmp_path):
 
 
 def test_lm_steps_flag_sets_the_trial_length(tiny_run, tmp_path):
-    """``stage_lm --steps N`` trains N steps whatever the budget says (trials of longer schedules)."""
+    """``stage_lm --steps N --dim D`` trains N steps at width D whatever the budget says (trials)."""
     import shutil
 
     from training import stage_lm
@@ -203,9 +203,10 @@ def test_lm_steps_flag_sets_the_trial_length(tiny_run, tmp_path):
     root = tmp_path / "run"
     shutil.copytree(tiny_run / "run", root)
     shutil.rmtree(root / "lm")
-    stage_lm.main(["--tiny", "--run", str(root), "--steps", "3", "--layers", "1"])
+    stage_lm.main(["--tiny", "--run", str(root), "--steps", "3", "--layers", "1", "--dim", "64"])
     done = json.loads((root / "lm" / "done.json").read_text())
-    assert done["steps"] == 3 and done["layers"] == 1
+    cfg = json.loads((root / "export" / "understanding" / "lm" / "config.json").read_text())
+    assert (done["steps"], done["layers"], done["dim"], cfg["hidden_size"]) == (3, 1, 64, 64)
 
 
 def test_seq2seq_lm_trains_resumes_and_conditions_the_light_stage(tiny_run, tmp_path):
