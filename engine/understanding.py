@@ -107,10 +107,23 @@ class Connector(nn.Module):
         return model.eval()
 
 
-def lm_input_ids(tokenizer, instruction: str, plan: str | None) -> list[int]:
-    """Token ids of ``instruction <plan> plan </s>`` (plan None: the prompt for decoding, ending at <plan>)."""
-    ids = _words(tokenizer, instruction) + [tokenizer.convert_tokens_to_ids(PLAN_TOKEN)]
+def lm_input_ids(tokenizer, instruction: str, plan: str | None, readings: int = 1) -> list[int]:
+    """Token ids of ``instruction <plan> plan </s>`` (plan None: the prompt for decoding, ending at <plan>).
+
+    ``readings`` 2 gives ``instruction </s> instruction <plan> …``: in its second reading a causal LM sees every
+    token of the instruction from every token of it, as an encoder would (a shape's words can already carry that
+    the closing "every shape that is not yellow …" excludes it), and still copies the layout with exact positions.
+    """
+    words = _words(tokenizer, instruction)
+    ids = (words + [tokenizer.eos_token_id]) * (readings - 1) + words if words else []
+    ids = ids + [tokenizer.convert_tokens_to_ids(PLAN_TOKEN)]
     return ids + _words(tokenizer, plan) + [tokenizer.eos_token_id] if plan is not None else ids
+
+
+def instruction_readings(lm) -> int:
+    """How many times ``lm`` reads the instruction before writing the plan (its config's
+    ``instruction_readings``; LMs saved before that setting read it once)."""
+    return int(getattr(lm.config, "instruction_readings", 1))
 
 
 def load_lm(folder: str | Path, dtype=torch.float32):
@@ -156,7 +169,7 @@ def decode_plan(lm, tokenizer, instruction: str, max_new_tokens: int = MAX_PLAN_
         ids = torch.tensor([enc], device=lm.device)
         start = 0  # generate returns the decoder's sequence alone, led by the start token (a special token)
     else:
-        ids = torch.tensor([lm_input_ids(tokenizer, instruction, None)], device=lm.device)
+        ids = torch.tensor([lm_input_ids(tokenizer, instruction, None, instruction_readings(lm))], device=lm.device)
         start = ids.shape[1]
     out = lm.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens, do_sample=False,
                       eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
@@ -171,7 +184,7 @@ def lm_hidden_states(lm, tokenizer, pairs: list[tuple[str, str]]) -> tuple[torch
     A seq2seq LM gives its encoder's states over the instruction followed by its decoder's over the plan.
     """
     if not is_seq2seq(lm):
-        ids, mask = right_pad([lm_input_ids(tokenizer, i, p) for i, p in pairs])
+        ids, mask = right_pad([lm_input_ids(tokenizer, i, p, instruction_readings(lm)) for i, p in pairs])
         ids, mask = ids.to(lm.device), mask.to(lm.device)
         return lm(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[-1], mask
     parts = [seq2seq_ids(tokenizer, i, p, lm.config.decoder_start_token_id) for i, p in pairs]

@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from engine.miniworld.split import sample_train_example  # noqa: E402
-from engine.understanding import is_seq2seq, lm_input_ids, load_lm, seq2seq_ids  # noqa: E402
+from engine.understanding import instruction_readings, is_seq2seq, lm_input_ids, load_lm, seq2seq_ids  # noqa: E402
 from training.data import CATEGORIES  # noqa: E402
 
 FAMILY_LM = REPO / "resources" / "models" / "lumos-mini" / "understanding" / "lm"
@@ -35,7 +35,7 @@ def plan_is_exact(lm, tok, instruction: str, plan: str) -> bool:
         enc, dec = seq2seq_ids(tok, instruction, plan, lm.config.decoder_start_token_id)
         logits = lm(input_ids=torch.tensor([enc]), labels=torch.tensor([dec[1:]])).logits[0]
         return logits.argmax(-1).tolist() == dec[1:]
-    ids = lm_input_ids(tok, instruction, plan)
+    ids = lm_input_ids(tok, instruction, plan, instruction_readings(lm))
     start = ids.index(tok.convert_tokens_to_ids("<plan>")) + 1
     logits = lm(torch.tensor([ids])).logits[0]
     return logits[start - 1: -1].argmax(-1).tolist() == ids[start:]
@@ -45,7 +45,8 @@ def from_checkpoint(path: Path, vocab_size: int):
     from training.stage_lm import LM_DIM, LM_LAYERS, make_lm
 
     ck = torch.load(path, map_location="cpu", weights_only=False)
-    lm = make_lm(vocab_size, 0, ck.get("layers", LM_LAYERS), ck.get("arch", "causal"), ck.get("dim", LM_DIM))
+    lm = make_lm(vocab_size, 0, ck.get("layers", LM_LAYERS), ck.get("arch", "causal"), ck.get("dim", LM_DIM),
+                 ck.get("readings", 1))
     lm.load_state_dict(ck["lm"])
     print(f"checkpoint at step {ck['step']}")
     return lm

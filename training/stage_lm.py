@@ -22,7 +22,7 @@ import collections
 import torch
 from tqdm import tqdm
 
-from engine.understanding import decode_plan, is_seq2seq, lm_input_ids, right_pad, seq2seq_ids
+from engine.understanding import decode_plan, instruction_readings, is_seq2seq, lm_input_ids, right_pad, seq2seq_ids
 
 from .common import Timer, add_common_args, load_ckpt, log, lr_at, run_from_args, save_ckpt
 from .data import corpus
@@ -32,30 +32,36 @@ LM_DIM = 128
 LM_LAYERS = 4
 LM_ARCHS = ("causal", "seq2seq")
 LM_ARCH = "causal"
+LM_READINGS = 1
 
 
-def make_lm(vocab_size: int, seed: int = 0, layers: int = LM_LAYERS, arch: str = LM_ARCH, dim: int = LM_DIM):
-    """A fresh LM of width ``dim``; ``layers`` counts the encoder's and the decoder's layers each for seq2seq."""
+def make_lm(vocab_size: int, seed: int = 0, layers: int = LM_LAYERS, arch: str = LM_ARCH, dim: int = LM_DIM,
+            readings: int = LM_READINGS):
+    """A fresh LM of width ``dim``; ``layers`` counts the encoder's and the decoder's layers each for seq2seq;
+    a causal LM reads the instruction ``readings`` times (engine.understanding.lm_input_ids)."""
     from transformers import LlamaConfig, LlamaForCausalLM, T5Config, T5ForConditionalGeneration
 
     if arch not in LM_ARCHS:
         raise ValueError(f"unknown LM architecture {arch!r}; expected one of {LM_ARCHS}")
     torch.manual_seed(seed)
     if arch == "seq2seq":
+        if readings != 1:
+            raise ValueError("an encoder-decoder LM reads the instruction once (its encoder sees all of it)")
         cfg = T5Config(vocab_size=vocab_size, d_model=dim, d_kv=32, d_ff=384, num_layers=layers,
                        num_decoder_layers=layers, num_heads=4, dropout_rate=0.0, feed_forward_proj="gated-gelu",
                        tie_word_embeddings=True, pad_token_id=PAD, eos_token_id=1, decoder_start_token_id=PAD)
         return T5ForConditionalGeneration(cfg)
     cfg = LlamaConfig(vocab_size=vocab_size, hidden_size=dim, intermediate_size=384, num_hidden_layers=layers,
                       num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=320,
-                      tie_word_embeddings=True, pad_token_id=PAD, bos_token_id=None, eos_token_id=1)
+                      tie_word_embeddings=True, pad_token_id=PAD, bos_token_id=None, eos_token_id=1,
+                      instruction_readings=readings)
     return LlamaForCausalLM(cfg)
 
 
-def batch_ids(tok, rows, max_len: int = 256):
+def batch_ids(tok, rows, readings: int = 1, max_len: int = 320):
     """Right-padded ids, attention mask and labels (-100 outside the plan) for instruction/plan rows."""
     plan_id = tok.convert_tokens_to_ids("<plan>")
-    seqs = [lm_input_ids(tok, r["instruction"], r["plan"])[:max_len] for r in rows]
+    seqs = [lm_input_ids(tok, r["instruction"], r["plan"], readings)[:max_len] for r in rows]
     ids, mask = right_pad(seqs, PAD)
     labels = torch.full_like(ids, -100)
     for i, s in enumerate(seqs):
@@ -67,7 +73,7 @@ def batch_ids(tok, rows, max_len: int = 256):
 def lm_loss(lm, tok, rows) -> torch.Tensor:
     """Mean cross-entropy of the plan (and its ``</s>``) given the instruction, for either kind of LM."""
     if not is_seq2seq(lm):
-        ids, mask, labels = batch_ids(tok, rows)
+        ids, mask, labels = batch_ids(tok, rows, instruction_readings(lm))
         return lm(input_ids=ids, attention_mask=mask, labels=labels).loss
     parts = [seq2seq_ids(tok, r["instruction"], r["plan"], lm.config.decoder_start_token_id) for r in rows]
     enc, enc_mask = right_pad([e for e, _ in parts], PAD)
@@ -97,7 +103,7 @@ def evaluate(lm, tok, n_per_category: int = 8) -> dict:
     return res
 
 
-def train(run, layers: int = LM_LAYERS, arch: str = LM_ARCH, dim: int = LM_DIM) -> dict:
+def train(run, layers: int = LM_LAYERS, arch: str = LM_ARCH, dim: int = LM_DIM, readings: int = LM_READINGS) -> dict:
     if run.done("lm"):
         return run.done("lm")
     from transformers import AutoTokenizer
@@ -109,7 +115,8 @@ def train(run, layers: int = LM_LAYERS, arch: str = LM_ARCH, dim: int = LM_DIM) 
     ck = load_ckpt(sd / "ckpt.pt")
     if ck:  # a resumed run keeps the model it started with (checkpoints older than --arch were causal)
         layers, arch, dim = ck.get("layers", LM_LAYERS), ck.get("arch", "causal"), ck.get("dim", LM_DIM)
-    lm = make_lm(len(tok), run.seed, layers, arch, dim)
+        readings = ck.get("readings", 1)
+    lm = make_lm(len(tok), run.seed, layers, arch, dim, readings)
     opt = torch.optim.AdamW(lm.parameters(), lr=2e-3, weight_decay=0.01, betas=(0.9, 0.98))
     step = 0
     timer.resume(ck)
@@ -137,7 +144,7 @@ def train(run, layers: int = LM_LAYERS, arch: str = LM_ARCH, dim: int = LM_DIM) 
             log.info("lm step %d loss %.4f", step, loss_avg)
         if step % run.budget.ckpt_every == 0 or step == total:
             save_ckpt(sd / "ckpt.pt", wall_s=timer.s, lm=lm.state_dict(), opt=opt.state_dict(), step=step,
-                      layers=layers, arch=arch, dim=dim)
+                      layers=layers, arch=arch, dim=dim, readings=readings)
     bar.close()
     lm.eval()
     acc = evaluate(lm, tok, run.budget.lm_eval_per_category) if run.budget.lm_eval_per_category else {}
@@ -145,7 +152,8 @@ def train(run, layers: int = LM_LAYERS, arch: str = LM_ARCH, dim: int = LM_DIM) 
     out = run.export / "understanding" / "lm"
     lm.save_pretrained(out, safe_serialization=True)
     tok.save_pretrained(out)
-    info = {"wall_s": timer.s, "steps": total, "layers": layers, "arch": arch, "dim": dim, "loss": loss_avg,
+    info = {"wall_s": timer.s, "steps": total, "layers": layers, "arch": arch, "dim": dim, "readings": readings,
+            "loss": loss_avg,
             "heldout_exact_plan": acc}
     run.mark_done("lm", **info)
     return info
@@ -159,12 +167,14 @@ def main(argv=None):
     p.add_argument("--arch", choices=LM_ARCHS, default=LM_ARCH,
                    help="causal (decoder-only) or seq2seq (encoder-decoder) LM (a resumed run keeps its own)")
     p.add_argument("--dim", type=int, default=LM_DIM, help="width, for trials (a resumed run keeps its own)")
+    p.add_argument("--readings", type=int, choices=(1, 2), default=LM_READINGS,
+                   help="times a causal LM reads the instruction before the plan (a resumed run keeps its own)")
     p.add_argument("--steps", type=int, default=None, help="override the budget's LM steps, for trials")
     a = p.parse_args(argv)
     run = run_from_args(a)
     if a.steps:
         run.budget.lm_steps = a.steps
-    train(run, a.layers, a.arch, a.dim)
+    train(run, a.layers, a.arch, a.dim, a.readings)
 
 
 if __name__ == "__main__":

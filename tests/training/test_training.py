@@ -209,6 +209,25 @@ def test_lm_steps_flag_sets_the_trial_length(tiny_run, tmp_path):
     assert (done["steps"], done["layers"], done["dim"], cfg["hidden_size"]) == (3, 1, 64, 64)
 
 
+def test_lm_that_reads_twice_trains_resumes_and_exports_its_reading(tiny_run, tmp_path):
+    """``stage_lm --readings 2``: the checkpoint keeps the reading count across a resume, and the exported config
+    carries it to the engine."""
+    import shutil
+
+    from engine.understanding import instruction_readings, load_lm
+    from training import stage_lm
+
+    root = tmp_path / "run"
+    shutil.copytree(tiny_run / "run", root)
+    shutil.rmtree(root / "lm")
+    stage_lm.main(["--tiny", "--run", str(root), "--steps", "2", "--layers", "1", "--readings", "2"])
+    (root / "lm" / "done.json").unlink()
+    stage_lm.main(["--tiny", "--run", str(root), "--steps", "3"])  # default asked for; the checkpoint's wins
+    done = json.loads((root / "lm" / "done.json").read_text())
+    assert (done["steps"], done["readings"]) == (3, 2)
+    assert instruction_readings(load_lm(root / "export" / "understanding" / "lm")) == 2
+
+
 def test_seq2seq_lm_trains_resumes_and_conditions_the_light_stage(tiny_run, tmp_path):
     """``stage_lm --arch seq2seq`` trains an encoder-decoder LM, a resume keeps that kind, and what it exports is
     what the light stage and the engine load: plans decode and the connector gets states."""

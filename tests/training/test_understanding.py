@@ -8,12 +8,12 @@ import torch
 from engine.understanding import Connector, UnderstandingBlock, lm_hidden_states, lm_input_ids, seq2seq_ids
 
 
-def _block(tmp_path, arch="causal"):
+def _block(tmp_path, arch="causal", readings=1):
     from training.stage_lm import make_lm
     from training.stage_text import build_tokenizer
 
     tok = build_tokenizer(["a big red circle moves left. gray checked background.", "the larger shape grows."])
-    lm = make_lm(len(tok), layers=2, arch=arch)
+    lm = make_lm(len(tok), layers=2, arch=arch, readings=readings)
     tok.save_pretrained(tmp_path / "lm")
     lm.save_pretrained(tmp_path / "lm", safe_serialization=True)
     Connector(lm.config.hidden_size, 24, num_queries=5).save_pretrained(tmp_path / "connector")
@@ -59,6 +59,29 @@ def test_lm_input_layout(tmp_path):
     plan_id = tok.convert_tokens_to_ids("<plan>")
     assert ids.count(plan_id) == 1 and ids[-1] == tok.eos_token_id
     assert lm_input_ids(tok, "a big red circle", None)[-1] == plan_id
+
+
+def test_an_lm_that_reads_twice_sees_the_instruction_twice_and_keeps_that_when_saved(tmp_path):
+    """``instruction </s> instruction <plan> plan </s>``; the count travels in the LM's config, so the engine
+    gives a loaded LM the layout it was trained on (a twice-reading LM fed one reading writes a different plan)."""
+    from engine.understanding import instruction_readings
+
+    block = _block(tmp_path, readings=2)
+    tok, lm = block.tokenizer, block.lm
+    assert instruction_readings(lm) == 2
+    once = lm_input_ids(tok, "a big red circle.", None)
+    twice = lm_input_ids(tok, "a big red circle.", "gray checked background.", 2)
+    words = once[:-1]
+    assert twice[: 2 * len(words) + 2] == words + [tok.eos_token_id] + words + [once[-1]]
+    assert twice.count(once[-1]) == 1 and twice[-1] == tok.eos_token_id
+    assert lm_input_ids(tok, "", None, 2) == lm_input_ids(tok, "", None)  # nothing to read twice
+    # The block's states follow the twice-read layout: one state per token of it.
+    hidden, mask = lm_hidden_states(lm, tok, [("a big red circle.", "gray checked background.")])
+    assert hidden.shape[1] == len(twice) and mask.sum() == len(twice)
+    with pytest.raises(ValueError, match="once"):
+        from training.stage_lm import make_lm
+
+        make_lm(len(tok), arch="seq2seq", readings=2)
 
 
 def test_missing_parts_fail_clearly(tmp_path):
