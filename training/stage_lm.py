@@ -103,7 +103,18 @@ def evaluate(lm, tok, n_per_category: int = 8) -> dict:
     return res
 
 
-def train(run, layers: int = LM_LAYERS, arch: str = LM_ARCH, dim: int = LM_DIM, readings: int = LM_READINGS) -> dict:
+def row_weights(rows, category_weight: dict[str, float] | None) -> torch.Tensor | None:
+    """Sampling weight of each corpus row: its category's weight (1 for categories not named); None: uniform."""
+    if not category_weight:
+        return None
+    unknown = set(category_weight) - {r["category"] for r in rows}
+    if unknown:
+        raise ValueError(f"no corpus rows of category {sorted(unknown)}")
+    return torch.tensor([float(category_weight.get(r["category"], 1.0)) for r in rows])
+
+
+def train(run, layers: int = LM_LAYERS, arch: str = LM_ARCH, dim: int = LM_DIM, readings: int = LM_READINGS,
+          category_weight: dict[str, float] | None = None) -> dict:
     if run.done("lm"):
         return run.done("lm")
     from transformers import AutoTokenizer
@@ -115,7 +126,8 @@ def train(run, layers: int = LM_LAYERS, arch: str = LM_ARCH, dim: int = LM_DIM, 
     ck = load_ckpt(sd / "ckpt.pt")
     if ck:  # a resumed run keeps the model it started with (checkpoints older than --arch were causal)
         layers, arch, dim = ck.get("layers", LM_LAYERS), ck.get("arch", "causal"), ck.get("dim", LM_DIM)
-        readings = ck.get("readings", 1)
+        readings, category_weight = ck.get("readings", 1), ck.get("category_weight") or None
+    weights = row_weights(rows, category_weight)
     lm = make_lm(len(tok), run.seed, layers, arch, dim, readings)
     opt = torch.optim.AdamW(lm.parameters(), lr=2e-3, weight_decay=0.01, betas=(0.9, 0.98))
     step = 0
@@ -129,7 +141,8 @@ def train(run, layers: int = LM_LAYERS, arch: str = LM_ARCH, dim: int = LM_DIM, 
     lm.train()
     loss_avg = None
     while step < total:
-        idx = torch.randint(len(rows), (32,), generator=g).tolist()
+        idx = (torch.randint(len(rows), (32,), generator=g) if weights is None
+               else torch.multinomial(weights, 32, replacement=True, generator=g)).tolist()
         for gr in opt.param_groups:
             gr["lr"] = lr_at(step, total, 2e-3, warmup=100)
         loss = lm_loss(lm, tok, [rows[i] for i in idx])
@@ -144,7 +157,8 @@ def train(run, layers: int = LM_LAYERS, arch: str = LM_ARCH, dim: int = LM_DIM, 
             log.info("lm step %d loss %.4f", step, loss_avg)
         if step % run.budget.ckpt_every == 0 or step == total:
             save_ckpt(sd / "ckpt.pt", wall_s=timer.s, lm=lm.state_dict(), opt=opt.state_dict(), step=step,
-                      layers=layers, arch=arch, dim=dim, readings=readings)
+                      layers=layers, arch=arch, dim=dim, readings=readings,
+                      category_weight=category_weight or {})
     bar.close()
     lm.eval()
     acc = evaluate(lm, tok, run.budget.lm_eval_per_category) if run.budget.lm_eval_per_category else {}
@@ -153,6 +167,7 @@ def train(run, layers: int = LM_LAYERS, arch: str = LM_ARCH, dim: int = LM_DIM, 
     lm.save_pretrained(out, safe_serialization=True)
     tok.save_pretrained(out)
     info = {"wall_s": timer.s, "steps": total, "layers": layers, "arch": arch, "dim": dim, "readings": readings,
+            "category_weight": category_weight or {},
             "loss": loss_avg,
             "heldout_exact_plan": acc}
     run.mark_done("lm", **info)
@@ -169,12 +184,18 @@ def main(argv=None):
     p.add_argument("--dim", type=int, default=LM_DIM, help="width, for trials (a resumed run keeps its own)")
     p.add_argument("--readings", type=int, choices=(1, 2), default=LM_READINGS,
                    help="times a causal LM reads the instruction before the plan (a resumed run keeps its own)")
+    p.add_argument("--category-weight", nargs="*", default=[], metavar="CATEGORY=W",
+                   help="sample rows of CATEGORY W times as often, for trials (e.g. negation=4)")
     p.add_argument("--steps", type=int, default=None, help="override the budget's LM steps, for trials")
     a = p.parse_args(argv)
     run = run_from_args(a)
     if a.steps:
         run.budget.lm_steps = a.steps
-    train(run, a.layers, a.arch, a.dim, a.readings)
+    try:
+        weight = {k: float(v) for k, v in (x.split("=", 1) for x in a.category_weight)}
+    except ValueError:
+        p.error(f"--category-weight takes CATEGORY=NUMBER pairs, got {a.category_weight}")
+    train(run, a.layers, a.arch, a.dim, a.readings, weight)
 
 
 if __name__ == "__main__":

@@ -228,6 +228,36 @@ def test_lm_that_reads_twice_trains_resumes_and_exports_its_reading(tiny_run, tm
     assert instruction_readings(load_lm(root / "export" / "understanding" / "lm")) == 2
 
 
+def test_lm_category_weights_shift_the_sampled_rows_and_survive_a_resume(tiny_run, tmp_path):
+    """``stage_lm --category-weight negation=4`` samples negation rows four times as often (a curriculum trial),
+    keeps that weighting across a resume, and names a category that has no rows instead of training on nothing."""
+    import shutil
+
+    import pytest
+    import torch
+
+    from training import stage_lm
+
+    rows = [{"category": c} for c in ["explicit"] * 50 + ["negation"] * 50]
+    w = stage_lm.row_weights(rows, {"negation": 4})
+    drawn = torch.multinomial(w, 4000, replacement=True, generator=torch.Generator().manual_seed(0))
+    share = (drawn >= 50).float().mean().item()
+    assert 0.77 < share < 0.83  # 4 / 5 of the draws are negation rows
+    assert stage_lm.row_weights(rows, None) is None
+    with pytest.raises(ValueError, match="negaton"):
+        stage_lm.row_weights(rows, {"negaton": 2})
+
+    root = tmp_path / "run"
+    shutil.copytree(tiny_run / "run", root)
+    shutil.rmtree(root / "lm")
+    stage_lm.main(["--tiny", "--run", str(root), "--steps", "2", "--layers", "1", "--category-weight", "negation=4"])
+    (root / "lm" / "done.json").unlink()
+    stage_lm.main(["--tiny", "--run", str(root), "--steps", "3"])  # no flag; the checkpoint's weighting wins
+    assert json.loads((root / "lm" / "done.json").read_text())["category_weight"] == {"negation": 4.0}
+    with pytest.raises(SystemExit):
+        stage_lm.main(["--tiny", "--run", str(tmp_path / "other"), "--category-weight", "negation"])
+
+
 def test_seq2seq_lm_trains_resumes_and_conditions_the_light_stage(tiny_run, tmp_path):
     """``stage_lm --arch seq2seq`` trains an encoder-decoder LM, a resume keeps that kind, and what it exports is
     what the light stage and the engine load: plans decode and the connector gets states."""
