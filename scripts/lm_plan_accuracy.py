@@ -42,11 +42,10 @@ def plan_is_exact(lm, tok, instruction: str, plan: str) -> bool:
 
 
 def from_checkpoint(path: Path, vocab_size: int):
-    from training.stage_lm import LM_DIM, LM_LAYERS, make_lm
+    from training.stage_lm import checkpoint_model, make_lm
 
     ck = torch.load(path, map_location="cpu", weights_only=False)
-    lm = make_lm(vocab_size, 0, ck.get("layers", LM_LAYERS), ck.get("arch", "causal"), ck.get("dim", LM_DIM),
-                 ck.get("readings", 1))
+    lm = make_lm(vocab_size, 0, **checkpoint_model(ck))
     lm.load_state_dict(ck["lm"])
     print(f"checkpoint at step {ck['step']}")
     return lm

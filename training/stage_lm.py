@@ -103,6 +103,13 @@ def evaluate(lm, tok, n_per_category: int = 8) -> dict:
     return res
 
 
+def checkpoint_model(ck: dict) -> dict:
+    """``make_lm``'s keyword arguments for the LM a ``stage_lm`` checkpoint holds (older checkpoints lack the newer
+    settings: they were causal LMs of the default size reading the instruction once)."""
+    return {"layers": ck.get("layers", LM_LAYERS), "arch": ck.get("arch", "causal"), "dim": ck.get("dim", LM_DIM),
+            "readings": ck.get("readings", 1)}
+
+
 def row_weights(rows, category_weight: dict[str, float] | None) -> torch.Tensor | None:
     """Sampling weight of each corpus row: its category's weight (1 for categories not named); None: uniform."""
     if not category_weight:
@@ -124,9 +131,11 @@ def train(run, layers: int = LM_LAYERS, arch: str = LM_ARCH, dim: int = LM_DIM, 
     rows = corpus(run)
     sd = run.stage_dir("lm")
     ck = load_ckpt(sd / "ckpt.pt")
-    if ck:  # a resumed run keeps the model it started with (checkpoints older than --arch were causal)
-        layers, arch, dim = ck.get("layers", LM_LAYERS), ck.get("arch", "causal"), ck.get("dim", LM_DIM)
-        readings, category_weight = ck.get("readings", 1), ck.get("category_weight") or None
+    if ck:  # a resumed run keeps the model and the sampling it started with
+        m = checkpoint_model(ck)
+        layers, arch, dim, readings = m["layers"], m["arch"], m["dim"], m["readings"]
+        category_weight = ck.get("category_weight")
+    category_weight = dict(category_weight or {})
     weights = row_weights(rows, category_weight)
     lm = make_lm(len(tok), run.seed, layers, arch, dim, readings)
     opt = torch.optim.AdamW(lm.parameters(), lr=2e-3, weight_decay=0.01, betas=(0.9, 0.98))
@@ -157,8 +166,7 @@ def train(run, layers: int = LM_LAYERS, arch: str = LM_ARCH, dim: int = LM_DIM, 
             log.info("lm step %d loss %.4f", step, loss_avg)
         if step % run.budget.ckpt_every == 0 or step == total:
             save_ckpt(sd / "ckpt.pt", wall_s=timer.s, lm=lm.state_dict(), opt=opt.state_dict(), step=step,
-                      layers=layers, arch=arch, dim=dim, readings=readings,
-                      category_weight=category_weight or {})
+                      layers=layers, arch=arch, dim=dim, readings=readings, category_weight=category_weight)
     bar.close()
     lm.eval()
     acc = evaluate(lm, tok, run.budget.lm_eval_per_category) if run.budget.lm_eval_per_category else {}
@@ -167,9 +175,7 @@ def train(run, layers: int = LM_LAYERS, arch: str = LM_ARCH, dim: int = LM_DIM, 
     lm.save_pretrained(out, safe_serialization=True)
     tok.save_pretrained(out)
     info = {"wall_s": timer.s, "steps": total, "layers": layers, "arch": arch, "dim": dim, "readings": readings,
-            "category_weight": category_weight or {},
-            "loss": loss_avg,
-            "heldout_exact_plan": acc}
+            "category_weight": category_weight, "loss": loss_avg, "heldout_exact_plan": acc}
     run.mark_done("lm", **info)
     return info
 

@@ -65,6 +65,7 @@ def test_an_lm_that_reads_twice_sees_the_instruction_twice_and_keeps_that_when_s
     """``instruction </s> instruction <plan> plan </s>``; the count travels in the LM's config, so the engine
     gives a loaded LM the layout it was trained on (a twice-reading LM fed one reading writes a different plan)."""
     from engine.understanding import instruction_readings
+    from training.stage_lm import make_lm
 
     block = _block(tmp_path, readings=2)
     tok, lm = block.tokenizer, block.lm
@@ -79,8 +80,6 @@ def test_an_lm_that_reads_twice_sees_the_instruction_twice_and_keeps_that_when_s
     hidden, mask = lm_hidden_states(lm, tok, [("a big red circle.", "gray checked background.")])
     assert hidden.shape[1] == len(twice) and mask.sum() == len(twice)
     with pytest.raises(ValueError, match="once"):
-        from training.stage_lm import make_lm
-
         make_lm(len(tok), arch="seq2seq", readings=2)
 
 
