@@ -33,8 +33,9 @@ def _motion(phrase: str | None) -> str | None:
     return None
 
 
-def sentence_spans(text: str) -> list[tuple[int, int, dict[str, int]]]:
-    """(start, end, {attribute: class index}) of every shape sentence in `text` (character offsets)."""
+def sentence_spans(text: str, from_place: bool = False) -> list[tuple[int, int, dict[str, int]]]:
+    """(start, end, {attribute: class index}) of every shape sentence in `text` (character offsets); with
+    ``from_place`` each span starts at the sentence's place words, where a left-to-right reader has read them all."""
     out = []
     for s in shape_sentences(text):
         labels = {"size": ATTRIBUTES["size"].index(s.size), "colour": ATTRIBUTES["colour"].index(s.colour),
@@ -43,13 +44,16 @@ def sentence_spans(text: str) -> list[tuple[int, int, dict[str, int]]]:
         motion = _motion(s.motion)
         if motion is not None:
             labels["motion"] = MOTION_WORDS.index(motion)
-        out.append((*s.span, labels))
+        start = s.field_spans["pos"][0] if from_place else s.span[0]
+        out.append((start, s.span[1], labels))
     return out
 
 
-def token_labels(offsets: list[tuple[int, int]], text: str) -> dict[str, list[int]]:
-    """Per attribute, one label per token (IGNORE outside shape sentences), from a fast tokenizer's offsets."""
-    spans = sentence_spans(text)
+def token_labels(offsets: list[tuple[int, int]], text: str, from_place: bool = False) -> dict[str, list[int]]:
+    """Per attribute, one label per token (IGNORE outside shape sentences), from a fast tokenizer's offsets.
+    ``from_place``: only the tokens from the place words on are labelled (a causal reader's view, see
+    `sentence_spans`)."""
+    spans = sentence_spans(text, from_place)
     out = {k: [IGNORE] * len(offsets) for k in ATTRIBUTES}
     for t, (a, b) in enumerate(offsets):
         a += len(text[a:b]) - len(text[a:b].lstrip())  # a word piece's offsets include the space before it

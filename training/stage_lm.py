@@ -8,6 +8,12 @@ A small transformers LM over the world's tokenizer, of one of two kinds (``--arc
   instruction's closing clause ("every shape that is not yellow …") excludes it; an encoder can mark shape k's own
   words with that while reading, and the decoder's copy reads the mark (measured in training/README.md).
 
+A causal LM may also be trained with a **binding objective** (``--binding-weight``): at a middle layer, every token
+of a shape sentence from its place words on predicts that shape's size, colour, texture and kind through linear
+heads dropped after training. Deciding a shape's motion in the plan means knowing, at its place words, which shape
+it is, but the copy of an explicit layout never needs that, so on the plain loss it is never learnt (a probe found
+colour at the place words at chance).
+
 Either learns to resolve reasoning instructions into explicit plans. Evaluated by greedy decoding on held-out
 bench instructions (exact plan match, per category).
 
@@ -24,6 +30,7 @@ from tqdm import tqdm
 
 from engine.understanding import decode_plan, instruction_readings, is_seq2seq, lm_input_ids, right_pad, seq2seq_ids
 
+from .clause_labels import ATTRIBUTES, IGNORE, token_labels
 from .common import Timer, add_common_args, load_ckpt, log, lr_at, run_from_args, save_ckpt
 from .data import corpus
 from .stage_text import PAD
@@ -33,6 +40,8 @@ LM_LAYERS = 4
 LM_ARCHS = ("causal", "seq2seq")
 LM_ARCH = "causal"
 LM_READINGS = 1
+BINDING_WEIGHT = 0.0
+BINDING_ATTRIBUTES = ("size", "colour", "texture", "kind")  # what names a shape; the place is where it is read
 
 
 def make_lm(vocab_size: int, seed: int = 0, layers: int = LM_LAYERS, arch: str = LM_ARCH, dim: int = LM_DIM,
@@ -68,6 +77,54 @@ def batch_ids(tok, rows, readings: int = 1, max_len: int = 320):
         start = s.index(plan_id) + 1
         labels[i, start: len(s)] = torch.tensor(s[start:])
     return ids, mask, labels
+
+
+def _text_binding_labels(tok, text: str) -> dict[str, list[int]]:
+    text = text.strip()
+    if not text:
+        return {k: [] for k in BINDING_ATTRIBUTES}
+    offsets = tok(text, add_special_tokens=False, return_offsets_mapping=True).offset_mapping
+    labels = token_labels(offsets, text, from_place=True)
+    return {k: labels[k] for k in BINDING_ATTRIBUTES}
+
+
+def binding_labels(tok, instruction: str, plan: str, readings: int = 1, max_len: int = 320) -> dict[str, list[int]]:
+    """Per binding attribute, one label per token of ``lm_input_ids(instruction, plan, readings)`` (IGNORE on
+    separators and on the words of a shape sentence before its place)."""
+    ins, pl = _text_binding_labels(tok, instruction), _text_binding_labels(tok, plan)
+    out = {}
+    for k in BINDING_ATTRIBUTES:
+        # each reading ends in a separator (</s>, the last one <plan>), like the ids
+        head = (ins[k] + [IGNORE]) * readings if ins[k] else [IGNORE]
+        out[k] = (head + pl[k] + [IGNORE])[:max_len]
+    return out
+
+
+class BindingHeads(torch.nn.Module):
+    """Linear heads reading one layer's hidden states [B, T, dim]: each token's shape attributes (training only)."""
+
+    def __init__(self, dim: int, layer: int):
+        super().__init__()
+        self.layer = layer
+        self.heads = torch.nn.ModuleDict({k: torch.nn.Linear(dim, len(ATTRIBUTES[k])) for k in BINDING_ATTRIBUTES})
+
+    def loss(self, hidden_states: tuple, labels: dict[str, torch.Tensor]) -> torch.Tensor:
+        h = hidden_states[self.layer]
+        return torch.stack([torch.nn.functional.cross_entropy(head(h).flatten(0, 1), labels[k].flatten(),
+                                                              ignore_index=IGNORE)
+                            for k, head in self.heads.items()]).mean()
+
+
+def lm_losses(lm, tok, rows, binding: BindingHeads | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The plan's loss (`lm_loss`) and, with ``binding`` heads (causal LMs), the binding objective's."""
+    if binding is None:
+        return lm_loss(lm, tok, rows), None
+    readings = instruction_readings(lm)
+    ids, mask, labels = batch_ids(tok, rows, readings)
+    per_row = [binding_labels(tok, r["instruction"], r["plan"], readings) for r in rows]
+    bind_labels = {k: right_pad([r[k] for r in per_row], IGNORE)[0] for k in BINDING_ATTRIBUTES}
+    out = lm(input_ids=ids, attention_mask=mask, labels=labels, output_hidden_states=True)
+    return out.loss, binding.loss(out.hidden_states, bind_labels)
 
 
 def lm_loss(lm, tok, rows) -> torch.Tensor:
@@ -110,6 +167,11 @@ def checkpoint_model(ck: dict) -> dict:
             "readings": ck.get("readings", 1)}
 
 
+def binding_layer(layers: int) -> int:
+    """The layer whose states the binding heads read: the middle one, so that later layers can use the binding."""
+    return max(1, layers // 2)
+
+
 def row_weights(rows, category_weight: dict[str, float] | None) -> torch.Tensor | None:
     """Sampling weight of each corpus row: its category's weight (1 for categories not named); None: uniform."""
     if not category_weight:
@@ -121,7 +183,7 @@ def row_weights(rows, category_weight: dict[str, float] | None) -> torch.Tensor 
 
 
 def train(run, layers: int = LM_LAYERS, arch: str = LM_ARCH, dim: int = LM_DIM, readings: int = LM_READINGS,
-          category_weight: dict[str, float] | None = None) -> dict:
+          category_weight: dict[str, float] | None = None, binding_weight: float = BINDING_WEIGHT) -> dict:
     if run.done("lm"):
         return run.done("lm")
     from transformers import AutoTokenizer
@@ -135,38 +197,49 @@ def train(run, layers: int = LM_LAYERS, arch: str = LM_ARCH, dim: int = LM_DIM, 
         m = checkpoint_model(ck)
         layers, arch, dim, readings = m["layers"], m["arch"], m["dim"], m["readings"]
         category_weight = ck.get("category_weight")
+        binding_weight = ck.get("binding_weight", 0.0)
     category_weight = dict(category_weight or {})
+    if binding_weight and arch != "causal":
+        raise ValueError("the binding objective is for causal LMs (an encoder already reads a shape whole)")
     weights = row_weights(rows, category_weight)
     lm = make_lm(len(tok), run.seed, layers, arch, dim, readings)
-    opt = torch.optim.AdamW(lm.parameters(), lr=2e-3, weight_decay=0.01, betas=(0.9, 0.98))
+    binding = BindingHeads(dim, binding_layer(layers)) if binding_weight else None
+    params = list(lm.parameters()) + (list(binding.parameters()) if binding else [])
+    opt = torch.optim.AdamW(params, lr=2e-3, weight_decay=0.01, betas=(0.9, 0.98))
     step = 0
     timer.resume(ck)
     if ck:
         lm.load_state_dict(ck["lm"]), opt.load_state_dict(ck["opt"])
+        if binding:
+            binding.load_state_dict(ck["binding"])
         step = ck["step"]
     total = run.budget.lm_steps
     g = torch.Generator().manual_seed(run.seed + 17 + step)
     bar = tqdm(total=total, initial=step, desc="understanding LM", mininterval=5)
     lm.train()
-    loss_avg = None
+    loss_avg = bind_avg = None
     while step < total:
         idx = (torch.randint(len(rows), (32,), generator=g) if weights is None
                else torch.multinomial(weights, 32, replacement=True, generator=g)).tolist()
         for gr in opt.param_groups:
             gr["lr"] = lr_at(step, total, 2e-3, warmup=100)
-        loss = lm_loss(lm, tok, [rows[i] for i in idx])
+        loss, bind = lm_losses(lm, tok, [rows[i] for i in idx], binding)
         opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(lm.parameters(), 1.0)
+        (loss + binding_weight * bind if bind is not None else loss).backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         step += 1
         loss_avg = loss.item() if loss_avg is None else 0.98 * loss_avg + 0.02 * loss.item()
+        if bind is not None:
+            bind_avg = bind.item() if bind_avg is None else 0.98 * bind_avg + 0.02 * bind.item()
         bar.update(1)
         if step % run.budget.log_every == 0:
-            log.info("lm step %d loss %.4f", step, loss_avg)
+            log.info("lm step %d loss %.4f%s", step, loss_avg,
+                     f" binding loss {bind_avg:.4f}" if bind_avg is not None else "")
         if step % run.budget.ckpt_every == 0 or step == total:
             save_ckpt(sd / "ckpt.pt", wall_s=timer.s, lm=lm.state_dict(), opt=opt.state_dict(), step=step,
-                      layers=layers, arch=arch, dim=dim, readings=readings, category_weight=category_weight)
+                      layers=layers, arch=arch, dim=dim, readings=readings, category_weight=category_weight,
+                      binding_weight=binding_weight, binding=binding.state_dict() if binding else None)
     bar.close()
     lm.eval()
     acc = evaluate(lm, tok, run.budget.lm_eval_per_category) if run.budget.lm_eval_per_category else {}
@@ -175,7 +248,8 @@ def train(run, layers: int = LM_LAYERS, arch: str = LM_ARCH, dim: int = LM_DIM, 
     lm.save_pretrained(out, safe_serialization=True)
     tok.save_pretrained(out)
     info = {"wall_s": timer.s, "steps": total, "layers": layers, "arch": arch, "dim": dim, "readings": readings,
-            "category_weight": category_weight, "loss": loss_avg, "heldout_exact_plan": acc}
+            "category_weight": category_weight, "binding_weight": binding_weight, "binding_loss": bind_avg,
+            "loss": loss_avg, "heldout_exact_plan": acc}
     run.mark_done("lm", **info)
     return info
 
@@ -192,6 +266,8 @@ def main(argv=None):
                    help="times a causal LM reads the instruction before the plan (a resumed run keeps its own)")
     p.add_argument("--category-weight", nargs="*", default=[], metavar="CATEGORY=W",
                    help="sample rows of CATEGORY W times as often, for trials (e.g. negation=4)")
+    p.add_argument("--binding-weight", type=float, default=BINDING_WEIGHT,
+                   help="weight of the binding objective (causal LMs; a resumed run keeps its own)")
     p.add_argument("--steps", type=int, default=None, help="override the budget's LM steps, for trials")
     a = p.parse_args(argv)
     run = run_from_args(a)
@@ -201,7 +277,7 @@ def main(argv=None):
         weight = {k: float(v) for k, v in (x.split("=", 1) for x in a.category_weight)}
     except ValueError:
         p.error(f"--category-weight takes CATEGORY=NUMBER pairs, got {a.category_weight}")
-    train(run, a.layers, a.arch, a.dim, a.readings, weight)
+    train(run, a.layers, a.arch, a.dim, a.readings, weight, a.binding_weight)
 
 
 if __name__ == "__main__":

@@ -258,6 +258,73 @@ def test_lm_category_weights_shift_the_sampled_rows_and_survive_a_resume(tiny_ru
         stage_lm.main(["--tiny", "--run", str(tmp_path / "other"), "--category-weight", "negation"])
 
 
+def test_lm_binding_labels_name_each_shape_from_its_place_words_on(tiny_run):
+    """The binding objective's labels line up with the LM's ids in either reading layout, and a token is labelled
+    with its own sentence's shape only once a left-to-right reader has read that shape's words."""
+    from transformers import AutoTokenizer
+
+    from engine.understanding import lm_input_ids
+    from training.clause_labels import ATTRIBUTES, IGNORE
+    from training.stage_lm import BINDING_ATTRIBUTES, binding_labels
+
+    tok = AutoTokenizer.from_pretrained(tiny_run / "run" / "export" / "tokenizer", local_files_only=True)
+    instruction = ("a big red plain triangle at the top left. a small blue dotted square at the right. "
+                   "sand striped background. every shape that is not blue shrinks.")
+    plan = ("a big red plain triangle at the top left shrinks. a small blue dotted square at the right stays still. "
+            "sand striped background.")
+    for readings in (1, 2):
+        ids = lm_input_ids(tok, instruction, plan, readings)
+        labels = binding_labels(tok, instruction, plan, readings)
+        assert set(labels) == set(BINDING_ATTRIBUTES) and all(len(v) == len(ids) for v in labels.values())
+    words = tok.convert_ids_to_tokens(ids)
+    colour = [ATTRIBUTES["colour"][c] if c != IGNORE else None for c in labels["colour"]]
+    kind = [ATTRIBUTES["kind"][c] if c != IGNORE else None for c in labels["kind"]]
+    at = [i for i, w in enumerate(words) if w.strip("▁") == "at"]
+    assert len(at) == 3 * 2  # layout twice (two readings) and the plan
+    for i in at:  # "at" starts the place: from there to the full stop every word names the sentence's shape
+        expected = ("red", "triangle") if words[i - 1] == "▁triangle" else ("blue", "square")
+        assert (colour[i], kind[i]) == expected and (colour[i + 2], kind[i + 2]) == expected
+        assert colour[i - 1] is None and colour[i - 3] is None  # the shape's own words, before the place
+    assert colour[words.index("▁stays")] == "blue"
+    plan_start = ids.index(tok.convert_tokens_to_ids("<plan>"))
+    assert colour[plan_start] is None and colour[-1] is None  # separators and </s>
+    rule = [i for i, w in enumerate(words) if w == "▁every"]
+    assert all(colour[i] is None for i in rule)  # a rule names no shape of its own
+
+
+def test_lm_binding_objective_trains_resumes_and_is_refused_for_seq2seq(tiny_run, tmp_path):
+    """``stage_lm --binding-weight W`` trains binding heads beside the LM, keeps W and the heads across a resume,
+    exports a plain LM (the heads are for training only), and an encoder-decoder LM refuses it."""
+    import shutil
+
+    import pytest
+    import torch
+
+    from engine.understanding import load_lm
+    from training import stage_lm
+
+    root = tmp_path / "run"
+    shutil.copytree(tiny_run / "run", root)
+    shutil.rmtree(root / "lm")
+    stage_lm.main(["--tiny", "--run", str(root), "--steps", "2", "--layers", "2", "--binding-weight", "0.5"])
+    ck = torch.load(root / "lm" / "ckpt.pt", weights_only=False)
+    assert ck["binding_weight"] == 0.5 and set(ck["binding"]) >= {"heads.colour.weight", "heads.kind.weight"}
+    (root / "lm" / "done.json").unlink()
+    stage_lm.main(["--tiny", "--run", str(root), "--steps", "3"])  # no flag; the checkpoint's weight wins
+    done = json.loads((root / "lm" / "done.json").read_text())
+    assert done["steps"] == 3 and done["binding_weight"] == 0.5 and done["binding_loss"] > 0
+    resumed = torch.load(root / "lm" / "ckpt.pt", weights_only=False)
+    assert not torch.equal(resumed["binding"]["heads.colour.weight"], ck["binding"]["heads.colour.weight"])
+    lm = load_lm(root / "export" / "understanding" / "lm")
+    assert not any("binding" in k or "heads" in k for k in lm.state_dict())
+
+    other = tmp_path / "other"
+    shutil.copytree(tiny_run / "run", other)
+    shutil.rmtree(other / "lm")
+    with pytest.raises(ValueError, match="causal"):
+        stage_lm.main(["--tiny", "--run", str(other), "--steps", "2", "--arch", "seq2seq", "--binding-weight", "1"])
+
+
 def test_seq2seq_lm_trains_resumes_and_conditions_the_light_stage(tiny_run, tmp_path):
     """``stage_lm --arch seq2seq`` trains an encoder-decoder LM, a resume keeps that kind, and what it exports is
     what the light stage and the engine load: plans decode and the connector gets states."""
