@@ -49,11 +49,21 @@ def sentence_spans(text: str, from_place: bool = False) -> list[tuple[int, int, 
     return out
 
 
-def token_labels(offsets: list[tuple[int, int]], text: str, from_place: bool = False) -> dict[str, list[int]]:
+def sentence_motions(text: str) -> list[int]:
+    """The motion class of every shape sentence of a plan, in order (a layout sentence has none: IGNORE)."""
+    return [labels.get("motion", IGNORE) for _, _, labels in sentence_spans(text)]
+
+
+def token_labels(offsets: list[tuple[int, int]], text: str, from_place: bool = False,
+                 motions: list[int] | None = None) -> dict[str, list[int]]:
     """Per attribute, one label per token (IGNORE outside shape sentences), from a fast tokenizer's offsets.
     ``from_place``: only the tokens from the place words on are labelled (a causal reader's view, see
-    `sentence_spans`)."""
+    `sentence_spans`). ``motions``: the k-th sentence's motion label instead of its own (an instruction's layout
+    sentence labelled with the motion its plan resolves for that shape)."""
     spans = sentence_spans(text, from_place)
+    if motions is not None:
+        spans = [(a, b, labels | {"motion": motions[k] if k < len(motions) else IGNORE})
+                 for k, (a, b, labels) in enumerate(spans)]
     out = {k: [IGNORE] * len(offsets) for k in ATTRIBUTES}
     for t, (a, b) in enumerate(offsets):
         a += len(text[a:b]) - len(text[a:b].lstrip())  # a word piece's offsets include the space before it

@@ -12,7 +12,10 @@ A causal LM may also be trained with a **binding objective** (``--binding-weight
 of a shape sentence from its place words on predicts that shape's size, colour, texture and kind through linear
 heads dropped after training. Deciding a shape's motion in the plan means knowing, at its place words, which shape
 it is, but the copy of an explicit layout never needs that, so on the plain loss it is never learnt (a probe found
-colour at the place words at chance).
+colour at the place words at chance). With ``--binding-motion`` the heads also name the shape's *resolved* motion
+(the plan's), in the plan and in the last reading of the instruction when the LM reads it twice: the second reading
+comes after the closing rule, so a shape's own words there can say what the rule makes it do, and the plan's motion
+word is then a copy from the matching place, as for an explicit instruction.
 
 Either learns to resolve reasoning instructions into explicit plans. Evaluated by greedy decoding on held-out
 bench instructions (exact plan match, per category).
@@ -30,7 +33,7 @@ from tqdm import tqdm
 
 from engine.understanding import decode_plan, instruction_readings, is_seq2seq, lm_input_ids, right_pad, seq2seq_ids
 
-from .clause_labels import ATTRIBUTES, IGNORE, token_labels
+from .clause_labels import ATTRIBUTES, IGNORE, sentence_motions, token_labels
 from .common import Timer, add_common_args, load_ckpt, log, lr_at, run_from_args, save_ckpt
 from .data import corpus
 from .stage_text import PAD
@@ -39,15 +42,18 @@ LM_DIM = 128
 LM_LAYERS = 4
 LM_ARCHS = ("causal", "seq2seq")
 LM_ARCH = "causal"
-LM_READINGS = 1
-BINDING_WEIGHT = 0.0
+# The causal recipe (training/README.md measures each part): two readings, and the binding objective with motions.
+LM_READINGS = 2
+BINDING_WEIGHT = 1.0
+BINDING_MOTION = True
 BINDING_ATTRIBUTES = ("size", "colour", "texture", "kind")  # what names a shape; the place is where it is read
 
 
 def make_lm(vocab_size: int, seed: int = 0, layers: int = LM_LAYERS, arch: str = LM_ARCH, dim: int = LM_DIM,
-            readings: int = LM_READINGS):
+            readings: int | None = None):
     """A fresh LM of width ``dim``; ``layers`` counts the encoder's and the decoder's layers each for seq2seq;
-    a causal LM reads the instruction ``readings`` times (engine.understanding.lm_input_ids)."""
+    a causal LM reads the instruction ``readings`` times (engine.understanding.lm_input_ids; default LM_READINGS)."""
+    readings = readings or (1 if arch == "seq2seq" else LM_READINGS)
     from transformers import LlamaConfig, LlamaForCausalLM, T5Config, T5ForConditionalGeneration
 
     if arch not in LM_ARCHS:
@@ -79,23 +85,27 @@ def batch_ids(tok, rows, readings: int = 1, max_len: int = 320):
     return ids, mask, labels
 
 
-def _text_binding_labels(tok, text: str) -> dict[str, list[int]]:
+def _text_binding_labels(tok, text: str, motions: list[int] | None = None) -> dict[str, list[int]]:
     text = text.strip()
     if not text:
-        return {k: [] for k in BINDING_ATTRIBUTES}
+        return {k: [] for k in ATTRIBUTES}
     offsets = tok(text, add_special_tokens=False, return_offsets_mapping=True).offset_mapping
-    labels = token_labels(offsets, text, from_place=True)
-    return {k: labels[k] for k in BINDING_ATTRIBUTES}
+    return token_labels(offsets, text, from_place=True, motions=motions)
 
 
-def binding_labels(tok, instruction: str, plan: str, readings: int = 1, max_len: int = 320) -> dict[str, list[int]]:
-    """Per binding attribute, one label per token of ``lm_input_ids(instruction, plan, readings)`` (IGNORE on
-    separators and on the words of a shape sentence before its place)."""
+def binding_labels(tok, instruction: str, plan: str, readings: int = 1, max_len: int = 320,
+                   motion: bool = False) -> dict[str, list[int]]:
+    """Per binding attribute (and "motion" with ``motion``), one label per token of ``lm_input_ids(instruction,
+    plan, readings)``; IGNORE on separators and on a shape sentence's words before its place. The resolved motion
+    labels the plan and, when there are two readings, the second one."""
+    resolved = sentence_motions(plan) if motion else None
     ins, pl = _text_binding_labels(tok, instruction), _text_binding_labels(tok, plan)
+    last = _text_binding_labels(tok, instruction, resolved) if motion and readings > 1 else ins
     out = {}
-    for k in BINDING_ATTRIBUTES:
+    for k in BINDING_ATTRIBUTES + (("motion",) if motion else ()):
         # each reading ends in a separator (</s>, the last one <plan>), like the ids
-        head = (ins[k] + [IGNORE]) * readings if ins[k] else [IGNORE]
+        first = ins[k] if k != "motion" else [IGNORE] * len(ins[k])
+        head = (first + [IGNORE]) * (readings - 1) + last[k] + [IGNORE] if ins[k] else [IGNORE]
         out[k] = (head + pl[k] + [IGNORE])[:max_len]
     return out
 
@@ -103,16 +113,19 @@ def binding_labels(tok, instruction: str, plan: str, readings: int = 1, max_len:
 class BindingHeads(torch.nn.Module):
     """Linear heads reading one layer's hidden states [B, T, dim]: each token's shape attributes (training only)."""
 
-    def __init__(self, dim: int, layer: int):
+    def __init__(self, dim: int, layer: int, motion: bool = False, motion_layer: int | None = None):
         super().__init__()
-        self.layer = layer
-        self.heads = torch.nn.ModuleDict({k: torch.nn.Linear(dim, len(ATTRIBUTES[k])) for k in BINDING_ATTRIBUTES})
+        self.layer, self.motion, self.motion_layer = layer, motion, motion_layer or layer
+        names = BINDING_ATTRIBUTES + (("motion",) if motion else ())
+        self.heads = torch.nn.ModuleDict({k: torch.nn.Linear(dim, len(ATTRIBUTES[k])) for k in names})
 
     def loss(self, hidden_states: tuple, labels: dict[str, torch.Tensor]) -> torch.Tensor:
-        h = hidden_states[self.layer]
-        return torch.stack([torch.nn.functional.cross_entropy(head(h).flatten(0, 1), labels[k].flatten(),
-                                                              ignore_index=IGNORE)
-                            for k, head in self.heads.items()]).mean()
+        losses = []
+        for k, head in self.heads.items():
+            h = hidden_states[self.motion_layer if k == "motion" else self.layer]
+            losses.append(torch.nn.functional.cross_entropy(head(h).flatten(0, 1), labels[k].flatten(),
+                                                            ignore_index=IGNORE))
+        return torch.stack(losses).mean()
 
 
 def lm_losses(lm, tok, rows, binding: BindingHeads | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -121,8 +134,8 @@ def lm_losses(lm, tok, rows, binding: BindingHeads | None = None) -> tuple[torch
         return lm_loss(lm, tok, rows), None
     readings = instruction_readings(lm)
     ids, mask, labels = batch_ids(tok, rows, readings)
-    per_row = [binding_labels(tok, r["instruction"], r["plan"], readings) for r in rows]
-    bind_labels = {k: right_pad([r[k] for r in per_row], IGNORE)[0] for k in BINDING_ATTRIBUTES}
+    per_row = [binding_labels(tok, r["instruction"], r["plan"], readings, motion=binding.motion) for r in rows]
+    bind_labels = {k: right_pad([r[k] for r in per_row], IGNORE)[0] for k in binding.heads}
     out = lm(input_ids=ids, attention_mask=mask, labels=labels, output_hidden_states=True)
     return out.loss, binding.loss(out.hidden_states, bind_labels)
 
@@ -172,6 +185,12 @@ def binding_layer(layers: int) -> int:
     return max(1, layers // 2)
 
 
+def motion_layer(layers: int) -> int:
+    """The layer whose states name the resolved motion: the one before the last, which then copies it into the plan
+    (resolving needs the binding and the rule, so it gets more layers than the binding)."""
+    return max(1, layers - 1)
+
+
 def row_weights(rows, category_weight: dict[str, float] | None) -> torch.Tensor | None:
     """Sampling weight of each corpus row: its category's weight (1 for categories not named); None: uniform."""
     if not category_weight:
@@ -182,8 +201,11 @@ def row_weights(rows, category_weight: dict[str, float] | None) -> torch.Tensor 
     return torch.tensor([float(category_weight.get(r["category"], 1.0)) for r in rows])
 
 
-def train(run, layers: int = LM_LAYERS, arch: str = LM_ARCH, dim: int = LM_DIM, readings: int = LM_READINGS,
-          category_weight: dict[str, float] | None = None, binding_weight: float = BINDING_WEIGHT) -> dict:
+def train(run, layers: int = LM_LAYERS, arch: str = LM_ARCH, dim: int = LM_DIM, readings: int | None = None,
+          category_weight: dict[str, float] | None = None, binding_weight: float | None = None,
+          binding_motion: bool | None = None) -> dict:
+    """Train (or resume) the understanding LM. Settings left None take the causal recipe (LM_READINGS,
+    BINDING_WEIGHT, BINDING_MOTION) for a causal LM, and one reading without the binding objective for seq2seq."""
     if run.done("lm"):
         return run.done("lm")
     from transformers import AutoTokenizer
@@ -197,13 +219,20 @@ def train(run, layers: int = LM_LAYERS, arch: str = LM_ARCH, dim: int = LM_DIM, 
         m = checkpoint_model(ck)
         layers, arch, dim, readings = m["layers"], m["arch"], m["dim"], m["readings"]
         category_weight = ck.get("category_weight")
-        binding_weight = ck.get("binding_weight", 0.0)
+        binding_weight, binding_motion = ck.get("binding_weight", 0.0), ck.get("binding_motion", False)
+    causal = arch == "causal"
+    readings = readings or (LM_READINGS if causal else 1)
+    binding_weight = binding_weight if binding_weight is not None else BINDING_WEIGHT if causal else 0.0
+    binding_motion = binding_motion if binding_motion is not None else BINDING_MOTION and bool(binding_weight)
     category_weight = dict(category_weight or {})
-    if binding_weight and arch != "causal":
+    if binding_weight and not causal:
         raise ValueError("the binding objective is for causal LMs (an encoder already reads a shape whole)")
+    if binding_motion and not binding_weight:
+        raise ValueError("naming the resolved motion is part of the binding objective: give it a weight")
     weights = row_weights(rows, category_weight)
     lm = make_lm(len(tok), run.seed, layers, arch, dim, readings)
-    binding = BindingHeads(dim, binding_layer(layers)) if binding_weight else None
+    binding = (BindingHeads(dim, binding_layer(layers), binding_motion, motion_layer(layers)) if binding_weight
+               else None)
     params = list(lm.parameters()) + (list(binding.parameters()) if binding else [])
     opt = torch.optim.AdamW(params, lr=2e-3, weight_decay=0.01, betas=(0.9, 0.98))
     step = 0
@@ -239,7 +268,8 @@ def train(run, layers: int = LM_LAYERS, arch: str = LM_ARCH, dim: int = LM_DIM, 
         if step % run.budget.ckpt_every == 0 or step == total:
             save_ckpt(sd / "ckpt.pt", wall_s=timer.s, lm=lm.state_dict(), opt=opt.state_dict(), step=step,
                       layers=layers, arch=arch, dim=dim, readings=readings, category_weight=category_weight,
-                      binding_weight=binding_weight, binding=binding.state_dict() if binding else None)
+                      binding_weight=binding_weight, binding_motion=binding_motion,
+                      binding=binding.state_dict() if binding else None)
     bar.close()
     lm.eval()
     acc = evaluate(lm, tok, run.budget.lm_eval_per_category) if run.budget.lm_eval_per_category else {}
@@ -248,7 +278,8 @@ def train(run, layers: int = LM_LAYERS, arch: str = LM_ARCH, dim: int = LM_DIM, 
     lm.save_pretrained(out, safe_serialization=True)
     tok.save_pretrained(out)
     info = {"wall_s": timer.s, "steps": total, "layers": layers, "arch": arch, "dim": dim, "readings": readings,
-            "category_weight": category_weight, "binding_weight": binding_weight, "binding_loss": bind_avg,
+            "category_weight": category_weight, "binding_weight": binding_weight, "binding_motion": binding_motion,
+            "binding_loss": bind_avg,
             "loss": loss_avg, "heldout_exact_plan": acc}
     run.mark_done("lm", **info)
     return info
@@ -262,12 +293,17 @@ def main(argv=None):
     p.add_argument("--arch", choices=LM_ARCHS, default=LM_ARCH,
                    help="causal (decoder-only) or seq2seq (encoder-decoder) LM (a resumed run keeps its own)")
     p.add_argument("--dim", type=int, default=LM_DIM, help="width, for trials (a resumed run keeps its own)")
-    p.add_argument("--readings", type=int, choices=(1, 2), default=LM_READINGS,
-                   help="times a causal LM reads the instruction before the plan (a resumed run keeps its own)")
+    p.add_argument("--readings", type=int, choices=(1, 2), default=None,
+                   help=f"times a causal LM reads the instruction before the plan (default {LM_READINGS}; a resumed "
+                        "run keeps its own)")
     p.add_argument("--category-weight", nargs="*", default=[], metavar="CATEGORY=W",
                    help="sample rows of CATEGORY W times as often, for trials (e.g. negation=4)")
-    p.add_argument("--binding-weight", type=float, default=BINDING_WEIGHT,
-                   help="weight of the binding objective (causal LMs; a resumed run keeps its own)")
+    p.add_argument("--binding-weight", type=float, default=None,
+                   help=f"weight of the binding objective (causal LMs, default {BINDING_WEIGHT}; 0: off; a resumed "
+                        "run keeps its own)")
+    p.add_argument("--binding-motion", action=argparse.BooleanOptionalAction, default=None,
+                   help="the binding heads also name each shape's resolved motion (default on with the binding "
+                        "objective; a resumed run keeps its own)")
     p.add_argument("--steps", type=int, default=None, help="override the budget's LM steps, for trials")
     a = p.parse_args(argv)
     run = run_from_args(a)
@@ -277,7 +313,9 @@ def main(argv=None):
         weight = {k: float(v) for k, v in (x.split("=", 1) for x in a.category_weight)}
     except ValueError:
         p.error(f"--category-weight takes CATEGORY=NUMBER pairs, got {a.category_weight}")
-    train(run, a.layers, a.arch, a.dim, a.readings, weight, a.binding_weight)
+    if a.binding_motion and a.binding_weight == 0:
+        p.error("--binding-motion needs the binding objective (--binding-weight > 0)")
+    train(run, a.layers, a.arch, a.dim, a.readings, weight, a.binding_weight, a.binding_motion)
 
 
 if __name__ == "__main__":

@@ -209,9 +209,9 @@ def test_lm_steps_flag_sets_the_trial_length(tiny_run, tmp_path):
     assert (done["steps"], done["layers"], done["dim"], cfg["hidden_size"]) == (3, 1, 64, 64)
 
 
-def test_lm_that_reads_twice_trains_resumes_and_exports_its_reading(tiny_run, tmp_path):
-    """``stage_lm --readings 2``: the checkpoint keeps the reading count across a resume, and the exported config
-    carries it to the engine."""
+def test_lm_reading_count_survives_a_resume_and_reaches_the_engine(tiny_run, tmp_path):
+    """The family's LM reads the instruction twice (the recipe's default); ``stage_lm --readings 1`` trains one that
+    reads it once, the checkpoint keeps that count across a resume, and the exported config carries it."""
     import shutil
 
     from engine.understanding import instruction_readings, load_lm
@@ -220,12 +220,13 @@ def test_lm_that_reads_twice_trains_resumes_and_exports_its_reading(tiny_run, tm
     root = tmp_path / "run"
     shutil.copytree(tiny_run / "run", root)
     shutil.rmtree(root / "lm")
-    stage_lm.main(["--tiny", "--run", str(root), "--steps", "2", "--layers", "1", "--readings", "2"])
+    assert instruction_readings(load_lm(tiny_run / "run" / "export" / "understanding" / "lm")) == 2
+    stage_lm.main(["--tiny", "--run", str(root), "--steps", "2", "--layers", "1", "--readings", "1"])
     (root / "lm" / "done.json").unlink()
     stage_lm.main(["--tiny", "--run", str(root), "--steps", "3"])  # default asked for; the checkpoint's wins
     done = json.loads((root / "lm" / "done.json").read_text())
-    assert (done["steps"], done["readings"]) == (3, 2)
-    assert instruction_readings(load_lm(root / "export" / "understanding" / "lm")) == 2
+    assert (done["steps"], done["readings"]) == (3, 1)
+    assert instruction_readings(load_lm(root / "export" / "understanding" / "lm")) == 1
 
 
 def test_lm_category_weights_shift_the_sampled_rows_and_survive_a_resume(tiny_run, tmp_path):
@@ -290,11 +291,22 @@ def test_lm_binding_labels_name_each_shape_from_its_place_words_on(tiny_run):
     assert colour[plan_start] is None and colour[-1] is None  # separators and </s>
     rule = [i for i, w in enumerate(words) if w == "▁every"]
     assert all(colour[i] is None for i in rule)  # a rule names no shape of its own
+    assert "motion" not in labels
+
+    # --binding-motion: the resolved motion, where a reader can know it (the plan, and a second reading after the
+    # rule); the first reading, before the rule, gets none
+    labels = binding_labels(tok, instruction, plan, 2, motion=True)
+    motion = [ATTRIBUTES["motion"][c] if c != IGNORE else None for c in labels["motion"]]
+    by_place = [(words[i - 1], motion[i]) for i in at]
+    assert by_place == [("▁triangle", None), ("▁square", None), ("▁triangle", "shrinks"), ("▁square", "still"),
+                        ("▁triangle", "shrinks"), ("▁square", "still")]
+    assert labels["colour"] == binding_labels(tok, instruction, plan, 2)["colour"]
 
 
 def test_lm_binding_objective_trains_resumes_and_is_refused_for_seq2seq(tiny_run, tmp_path):
-    """``stage_lm --binding-weight W`` trains binding heads beside the LM, keeps W and the heads across a resume,
-    exports a plain LM (the heads are for training only), and an encoder-decoder LM refuses it."""
+    """The family's LM is trained with the binding objective, motions included (the recipe's default);
+    ``stage_lm --binding-weight W`` keeps W and the heads across a resume, exports a plain LM (the heads are for
+    training only), and an encoder-decoder LM refuses it."""
     import shutil
 
     import pytest
@@ -303,20 +315,33 @@ def test_lm_binding_objective_trains_resumes_and_is_refused_for_seq2seq(tiny_run
     from engine.understanding import load_lm
     from training import stage_lm
 
+    family = json.loads((tiny_run / "run" / "lm" / "done.json").read_text())
+    assert (family["binding_weight"], family["binding_motion"], family["readings"]) == (1.0, True, 2)
+
     root = tmp_path / "run"
     shutil.copytree(tiny_run / "run", root)
     shutil.rmtree(root / "lm")
-    stage_lm.main(["--tiny", "--run", str(root), "--steps", "2", "--layers", "2", "--binding-weight", "0.5"])
+    stage_lm.main(["--tiny", "--run", str(root), "--steps", "2", "--layers", "2", "--binding-weight", "0.5",
+                   "--no-binding-motion"])
     ck = torch.load(root / "lm" / "ckpt.pt", weights_only=False)
     assert ck["binding_weight"] == 0.5 and set(ck["binding"]) >= {"heads.colour.weight", "heads.kind.weight"}
+    assert not ck["binding_motion"] and "heads.motion.weight" not in ck["binding"]
     (root / "lm" / "done.json").unlink()
     stage_lm.main(["--tiny", "--run", str(root), "--steps", "3"])  # no flag; the checkpoint's weight wins
     done = json.loads((root / "lm" / "done.json").read_text())
     assert done["steps"] == 3 and done["binding_weight"] == 0.5 and done["binding_loss"] > 0
+    assert done["binding_motion"] is False
     resumed = torch.load(root / "lm" / "ckpt.pt", weights_only=False)
     assert not torch.equal(resumed["binding"]["heads.colour.weight"], ck["binding"]["heads.colour.weight"])
     lm = load_lm(root / "export" / "understanding" / "lm")
     assert not any("binding" in k or "heads" in k for k in lm.state_dict())
+    third = tmp_path / "third"
+    shutil.copytree(tiny_run / "run", third)
+    shutil.rmtree(third / "lm")
+    stage_lm.main(["--tiny", "--run", str(third), "--readings", "2", "--binding-weight", "1", "--binding-motion",
+                   "--steps", "1", "--layers", "2"])
+    ck = torch.load(third / "lm" / "ckpt.pt", weights_only=False)
+    assert ck["binding_motion"] and "heads.motion.weight" in ck["binding"]
 
     other = tmp_path / "other"
     shutil.copytree(tiny_run / "run", other)
