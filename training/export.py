@@ -174,6 +174,15 @@ def write_card(run, out: Path, metrics: dict) -> None:
         v = (qe.get(mode) or {}).get(key)
         return "n/a" if v is None else f"{v:.3f}"
 
+    lm_objective = f"reading the instruction {lm.get('readings', 1)}× before the plan, loss on the plan"
+    if lm.get("binding_weight"):
+        lm_objective += (f" plus a binding objective (weight {lm['binding_weight']}, final loss "
+                         f"{lm.get('binding_loss', float('nan')):.4f}): at its middle layer every token of a shape "
+                         "sentence from its place words on names that shape's size, colour, texture and kind")
+        if lm.get("binding_motion"):
+            lm_objective += (", and one layer before the last its resolved motion (in the plan, and in the last "
+                             "reading, which comes after the rule)")
+        lm_objective += ", through heads dropped after training"
     cfg = json.loads((out / "lumos.json").read_text())
     text = f"""# lumos-mini — the embedded default family of Lumos Studio
 
@@ -209,7 +218,8 @@ mini VR-Bench instructions are never trained on.
   masked-token prediction on instructions and plans (final MLM loss {(metrics.get('text') or {}).get('mlm_loss', float('nan')):.3f}) plus a binding
   objective: every token of a shape sentence also predicts that sentence's size, colour, texture, kind, place and
   motion (`training/clause_labels.py`; final loss {(metrics.get('text') or {}).get('binding_loss', float('nan')):.3f}), so the state at "top left" says which shape is there.
-- Understanding LM: instruction → plan, loss on the plan. Held-out exact plan match (greedy): {json.dumps({k: round(v, 2) for k, v in plan.items()})}.
+- Understanding LM: instruction → plan, {lm_objective}.
+  Held-out exact plan match (greedy): {json.dumps({k: round(v, 2) for k, v in plan.items()})}.
 - VAE: L1 + MSE, 17-frame 32×32 crops then whole 64×64×17 clips. Held-out PSNR **{vae.get('heldout_psnr', float('nan')):.2f} dB** (on shape pixels
   {vae.get('heldout_psnr_shapes', float('nan')):.2f} dB)
   (8× area-down + bicubic-up baseline {vae.get('blur_baseline_psnr', float('nan')):.2f} dB on the same clips).
@@ -247,9 +257,9 @@ docs/vrbench.md.
   is not the sharper of the two. Its detail is also capped by the shared VAE: the ground truth itself, encoded and
   decoded, scores about as much detail as the light generator (`python -m bench.vrbench` reports this round trip).
   A linear probe (`scripts/text_binding_probe.py`) finds a shape's colour in the shared text encoder's state at its
-  place words (and the place at its colour word) on every held-out shape, but the understanding LM's last layer
-  only on 56 % (35 %; majority 17 %); the connector's bidirectional layer and slot supervision are there to bind
-  them, and the plan's text tokens carry the rest. A wrong plan from the LM means a wrong clip: edit the plan.
+  place words (and the place at its colour word) on every held-out shape; the connector's bidirectional layer and
+  slot supervision bind the LM's states, and the plan's text tokens carry the rest. A wrong plan from the LM means a
+  wrong clip: edit the plan.
 - The CFG scales in `lumos.json` come from `training/tune.py` on a validation draw, never the bench
   (`guidance_tuning.json` keeps the scores of the last tuning; scales 4–8 differed within noise).
 - The understanding LM only knows the world's rule templates (relation, negation, comparison, counting,
