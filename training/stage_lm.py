@@ -49,11 +49,17 @@ BINDING_MOTION = True
 BINDING_ATTRIBUTES = ("size", "colour", "texture", "kind")  # what names a shape; the place is where it is read
 
 
+def default_readings(arch: str) -> int:
+    """The recipe's reading count: LM_READINGS for a causal LM; an encoder-decoder reads the instruction once."""
+    return 1 if arch == "seq2seq" else LM_READINGS
+
+
 def make_lm(vocab_size: int, seed: int = 0, layers: int = LM_LAYERS, arch: str = LM_ARCH, dim: int = LM_DIM,
             readings: int | None = None):
     """A fresh LM of width ``dim``; ``layers`` counts the encoder's and the decoder's layers each for seq2seq;
-    a causal LM reads the instruction ``readings`` times (engine.understanding.lm_input_ids; default LM_READINGS)."""
-    readings = readings or (1 if arch == "seq2seq" else LM_READINGS)
+    a causal LM reads the instruction ``readings`` times (engine.understanding.lm_input_ids; default
+    `default_readings`)."""
+    readings = readings or default_readings(arch)
     from transformers import LlamaConfig, LlamaForCausalLM, T5Config, T5ForConditionalGeneration
 
     if arch not in LM_ARCHS:
@@ -85,12 +91,16 @@ def batch_ids(tok, rows, readings: int = 1, max_len: int = 320):
     return ids, mask, labels
 
 
-def _text_binding_labels(tok, text: str, motions: list[int] | None = None) -> dict[str, list[int]]:
+def _text_binding_labels(tok, text: str, motions: list[int] | None = None) -> tuple[dict, dict]:
+    """`token_labels` of ``text`` read left to right, with its own motions and with ``motions`` instead (the same
+    dict when None), from one tokenization."""
     text = text.strip()
     if not text:
-        return {k: [] for k in ATTRIBUTES}
+        empty = {k: [] for k in ATTRIBUTES}
+        return empty, empty
     offsets = tok(text, add_special_tokens=False, return_offsets_mapping=True).offset_mapping
-    return token_labels(offsets, text, from_place=True, motions=motions)
+    own = token_labels(offsets, text, from_place=True)
+    return own, (token_labels(offsets, text, from_place=True, motions=motions) if motions is not None else own)
 
 
 def binding_labels(tok, instruction: str, plan: str, readings: int = 1, max_len: int = 320,
@@ -98,9 +108,9 @@ def binding_labels(tok, instruction: str, plan: str, readings: int = 1, max_len:
     """Per binding attribute (and "motion" with ``motion``), one label per token of ``lm_input_ids(instruction,
     plan, readings)``; IGNORE on separators and on a shape sentence's words before its place. The resolved motion
     labels the plan and, when there are two readings, the second one."""
-    resolved = sentence_motions(plan) if motion else None
-    ins, pl = _text_binding_labels(tok, instruction), _text_binding_labels(tok, plan)
-    last = _text_binding_labels(tok, instruction, resolved) if motion and readings > 1 else ins
+    resolved = sentence_motions(plan) if motion and readings > 1 else None
+    ins, last = _text_binding_labels(tok, instruction, resolved)
+    pl, _ = _text_binding_labels(tok, plan)
     out = {}
     for k in BINDING_ATTRIBUTES + (("motion",) if motion else ()):
         # each reading ends in a separator (</s>, the last one <plan>), like the ids
@@ -113,11 +123,16 @@ def binding_labels(tok, instruction: str, plan: str, readings: int = 1, max_len:
 class BindingHeads(torch.nn.Module):
     """Linear heads reading one layer's hidden states [B, T, dim]: each token's shape attributes (training only)."""
 
-    def __init__(self, dim: int, layer: int, motion: bool = False, motion_layer: int | None = None):
+    def __init__(self, dim: int, layer: int, motion_layer: int | None = None):
+        """``motion_layer``: the layer whose states also name the resolved motion (None: no motion head)."""
         super().__init__()
-        self.layer, self.motion, self.motion_layer = layer, motion, motion_layer or layer
-        names = BINDING_ATTRIBUTES + (("motion",) if motion else ())
+        self.layer, self.motion_layer = layer, motion_layer
+        names = BINDING_ATTRIBUTES + (("motion",) if motion_layer is not None else ())
         self.heads = torch.nn.ModuleDict({k: torch.nn.Linear(dim, len(ATTRIBUTES[k])) for k in names})
+
+    @property
+    def motion(self) -> bool:
+        return self.motion_layer is not None
 
     def loss(self, hidden_states: tuple, labels: dict[str, torch.Tensor]) -> torch.Tensor:
         losses = []
@@ -221,7 +236,7 @@ def train(run, layers: int = LM_LAYERS, arch: str = LM_ARCH, dim: int = LM_DIM, 
         category_weight = ck.get("category_weight")
         binding_weight, binding_motion = ck.get("binding_weight", 0.0), ck.get("binding_motion", False)
     causal = arch == "causal"
-    readings = readings or (LM_READINGS if causal else 1)
+    readings = readings or default_readings(arch)
     binding_weight = binding_weight if binding_weight is not None else BINDING_WEIGHT if causal else 0.0
     binding_motion = binding_motion if binding_motion is not None else BINDING_MOTION and bool(binding_weight)
     category_weight = dict(category_weight or {})
@@ -231,8 +246,8 @@ def train(run, layers: int = LM_LAYERS, arch: str = LM_ARCH, dim: int = LM_DIM, 
         raise ValueError("naming the resolved motion is part of the binding objective: give it a weight")
     weights = row_weights(rows, category_weight)
     lm = make_lm(len(tok), run.seed, layers, arch, dim, readings)
-    binding = (BindingHeads(dim, binding_layer(layers), binding_motion, motion_layer(layers)) if binding_weight
-               else None)
+    binding = (BindingHeads(dim, binding_layer(layers), motion_layer(layers) if binding_motion else None)
+               if binding_weight else None)
     params = list(lm.parameters()) + (list(binding.parameters()) if binding else [])
     opt = torch.optim.AdamW(params, lr=2e-3, weight_decay=0.01, betas=(0.9, 0.98))
     step = 0
