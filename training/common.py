@@ -36,6 +36,8 @@ class Budget:
     lm_steps: int = 4000
     vae_steps: int = 3000
     vae_full_steps: int = 300    # final steps on full 64×64×17 clips (the rest on 17-frame 32×32 crops)
+    vae_texture_steps: int = 2400  # then 32×32 crops around shapes, for their textures (stage_vae.phase_at)
+    vae_settle_steps: int = 500  # then whole clips again, for the backgrounds
     decoder_steps: int = 300     # the decoder alone, encoder frozen (stage_decoder)
     light_steps: int = 9000
     heavy_steps: int = 3600
@@ -46,14 +48,16 @@ class Budget:
 
     @classmethod
     def tiny(cls) -> "Budget":
-        return cls(corpus=600, scenes=16, text_steps=4, lm_steps=4, vae_steps=3, vae_full_steps=1, decoder_steps=2,
-                   light_steps=3, heavy_steps=3, eval_clips=2, lm_eval_per_category=0, log_every=1, ckpt_every=2)
+        return cls(corpus=600, scenes=16, text_steps=4, lm_steps=4, vae_steps=3, vae_full_steps=1,
+                   vae_texture_steps=2, vae_settle_steps=1, decoder_steps=2, light_steps=3, heavy_steps=3,
+                   eval_clips=2, lm_eval_per_category=0, log_every=1, ckpt_every=2)
 
     @classmethod
     def quick(cls) -> "Budget":
         """A first, briefly trained family (about half an hour on one core): real weights, rough quality."""
         return cls(corpus=20000, scenes=1500, text_steps=300, lm_steps=800, vae_steps=400, vae_full_steps=30,
-                   decoder_steps=50, light_steps=500, heavy_steps=500, eval_clips=8, log_every=25, ckpt_every=100)
+                   vae_texture_steps=300, vae_settle_steps=60, decoder_steps=50, light_steps=500,
+                   heavy_steps=500, eval_clips=8, log_every=25, ckpt_every=100)
 
 
 @dataclass

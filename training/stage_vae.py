@@ -1,13 +1,17 @@
 """Stage 3: the shared AutoencoderKLWan (8× spatial, 4× temporal, 16 latent channels, 2×2 patchified input).
 
 Trained on whole 17-frame clips (all five latent frames: with 9-frame clips the causal caches drift on the later
-ones), first on random 32×32 crops (4× cheaper per clip; the network is convolutional) and at the end on whole
-64×64×17 clips.
-Loss: L1 + MSE on [-1, 1] pixels, weighted 4× on saturated (shape) pixels, plus a tiny penalty on latent
-magnitude. The encoder is used deterministically
-(posterior mode). Afterwards latents_mean / latents_std in the config are set to the per-channel statistics of the
-encoder's outputs on training clips, so WanPipeline un-normalises generated latents exactly as we normalised them.
-Held-out PSNR is checked against an 8× area-downsample + bicubic-upsample baseline during training.
+ones), in three phases (`phase_at`):
+- *base*: random 32×32 crops (4× cheaper per clip; the network is convolutional), then whole 64×64×17 clips;
+- *texture*: 32×32 crops centred on a shape, shape pixels weighted 8×. After the base phase the VAE draws shapes as
+  flat blobs (stripes, checks and dots gone; 19 dB on shape pixels) while it keeps background textures: shapes
+  cover ~10 % of a frame, so few steps ever see their textures;
+- *settle*: whole clips again at the base weights, which restores the backgrounds the texture phase let slip.
+Loss: L1 + MSE on [-1, 1] pixels, shape pixels weighted up, plus a tiny penalty on latent magnitude. The encoder
+is used deterministically (posterior mode). Afterwards latents_mean / latents_std in the config are set to the
+per-channel statistics of the encoder's outputs on training clips, so WanPipeline un-normalises generated latents
+exactly as we normalised them. Held-out PSNR is checked against an 8× area-downsample + bicubic-upsample baseline
+during training.
 
 Run alone: ``python -m training.stage_vae [--tiny|--quick]``.
 """
@@ -15,6 +19,7 @@ Run alone: ``python -m training.stage_vae [--tiny|--quick]``.
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -53,14 +58,44 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
 
 SHAPE_WEIGHT = 3.0  # extra loss weight on saturated (shape) pixels: shapes cover ~10 % of a frame but carry the
                     # instruction; with a plain loss the first few hundred steps learn the background only.
+TEXTURE_SHAPE_WEIGHT = 8.0  # in the texture phase, whose crops are mostly shape
 
 
-def shape_weight(x: torch.Tensor) -> torch.Tensor:
-    """Per-pixel loss weight [B, 1, F, H, W]: 1 + SHAPE_WEIGHT where HSV saturation > 0.4 (shapes; backgrounds < 0.3)."""
+@dataclass(frozen=True)
+class Phase:
+    """What one VAE step trains on: `crop` (random 32×32), `shape_crop` (32×32 around a shape) or `full` clips."""
+
+    name: str
+    batch: str
+    lr: float
+    shape_weight: float
+
+
+def phase_at(step: int, budget) -> Phase:
+    """The phase of `step`: base (one warm-up + cosine schedule over crops then whole clips), texture, settle (each
+    with its own short schedule, as fine-tunes of what came before)."""
+    base = budget.vae_steps + budget.vae_full_steps
+    if step < base:
+        return Phase("base", "crop" if step < budget.vae_steps else "full", lr_at(step, base, 1e-3, warmup=100),
+                     SHAPE_WEIGHT)
+    step -= base
+    if step < budget.vae_texture_steps:
+        return Phase("texture", "shape_crop", lr_at(step, budget.vae_texture_steps, 3e-4, warmup=50),
+                     TEXTURE_SHAPE_WEIGHT)
+    step -= budget.vae_texture_steps
+    return Phase("settle", "full", lr_at(step, budget.vae_settle_steps, 2e-4, warmup=20), SHAPE_WEIGHT)
+
+
+def saturated(x: torch.Tensor) -> torch.Tensor:
+    """Shape pixels [B, 1, F, H, W] of [-1, 1] clips: HSV saturation > 0.4 (shapes; backgrounds are below 0.3)."""
     rgb = (x + 1) / 2
     mx, mn = rgb.max(1, keepdim=True).values, rgb.min(1, keepdim=True).values
-    sat = (mx - mn) / mx.clamp_min(1e-3)
-    return 1.0 + SHAPE_WEIGHT * (sat > 0.4).float()
+    return ((mx - mn) / mx.clamp_min(1e-3)) > 0.4
+
+
+def shape_weight(x: torch.Tensor, weight: float = SHAPE_WEIGHT) -> torch.Tensor:
+    """Per-pixel loss weight [B, 1, F, H, W]: 1 + `weight` on shape pixels."""
+    return 1.0 + weight * saturated(x).float()
 
 
 def blur_baseline(clips: np.ndarray) -> float:
@@ -106,6 +141,30 @@ def _crop_batch(clips, rng, n: int, frames: int, size: int) -> np.ndarray:
     return out
 
 
+def _shape_crop_batch(clips, rng, n: int, size: int = 32, jitter: int = 6) -> np.ndarray:
+    """Whole-clip 17-frame crops around a random shape pixel (any frame), ± `jitter` px; random where none."""
+    out = np.empty((n, clips.shape[1], size, size, 3), np.uint8)
+    for k, i in enumerate(rng.integers(len(clips), size=n)):
+        clip = clips[i]
+        ys, xs = np.nonzero(saturated(to_tensor(clip[None]))[0, 0].any(0).numpy())
+        if len(ys):
+            j = rng.integers(len(ys))
+            y0, x0 = (int(np.clip(c - size // 2 + rng.integers(-jitter, jitter + 1), 0, clip.shape[1] - size))
+                      for c in (ys[j], xs[j]))
+        else:
+            y0, x0 = rng.integers(0, clip.shape[1] - size + 1, size=2)
+        out[k] = clip[:, y0: y0 + size, x0: x0 + size]
+    return out
+
+
+def batch_for(phase: Phase, clips, rng) -> torch.Tensor:
+    if phase.batch == "crop":
+        return to_tensor(_crop_batch(clips, rng, 4, 17, 32))
+    if phase.batch == "shape_crop":
+        return to_tensor(_shape_crop_batch(clips, rng, 4))
+    return to_tensor(_crop_batch(clips, rng, 2, 17, 64))
+
+
 def train(run) -> dict:
     if run.done("vae"):
         return run.done("vae")
@@ -124,25 +183,23 @@ def train(run) -> dict:
     if ck:
         vae.load_state_dict(ck["vae"]), opt.load_state_dict(ck["opt"])
         step, history = ck["step"], ck["history"]
-    crop_steps, full_steps = run.budget.vae_steps, run.budget.vae_full_steps
-    total = crop_steps + full_steps
+    b = run.budget
+    total = b.vae_steps + b.vae_full_steps + b.vae_texture_steps + b.vae_settle_steps
     rng = np.random.default_rng(run.seed + 31 + step)
     bar = tqdm(total=total, initial=step, desc="vae", mininterval=5)
     vae.train()
     loss_avg = None
     eval_every = max(run.budget.ckpt_every, total // 10, 10)
     while step < total:
-        if step < crop_steps:
-            # Whole 17-frame clips: trained on 9 frames only, the causal caches drift on latent frames 3 and 4
-            # (measured: 17.7 dB on frames 0-8 but 11.4 dB on frame 16 after 300 steps).
-            x = to_tensor(_crop_batch(clips, rng, 4, 17, 32))
-        else:
-            x = to_tensor(_crop_batch(clips, rng, 2, 17, 64))
+        # Whole 17-frame clips in every phase: trained on 9 frames only, the causal caches drift on latent frames 3
+        # and 4 (measured: 17.7 dB on frames 0-8 but 11.4 dB on frame 16 after 300 steps).
+        phase = phase_at(step, b)
+        x = batch_for(phase, clips, rng)
         for gr in opt.param_groups:
-            gr["lr"] = lr_at(step, total, 1e-3, warmup=100)
+            gr["lr"] = phase.lr
         mu = vae.encode(x).latent_dist.mode()
         y = vae.decode(mu).sample
-        w = shape_weight(x)
+        w = shape_weight(x, phase.shape_weight)
         d = y - x
         loss = ((d.abs() + d**2) * w).mean() / w.mean() + 1e-5 * (mu**2).mean()
         opt.zero_grad()
@@ -154,11 +211,13 @@ def train(run) -> dict:
         bar.update(1)
         if step % run.budget.log_every == 0:
             log.info("vae step %d loss %.4f (%.0f s)", step, loss_avg, timer.s)
-        if step % eval_every == 0 or step == total:
+        phase_ends = step == total or phase_at(step, b).name != phase.name  # so the record shows what each phase did
+        if step % eval_every == 0 or phase_ends:
             p, ps = evaluate(vae, held), evaluate(vae, held, shapes_only=True)
             history.append((step, p, ps, timer.s))
-            log.info("vae step %d held-out PSNR %.2f dB, on shapes %.2f dB (blur baseline %.2f)", step, p, ps, base)
-        if step % run.budget.ckpt_every == 0 or step == total:
+            log.info("vae step %d (%s) held-out PSNR %.2f dB, on shapes %.2f dB (blur baseline %.2f)", step,
+                     phase.name, p, ps, base)
+        if step % run.budget.ckpt_every == 0 or phase_ends:
             save_ckpt(sd / "ckpt.pt", wall_s=timer.s, vae=vae.state_dict(), opt=opt.state_dict(), step=step, history=history)
     bar.close()
     vae.eval()
@@ -172,7 +231,8 @@ def train(run) -> dict:
     std = mus.std(dim=(0, 2, 3, 4)).clamp_min(1e-3).tolist()
     vae.register_to_config(latents_mean=mean, latents_std=std)
     vae.save_pretrained(run.export / "vae", safe_serialization=True)
-    info = {"wall_s": timer.s, "steps": total, "loss": loss_avg, "heldout_psnr": final,
+    phases = {"base": b.vae_steps + b.vae_full_steps, "texture": b.vae_texture_steps, "settle": b.vae_settle_steps}
+    info = {"wall_s": timer.s, "steps": total, "phases": phases, "loss": loss_avg, "heldout_psnr": final,
             "heldout_psnr_shapes": final_shapes, "blur_baseline_psnr": base,
             "history": history, "params": sum(p.numel() for p in vae.parameters())}
     run.mark_done("vae", **info)

@@ -65,6 +65,44 @@ def test_decoder_loss_weighs_frame_zero():
     assert loss_fn(first, x).item() == pytest.approx(FRAME0_WEIGHT * loss_fn(later, x).item())
 
 
+def test_vae_phases_run_in_order_with_their_own_schedules_and_weights():
+    from training.common import Budget
+    from training.stage_vae import SHAPE_WEIGHT, TEXTURE_SHAPE_WEIGHT, phase_at
+
+    b = Budget()
+    base = b.vae_steps + b.vae_full_steps
+    seen = [phase_at(s, b) for s in range(base + b.vae_texture_steps + b.vae_settle_steps)]
+    names = [p.name for p in seen]
+    assert names.index("texture") == base and names.index("settle") == base + b.vae_texture_steps
+    assert [p.batch for p in seen[:base]] == ["crop"] * b.vae_steps + ["full"] * b.vae_full_steps
+    texture, settle = seen[base: base + b.vae_texture_steps], seen[base + b.vae_texture_steps:]
+    assert {p.batch for p in texture} == {"shape_crop"} and {p.batch for p in settle} == {"full"}
+    assert {p.shape_weight for p in texture} == {TEXTURE_SHAPE_WEIGHT} and TEXTURE_SHAPE_WEIGHT > SHAPE_WEIGHT
+    assert {p.shape_weight for p in settle} == {SHAPE_WEIGHT}
+    # Each later phase is a fine-tune: it warms up again from a small rate and decays to a tenth of its peak.
+    for phase in (texture, settle):
+        peak = max(p.lr for p in phase)
+        assert phase[0].lr < 0.1 * peak and phase[-1].lr < 0.11 * peak
+    assert max(p.lr for p in texture) < max(p.lr for p in seen[:base])
+
+
+def test_vae_texture_crops_are_centred_on_shapes():
+    """The texture phase's crops hold more shape pixels than random crops of the same clips, and none holds few."""
+    import numpy as np
+
+    from engine.miniworld import render
+    from training.data import eval_scenes
+    from training.stage_vae import _crop_batch, _shape_crop_batch, saturated, to_tensor
+
+    clips = np.stack([render(s) for s in eval_scenes(8)])
+    share = lambda crops: saturated(to_tensor(crops)).float().mean((1, 2, 3, 4)).numpy()
+    centred = share(_shape_crop_batch(clips, np.random.default_rng(0), 64))
+    anywhere = share(_crop_batch(clips, np.random.default_rng(0), 64, 17, 32))
+    assert centred.mean() > 1.15 * anywhere.mean() and centred.min() > 1.5 * anywhere.min()
+    plain = np.full_like(clips[:1], 128)  # no shape at all: still a crop of the right size
+    assert _shape_crop_batch(plain, np.random.default_rng(0), 2).shape == (2, 17, 32, 32, 3)
+
+
 def test_light_text_follows_the_light_recipe():
     from training.export import light_text
 
