@@ -151,10 +151,16 @@ def add_common_args(p) -> None:
     p.add_argument("--quick", action="store_true", help="a first, briefly trained family")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--vae-texture-steps", type=int, default=None,
+                   help="VAE steps on crops around shapes after its base schedule (0: the recipe before 2026-11-27)")
+    p.add_argument("--vae-settle-steps", type=int, default=None, help="VAE steps on whole clips after the texture ones")
 
 
 def run_from_args(a) -> Run:
     budget = Budget.tiny() if a.tiny else Budget.quick() if a.quick else Budget()
+    for field_name in ("vae_texture_steps", "vae_settle_steps"):
+        if getattr(a, field_name, None) is not None:
+            setattr(budget, field_name, getattr(a, field_name))
     name = "tiny" if a.tiny else "quick" if a.quick else "full"
     root = a.run or DEFAULT_RUNS / name
     run = Run(root=Path(root), budget=budget, seed=a.seed, threads=a.threads, name=name)

@@ -144,6 +144,16 @@ def _decoder_line(m: dict | None) -> str:
             f"{a['psnr']:.2f} dB, frame 0 {b['psnr_frame0']:.2f} → {a['psnr_frame0']:.2f} dB")
 
 
+def _vae_recipe(m: dict) -> str:
+    """The VAE's phases as the stage recorded them (families trained before the phases existed had only the base)."""
+    ph = m.get("phases") or {"base": m.get("steps", 0), "texture": 0, "settle": 0}
+    text = f"17-frame 32×32 crops then whole 64×64×17 clips ({ph['base']} steps)"
+    if ph["texture"] or ph["settle"]:
+        text += (f", then crops around shapes with shape pixels weighted 8× ({ph['texture']} steps) and whole clips "
+                 f"again ({ph['settle']} steps)")
+    return text
+
+
 def _architecture(folder: Path) -> str:
     """The transformers class a saved model names in its config (the LM may be causal or encoder-decoder)."""
     return (json.loads((folder / "config.json").read_text()).get("architectures") or ["?"])[0]
@@ -220,7 +230,7 @@ mini VR-Bench instructions are never trained on.
   motion (`training/clause_labels.py`; final loss {(metrics.get('text') or {}).get('binding_loss', float('nan')):.3f}), so the state at "top left" says which shape is there.
 - Understanding LM: instruction → plan, {lm_objective}.
   Held-out exact plan match (greedy): {json.dumps({k: round(v, 2) for k, v in plan.items()})}.
-- VAE: L1 + MSE, 17-frame 32×32 crops then whole 64×64×17 clips. Held-out PSNR **{vae.get('heldout_psnr', float('nan')):.2f} dB** (on shape pixels
+- VAE: L1 + MSE, {_vae_recipe(vae)}. Held-out PSNR **{vae.get('heldout_psnr', float('nan')):.2f} dB** (on shape pixels
   {vae.get('heldout_psnr_shapes', float('nan')):.2f} dB)
   (8× area-down + bicubic-up baseline {vae.get('blur_baseline_psnr', float('nan')):.2f} dB on the same clips).
   latents_mean / latents_std in `light/vae/config.json` are the encoder's statistics on training clips.

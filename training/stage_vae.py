@@ -71,6 +71,9 @@ class Phase:
     shape_weight: float
 
 
+PHASE_BUDGET = ("vae_steps", "vae_full_steps", "vae_texture_steps", "vae_settle_steps")  # Budget fields, in order
+
+
 def phase_at(step: int, budget) -> Phase:
     """The phase of `step`: base (one warm-up + cosine schedule over crops then whole clips), texture, settle (each
     with its own short schedule, as fine-tunes of what came before)."""
@@ -184,6 +187,10 @@ def train(run) -> dict:
         vae.load_state_dict(ck["vae"]), opt.load_state_dict(ck["opt"])
         step, history = ck["step"], ck["history"]
     b = run.budget
+    if ck and "phase_steps" in ck:  # a resume keeps the phases it started with, whatever this invocation asks
+        for k, v in ck["phase_steps"].items():
+            setattr(b, k, v)
+    phase_steps = {k: getattr(b, k) for k in PHASE_BUDGET}
     total = b.vae_steps + b.vae_full_steps + b.vae_texture_steps + b.vae_settle_steps
     rng = np.random.default_rng(run.seed + 31 + step)
     bar = tqdm(total=total, initial=step, desc="vae", mininterval=5)
@@ -218,7 +225,8 @@ def train(run) -> dict:
             log.info("vae step %d (%s) held-out PSNR %.2f dB, on shapes %.2f dB (blur baseline %.2f)", step,
                      phase.name, p, ps, base)
         if step % run.budget.ckpt_every == 0 or phase_ends:
-            save_ckpt(sd / "ckpt.pt", wall_s=timer.s, vae=vae.state_dict(), opt=opt.state_dict(), step=step, history=history)
+            save_ckpt(sd / "ckpt.pt", wall_s=timer.s, vae=vae.state_dict(), opt=opt.state_dict(), step=step,
+                      history=history, phase_steps=phase_steps)
     bar.close()
     vae.eval()
     final, final_shapes = evaluate(vae, held), evaluate(vae, held, shapes_only=True)

@@ -37,6 +37,8 @@ def test_family_layout_and_defaults(tiny_run):
     cfg = json.loads((fam / "lumos.json").read_text())
     assert cfg["name"] == "lumos-mini" and (cfg["width"], cfg["height"], cfg["num_frames"]) == (64, 64, 17)
     assert cfg["light_text"] == "plan"  # the default light recipe trains on the plan's text tokens
+    card = (fam / "MODEL_CARD.md").read_text()
+    assert "crops around shapes with shape pixels weighted 8× (2 steps) and whole clips again (1 steps)" in card
 
 
 def test_shipped_vae_has_the_tuned_decoder_and_the_original_encoder(tiny_run):
@@ -84,6 +86,30 @@ def test_vae_phases_run_in_order_with_their_own_schedules_and_weights():
         peak = max(p.lr for p in phase)
         assert phase[0].lr < 0.1 * peak and phase[-1].lr < 0.11 * peak
     assert max(p.lr for p in texture) < max(p.lr for p in seen[:base])
+
+
+def test_vae_phases_are_set_by_flags_and_kept_across_a_resume(tmp_path):
+    """`--vae-texture-steps 0 --vae-settle-steps 0` is the recipe the first shipped VAE had; a resumed VAE stage keeps
+    the phases its checkpoint started with, whatever the resuming command asks."""
+    import argparse
+
+    from training import stage_vae
+    from training.common import add_common_args, load_ckpt, run_from_args
+
+    p = argparse.ArgumentParser()
+    add_common_args(p)
+    old = run_from_args(p.parse_args(["--tiny", "--run", str(tmp_path / "old"), "--vae-texture-steps", "0",
+                                      "--vae-settle-steps", "0"]))
+    assert (old.budget.vae_texture_steps, old.budget.vae_settle_steps) == (0, 0)
+    assert stage_vae.train(old)["phases"] == {"base": 4, "texture": 0, "settle": 0}
+
+    run = run_from_args(p.parse_args(["--tiny", "--run", str(tmp_path / "new")]))
+    info = stage_vae.train(run)
+    assert info["phases"] == {"base": 4, "texture": 2, "settle": 1} and info["steps"] == 7
+    (run.root / "vae" / "done.json").unlink()
+    longer = run_from_args(p.parse_args(["--tiny", "--run", str(tmp_path / "new"), "--vae-texture-steps", "50"]))
+    again = stage_vae.train(longer)
+    assert again["phases"] == info["phases"] and load_ckpt(run.root / "vae" / "ckpt.pt")["step"] == 7
 
 
 def test_vae_texture_crops_are_centred_on_shapes():
