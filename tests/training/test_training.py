@@ -71,7 +71,7 @@ def test_vae_phases_run_in_order_with_their_own_schedules_and_weights():
     from training.common import Budget
     from training.stage_vae import SHAPE_WEIGHT, TEXTURE_SHAPE_WEIGHT, phase_at
 
-    b = Budget()
+    b = Budget(vae_texture_steps=2400, vae_settle_steps=500)
     base = b.vae_steps + b.vae_full_steps
     seen = [phase_at(s, b) for s in range(base + b.vae_texture_steps + b.vae_settle_steps)]
     names = [p.name for p in seen]
@@ -89,8 +89,8 @@ def test_vae_phases_run_in_order_with_their_own_schedules_and_weights():
 
 
 def test_vae_phases_are_set_by_flags_and_kept_across_a_resume(tmp_path):
-    """`--vae-texture-steps 0 --vae-settle-steps 0` is the recipe the first shipped VAE had; a resumed VAE stage keeps
-    the phases its checkpoint started with, whatever the resuming command asks."""
+    """The flags set the VAE's optional phases (0 and 0: the shipped VAE's recipe); a resumed VAE stage keeps the
+    phases its checkpoint started with, whatever the resuming command asks."""
     import argparse
 
     from training import stage_vae
