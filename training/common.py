@@ -37,8 +37,8 @@ class Budget:
     vae_steps: int = 3000
     vae_full_steps: int = 300    # final steps on full 64×64×17 clips (the rest on 17-frame 32×32 crops)
     # Optional VAE phases after the base schedule (stage_vae.phase_at), off by default: as a fine-tune of the shipped
-    # VAE they raised its round-trip detail 0.933 → 0.950, but a from-scratch run with 2400 + 500 of them did not
-    # beat the shipped VAE (training/README.md).
+    # VAE they gave +0.6 dB on shape pixels over the same number of plain steps, and a from-scratch run with 2400 +
+    # 500 of them did not beat the shipped VAE (training/README.md).
     vae_texture_steps: int = 0   # 32×32 crops around shapes, shape pixels weighted 8×
     vae_settle_steps: int = 0    # then whole clips again, for the backgrounds
     decoder_steps: int = 300     # the decoder alone, encoder frozen (stage_decoder)
