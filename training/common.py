@@ -60,8 +60,7 @@ class Budget:
     def quick(cls) -> "Budget":
         """A first, briefly trained family (about half an hour on one core): real weights, rough quality."""
         return cls(corpus=20000, scenes=1500, text_steps=300, lm_steps=800, vae_steps=400, vae_full_steps=30,
-                   decoder_steps=50, light_steps=500,
-                   heavy_steps=500, eval_clips=8, log_every=25, ckpt_every=100)
+                   decoder_steps=50, light_steps=500, heavy_steps=500, eval_clips=8, log_every=25, ckpt_every=100)
 
 
 @dataclass

@@ -125,7 +125,7 @@ def reconstruction_psnr(rec: np.ndarray, clips: np.ndarray, shapes_only: bool = 
     """Mean PSNR of reconstructions (shapes_only: over the saturated, shape pixels of the ground truth only)."""
     if not shapes_only:
         return float(np.mean([psnr(r, c) for r, c in zip(rec, clips)]))
-    masks = (shape_weight(to_tensor(clips))[:, 0] > 1).numpy()
+    masks = saturated(to_tensor(clips))[:, 0].numpy()
     err = ((rec.astype(np.float64) - clips.astype(np.float64)) ** 2).mean(-1)
     return float(np.mean([10 * np.log10(255.0**2 / max(e[k].mean(), 1e-6)) for e, k in zip(err, masks) if k.any()]))
 
@@ -191,7 +191,7 @@ def train(run) -> dict:
         for k, v in ck["phase_steps"].items():
             setattr(b, k, v)
     phase_steps = {k: getattr(b, k) for k in PHASE_BUDGET}
-    total = b.vae_steps + b.vae_full_steps + b.vae_texture_steps + b.vae_settle_steps
+    total = sum(phase_steps.values())
     rng = np.random.default_rng(run.seed + 31 + step)
     bar = tqdm(total=total, initial=step, desc="vae", mininterval=5)
     vae.train()
