@@ -148,6 +148,9 @@ class Timer:
             self.t0 -= float(ckpt.get("wall_s", 0.0))
 
 
+BUDGET_FLAGS = ("vae_texture_steps", "vae_settle_steps", "heavy_steps")  # Budget fields the command line can set
+
+
 def add_common_args(p) -> None:
     p.add_argument("--run", type=Path, default=None, help="run folder (default training/runs/<budget>)")
     p.add_argument("--tiny", action="store_true", help="a few steps per stage (tests)")
@@ -157,11 +160,12 @@ def add_common_args(p) -> None:
     p.add_argument("--vae-texture-steps", type=int, default=None,
                    help="VAE steps on crops around shapes after its base schedule (default 0)")
     p.add_argument("--vae-settle-steps", type=int, default=None, help="VAE steps on whole clips after the texture ones")
+    p.add_argument("--heavy-steps", type=int, default=None, help="heavy generator steps (default: the budget's)")
 
 
 def run_from_args(a) -> Run:
     budget = Budget.tiny() if a.tiny else Budget.quick() if a.quick else Budget()
-    for field_name in ("vae_texture_steps", "vae_settle_steps"):
+    for field_name in BUDGET_FLAGS:
         if getattr(a, field_name, None) is not None:
             setattr(budget, field_name, getattr(a, field_name))
     name = "tiny" if a.tiny else "quick" if a.quick else "full"

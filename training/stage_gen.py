@@ -224,7 +224,9 @@ def shape_cover(run) -> torch.Tensor:
     return torch.from_numpy(np.load(path)).unsqueeze(1)
 
 
-def train(run, which: str, recipe: dict | None = None) -> dict:
+def train(run, which: str, recipe: dict | None = None, threads_when_alone: int | None = None) -> dict:
+    """Train one generator. `threads_when_alone`: once the other generator's stage is done (in train_all it trains
+    beside this one, each on one core), use that many threads."""
     if run.done(which):
         return run.done(which)
     recipe = {**RECIPE[which], **(recipe or {})}
@@ -262,7 +264,12 @@ def train(run, which: str, recipe: dict | None = None) -> dict:
     model.train()
     loss_avg = slot_avg = None
     bs = recipe["batch"]
+    other = "heavy" if which == "light" else "light"
     while step < total:
+        if threads_when_alone and step % run.budget.log_every == 0 and run.done(other):
+            torch.set_num_threads(threads_when_alone)
+            log.info("%s: the %s stage is done; %d threads from step %d", which, other, threads_when_alone, step)
+            threads_when_alone = None
         idx = torch.randint(len(data.rows), (bs,), generator=g)
         rows = [data.rows[i] for i in idx.tolist()]
         pairs = _conditions(which, rows, g)
@@ -366,6 +373,8 @@ def main(argv=None):
                    help="override the light recipe's slot supervision weight (0: off)")
     p.add_argument("--text", choices=["plan", "instruction"], default=None,
                    help="override what the light generator's text tokens encode (the family's lumos.json light_text)")
+    p.add_argument("--threads-when-alone", type=int, default=None,
+                   help="threads to use once the other generator's stage is done (train_all: heavy takes both cores)")
     p.add_argument("--no-positions", dest="positions", action="store_const", const=False, default=None,
                    help="plain WanTransformer3DModel, without the absolute position embedding")
     a = p.parse_args(argv)
@@ -377,7 +386,7 @@ def main(argv=None):
                                                    ("self_layers", a.self_layers), ("slot_weight", a.slot_weight),
                                                    ("text", a.text))
               if v is not None}
-    build_latents(run) if a.stage == "latents" else train(run, a.stage, recipe)
+    build_latents(run) if a.stage == "latents" else train(run, a.stage, recipe, a.threads_when_alone)
 
 
 if __name__ == "__main__":

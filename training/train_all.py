@@ -19,7 +19,7 @@ from pathlib import Path
 
 from . import export as export_mod
 from . import stage_decoder, stage_gen, stage_lm, stage_text, stage_vae
-from .common import FAMILY_DIR, REPO, Timer, add_common_args, log, run_from_args
+from .common import BUDGET_FLAGS, FAMILY_DIR, REPO, Timer, add_common_args, log, run_from_args
 
 
 def beside(run, a, child_args: list[str], what: str, work) -> None:
@@ -31,6 +31,9 @@ def beside(run, a, child_args: list[str], what: str, work) -> None:
 
     cmd = [sys.executable, "-m", *child_args, "--run", str(run.root), "--seed", str(run.seed), "--threads", "1"]
     cmd += ["--tiny"] if a.tiny else ["--quick"] if a.quick else []
+    for name in BUDGET_FLAGS:  # the child trains on the same budget
+        if getattr(a, name) is not None:
+            cmd += [f"--{name.replace('_', '-')}", str(getattr(a, name))]
     child = subprocess.Popen(cmd, cwd=REPO)
     try:
         work()
@@ -66,8 +69,8 @@ def main(argv=None):
     stage_gen.build_latents(run)
     if a.side_by_side and not (run.done("light") or run.done("heavy")):
         # The generators train on latents only, so the decoder stage runs before light, beside heavy: decoder +
-        # light (~67 min) take about as long as heavy alone (~62 min).
-        beside(run, a, ["training.stage_gen", "heavy"], "heavy generator",
+        # light (~67 min) run beside heavy, which then takes both cores.
+        beside(run, a, ["training.stage_gen", "heavy", "--threads-when-alone", "2"], "heavy generator",
                lambda: (stage_decoder.train(run), stage_gen.train(run, "light")))
     stage_decoder.train(run)
     stage_gen.train(run, "light")

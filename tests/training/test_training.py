@@ -13,7 +13,8 @@ def tiny_run(tmp_path_factory):
     from training.train_all import main
 
     root = tmp_path_factory.mktemp("train")
-    main(["--tiny", "--run", str(root / "run"), "--out", str(root / "family"), "--eval", "0"])
+    # --heavy-steps 4 (the tiny budget says 3): the heavy stage trains in a child process, which must get it too
+    main(["--tiny", "--run", str(root / "run"), "--out", str(root / "family"), "--eval", "0", "--heavy-steps", "4"])
     return root
 
 
@@ -23,6 +24,36 @@ def test_every_stage_finishes_and_records_wall_time(tiny_run):
         assert info["wall_s"] > 0
     metrics = json.loads((tiny_run / "run" / "metrics.json").read_text())
     assert metrics["wall_s_total"] > 0
+
+
+def test_budget_flags_reach_the_stage_trained_beside(tiny_run):
+    heavy = json.loads((tiny_run / "run" / "heavy" / "done.json").read_text())
+    light = json.loads((tiny_run / "run" / "light" / "done.json").read_text())
+    assert heavy["steps"] == 4 and light["steps"] == 3
+
+
+@pytest.mark.parametrize("light_done", [True, False])
+def test_heavy_takes_both_cores_once_light_is_done(tiny_run, tmp_path, light_done):
+    """In train_all heavy trains on one core beside light; when light is done it uses `threads_when_alone`."""
+    import shutil
+
+    import torch
+
+    from training import stage_gen
+    from training.common import Budget, Run
+
+    run = Run(root=tmp_path / "run", budget=Budget.tiny(), name="tiny")
+    shutil.copytree(tiny_run / "run", run.root)
+    shutil.rmtree(run.root / "heavy")
+    if not light_done:
+        (run.root / "light" / "done.json").unlink()
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        stage_gen.train(run, "heavy", threads_when_alone=2)
+        assert torch.get_num_threads() == (2 if light_done else 1)
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_family_layout_and_defaults(tiny_run):
