@@ -34,6 +34,10 @@ def test_bench_run_on_fake_generator(tmp_path):
     rows = {r["mode"]: r for r in report["results"]}
     assert rows["light"]["instruction_all"] == 1.0 and rows["light"]["detail"] > 0.99
     assert rows["heavy"]["instruction_reasoning"] < 0.9
+    # explicit instructions only: the ground truth scores 1, the frozen first frame loses its moving shapes' edges
+    assert rows["light"]["detail_explicit"] > 0.99
+    assert rows["heavy"]["detail_explicit"] < rows["light"]["detail_explicit"]
+    assert "detail (explicit)" in (tmp_path / "vrbench.md").read_text()
     assert report["instructions"] == 6
     assert (tmp_path / "vrbench.png").stat().st_size > 1000
     assert "| light |" in (tmp_path / "vrbench.md").read_text()
@@ -113,5 +117,5 @@ def test_vae_round_trip_scores_a_family_vae(tmp_path):
                      temperal_downsample=[False, True, True]).save_pretrained(tmp_path / "light" / "vae")
     got = vae_round_trip(str(tmp_path), 1)
     # an untrained VAE keeps little of the clip: a real but low detail score and a finite, low PSNR
-    assert set(got) == {"detail", "psnr", "ssim"}
-    assert 0.0 <= got["detail"] < 0.9 and 0.0 < got["psnr"] < 20.0
+    assert set(got) == {"detail", "detail_explicit", "psnr", "ssim"}
+    assert 0.0 <= got["detail"] < 0.9 and 0.0 < got["psnr"] < 20.0 and 0.0 <= got["detail_explicit"] < 0.9
