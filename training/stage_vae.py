@@ -1,7 +1,7 @@
 """Stage 3: the shared AutoencoderKLWan (8× spatial, 4× temporal, 16 latent channels, 2×2 patchified input).
 
 Trained on whole 17-frame clips (all five latent frames: with 9-frame clips the causal caches drift on the later
-ones), in up to three phases (`phase_at`; texture and settle are off in the default budget, see training/README.md):
+ones), in three phases (`phase_at`; the budget can switch texture and settle off, see training/README.md):
 - *base*: random 32×32 crops (4× cheaper per clip; the network is convolutional), then whole 64×64×17 clips;
 - *texture*: 32×32 crops centred on a shape, shape pixels weighted 8×. After the base phase the VAE draws shapes as
   flat blobs (stripes, checks and dots gone; 19 dB on shape pixels) while it keeps background textures: shapes

@@ -104,3 +104,17 @@ def test_shared_vae_keeps_what_the_instruction_scorer_checks():
     rec = round_trip(vae, np.stack([render(s) for s in scenes]), batch=8)
     score = float(np.mean([instruction_score(r, s) for r, s in zip(rec, scenes)]))
     assert score >= 0.95, score
+
+
+@pytest.mark.skipif(_budget() != "full", reason="the shipped family is a first, briefly trained one (--quick)")
+def test_the_full_budget_is_the_shipped_recipe():
+    """`python -m training.train_all` reproduces the shipped family: its recorded steps are the full budget's, so a
+    budget change without retraining (or a retrain without the budget change) is caught here."""
+    from training.common import Budget
+
+    b, got = Budget(), json.loads((FAMILY / "training_metrics.json").read_text())
+    assert got["vae"]["phases"] == {"base": b.vae_steps + b.vae_full_steps, "texture": b.vae_texture_steps,
+                                    "settle": b.vae_settle_steps}
+    steps = {stage: got[stage]["steps"] for stage in ("text", "lm", "decoder", "light", "heavy")}
+    assert steps == {"text": b.text_steps, "lm": b.lm_steps, "decoder": b.decoder_steps, "light": b.light_steps,
+                     "heavy": b.heavy_steps}

@@ -120,7 +120,7 @@ def test_vae_phases_run_in_order_with_their_own_schedules_and_weights():
 
 
 def test_vae_phases_are_set_by_flags_and_kept_across_a_resume(tmp_path):
-    """The flags set the VAE's optional phases (0 and 0: the shipped VAE's recipe); a resumed VAE stage keeps the
+    """The flags set the VAE's phases (0 and 0: the base recipe alone); a resumed VAE stage keeps the
     phases its checkpoint started with, whatever the resuming command asks."""
     import argparse
 
