@@ -54,8 +54,8 @@ def _budget() -> str:
 
 
 @pytest.mark.skipif(_budget() != "full", reason="the shipped family is a first, briefly trained one (--quick)")
-# Measured on the shipped family (binding text encoder, light 9000 steps): own 0.81 vs other 0.00. The previous
-# family scored own 0.19 and would fail this margin; the first recipe's 0.06.
+# Measured on the shipped family v2: own 0.96 vs other 0.00 (the family before it: 0.81). Earlier families scored own
+# 0.19 and would fail this margin; the first recipe's 0.06.
 def test_seeded_render_follows_explicit_instructions_above_chance():
     """Light-only renders of held-out explicit instructions score clearly higher on their own instruction than on
     other instructions' scenes (chance), with fixed seeds."""
@@ -71,9 +71,9 @@ def test_seeded_render_follows_explicit_instructions_above_chance():
 
 
 @pytest.mark.skipif(_budget() != "full", reason="the shipped family is a first, briefly trained one (--quick)")
-# Measured on these 10 instructions: light 0.68 vs heavy 0.44 (the shipped light, trained on the plan's text); the
-# previous light weights scored 0.73 with the plan's text tokens and 0.58 without them (the connector alone), which
-# this margin, the bench's "clearly below", rejects.
+# Measured on these 10 instructions: light 0.93 vs heavy 0.50 (family v2; the family before it: 0.68 vs 0.44); an
+# earlier light scored 0.73 with the plan's text tokens and 0.58 without them (the connector alone), which this
+# margin, the bench's "clearly below", rejects.
 def test_light_follows_reasoning_instructions_where_heavy_cannot():
     """Only the light generator gets the understanding block's plan (its text tokens and the connector); the heavy
     one reads the raw reasoning instruction. Same seeds, two held-out instructions of every reasoning category."""
@@ -91,8 +91,8 @@ def test_light_follows_reasoning_instructions_where_heavy_cannot():
 
 def test_shared_vae_keeps_what_the_instruction_scorer_checks():
     """Held-out ground-truth clips through the shipped VAE (encode, decode) keep their instruction score: the
-    decoder tuned with frame 0 weighted up keeps the first frame's shapes whole and in hue. Measured 0.981 on these
-    24 clips; the VAE before that stage scored 0.914 and fails."""
+    decoder tuned with frame 0 weighted up keeps the first frame's shapes whole and in hue. Measured 1.000 on these
+    24 clips (v2; 0.981 on the family before it); the first VAE before that stage scored 0.914 and fails."""
     from diffusers import AutoencoderKLWan
 
     from engine.miniworld import instruction_score, render
