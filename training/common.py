@@ -43,7 +43,7 @@ class Budget:
     vae_settle_steps: int = 600    # then whole clips again, for the backgrounds
     decoder_steps: int = 300     # the decoder alone, encoder frozen (stage_decoder)
     light_steps: int = 9000
-    heavy_steps: int = 6000     # 3600 left it far behind light (loss 0.24 vs 0.17, explicit 0.64); see train_all
+    heavy_steps: int = 6000     # 3600 left it far behind light (loss 0.24 vs 0.17, explicit 0.64): training/README
     eval_clips: int = 16
     lm_eval_per_category: int = 12
     log_every: int = 50

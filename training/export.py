@@ -261,15 +261,15 @@ docs/vrbench.md.
 
 - Only the mini world: its shapes, colours, textures, places and motions, at 64×64×17 (8 fps). Anything else in a
   prompt is outside what these models know; the tokenizer spells unknown words letter by letter.
-- Small and trained for about 3 hours on 2 CPU cores: the numbers above and in docs/vrbench.md are what it does,
-  not what the real Wan pair does. Shapes come out in the named colours, mostly at the named places; motions and
-  reasoning instructions fail more often, and the heavy generator, with fewer training samples than the light one,
-  is at most slightly sharper (on explicit instructions). Its detail is also capped by the shared VAE: the ground truth itself, encoded and
-  decoded, scores about as much detail as the light generator (`python -m bench.vrbench` reports this round trip).
-  A linear probe (`scripts/text_binding_probe.py`) finds a shape's colour in the shared text encoder's state at its
-  place words (and the place at its colour word) on every held-out shape; the connector's bidirectional layer and
-  slot supervision bind the LM's states, and the plan's text tokens carry the rest. A wrong plan from the LM means a
-  wrong clip: edit the plan.
+- Small and trained for about 3 hours on 2 CPU cores: the numbers above and in docs/vrbench.md are what it does, not
+  what the real Wan pair does. Shapes come out in the named colours, mostly at the named places; motions and reasoning
+  instructions fail more often, and the heavy generator, with fewer training samples than the light one, is at most
+  slightly sharper (on explicit instructions). Its detail is also capped by the shared VAE: the ground truth itself,
+  encoded and decoded, scores about as much detail as the light generator (`python -m bench.vrbench` reports this
+  round trip). A linear probe (`scripts/text_binding_probe.py`) finds a shape's colour in the shared text encoder's
+  state at its place words (and the place at its colour word) on every held-out shape; the connector's bidirectional
+  layer and slot supervision bind the LM's states, and the plan's text tokens carry the rest. A wrong plan from the LM
+  means a wrong clip: edit the plan.
 - The CFG scales in `lumos.json` come from `training/tune.py` on a validation draw, never the bench
   (`guidance_tuning.json` keeps the scores of the last tuning and which scale won).
 - The understanding LM only knows the world's rule templates (relation, negation, comparison, counting,

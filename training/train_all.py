@@ -68,8 +68,8 @@ def main(argv=None):
     stage_vae.train(run)
     stage_gen.build_latents(run)
     if a.side_by_side and not (run.done("light") or run.done("heavy")):
-        # The generators train on latents only, so the decoder stage runs before light, beside heavy: decoder +
-        # light (~67 min) run beside heavy, which then takes both cores.
+        # The generators train on latents only, so the decoder stage runs before light, beside heavy (v2 run:
+        # decoder 7 + light 43 min beside heavy's 61); once light is done heavy takes both cores.
         beside(run, a, ["training.stage_gen", "heavy", "--threads-when-alone", "2"], "heavy generator",
                lambda: (stage_decoder.train(run), stage_gen.train(run, "light")))
     stage_decoder.train(run)
