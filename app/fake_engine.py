@@ -63,7 +63,8 @@ class ScriptedRuntime:
         self.summary = summary
         self.fail_next: tuple[str, str] | None = None  # (message, error type) for the next render
         self.load_error: tuple[str, str] | None = None  # (message, error type) for the next load
-        self.plan_text = "1. a disc appears on the left\n2. it rolls to the right"
+        # "{instruction}" is filled in, so that each instruction gets its own plan, as from a real block
+        self.plan_text = "1. a disc appears on the left ({instruction})\n2. it rolls to the right"
         self.loaded = False
         self._cache: dict = {}
 
@@ -79,7 +80,9 @@ class ScriptedRuntime:
         return dict(self.summary)
 
     def plan(self, instruction: str) -> str | None:
-        return self.plan_text if self.summary.get("has_understanding") else None
+        if not self.summary.get("has_understanding"):
+            return None
+        return self.plan_text.replace("{instruction}", " ".join(instruction.split()))
 
     def render(self, req, *, job_id: int = 0, emit=None, cancel_flag=None) -> Take:
         key = repr((req.to_dict(), self.summary.get("light"), self.summary.get("heavy")))
@@ -112,7 +115,10 @@ class ScriptedRuntime:
             raise CancelledError(req.steps)
         frames = synthetic_frames(req)
         fps = int(self.summary.get("defaults", {}).get("fps", 16))
-        meta = {"request": req.to_dict(), "gamma_w": None if gamma_w == math.inf else gamma_w,
+        # like the real engine: the plan the light generator was conditioned on, written when the request has none
+        plan = (req.plan if req.plan is not None else self.plan(req.prompt)) if req.use_plan else None
+        request = req.to_dict() | ({"plan": plan} if plan is not None and req.plan is None else {})
+        meta = {"request": request, "plan": plan, "gamma_w": None if gamma_w == math.inf else gamma_w,
                 "models": {"light": self.summary.get("light"), "heavy": self.summary.get("heavy")}, "app": "fake-engine"}
         return Take(req, frames, fps, meta, time.monotonic() - t0)
 

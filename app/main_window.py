@@ -22,6 +22,7 @@ import numpy as np
 from PySide6.QtCore import QByteArray, QEvent, Qt, QTimer
 from PySide6.QtGui import QAction, QImage, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
     QApplication,
     QFileDialog,
     QHBoxLayout,
@@ -32,6 +33,7 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSplitter,
     QStackedWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -43,6 +45,7 @@ from engine.api import (
     RequestError,
     check_request,
     default_handoff,
+    expected_defaults,
     export_take,
     gate_schedule,
     read_take_metadata,
@@ -51,6 +54,7 @@ from engine.api import (
 from . import project as proj
 from .bridge import EngineBridge, FinishedTake, StepPreview, Tasks, frame_to_qimage, keyframe_indices
 from .media import read_mp4_frames
+from .plan_state import PlanState, same_instruction
 from .project import Project, Settings, TakeRecord
 from .resources import icon
 from .widgets.common import Banner, Storyboard
@@ -69,6 +73,34 @@ ERROR_HINTS = {
     "RequestError": " Change the setting named above and try again.",
     "InternalError": " The app is still usable; if it happens again, try other settings and report it.",
 }
+
+
+EMPTY_PLAYER_TEXT = "Type an instruction and press Draft (Ctrl+Enter).\nThe preview streams here while it renders."
+
+
+class ColumnScroll(QScrollArea):
+    """The left column's scroll area: vertical scrolling only, so it is never narrower than its contents need
+    (a narrower viewport would cut their edges off); the splitter reads this from minimumSizeHint."""
+
+    def __init__(self, content: QWidget):
+        super().__init__()
+        self.setWidget(content)
+        self.setWidgetResizable(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setFrameShape(QScrollArea.Shape.NoFrame)
+        content.installEventFilter(self)
+
+    def minimumSizeHint(self):
+        hint = super().minimumSizeHint()
+        need = self.widget().minimumSizeHint().width() + self.verticalScrollBar().sizeHint().width()
+        need += 2 * self.frameWidth()
+        hint.setWidth(max(hint.width(), need))
+        return hint
+
+    def eventFilter(self, obj, event) -> bool:
+        if obj is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            self.updateGeometry()  # the contents' minimum may have grown (a longer label): tell the splitter
+        return super().eventFilter(obj, event)
 
 
 def request_key(req: RenderRequest) -> str:
@@ -108,6 +140,7 @@ class MainWindow(QMainWindow):
             settings, self.settings_problem = Settings.load()
         self.settings = settings
         self.summary: dict | None = None
+        self.plan_state = PlanState()
         self.jobs: dict[int, JobInfo] = {}
         self.watch_job: int | None = None
         self.frames: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -136,7 +169,9 @@ class MainWindow(QMainWindow):
         self._memory_timer.start()
         self._update_memory()
         self.project = self._open_initial_project(project_path)
+        self._apply_expected_defaults()
         self._restore_settings()
+        self._update_seed_note()
         if self.settings_problem:
             self.banner.show_message(self.settings_problem, "warning")
         self._start_engine_after_paint = start_engine
@@ -157,11 +192,13 @@ class MainWindow(QMainWindow):
         self.prompt = PromptEditor()
         self.prompt.draftRequested.connect(self.draft)
         self.prompt.changed.connect(self._schedule_save)
+        self.prompt.changed.connect(self._refresh_plan_status)
         lv.addWidget(self.prompt)
         self.plan = PlanPanel()
         self.plan.setVisible(False)
         self.plan.planRequested.connect(self.request_plan)
         self.plan.changed.connect(self._schedule_save)
+        self.plan.edited.connect(self._plan_edited)
         lv.addWidget(self.plan)
         self.settings_panel = SettingsPanel()
         self.settings_panel.changed.connect(self._settings_changed)
@@ -179,17 +216,22 @@ class MainWindow(QMainWindow):
         self.cancel_button.setEnabled(False)
         buttons.addWidget(self.draft_button, 2)
         buttons.addWidget(self.cancel_button, 1)
-        scroll = QScrollArea()
-        scroll.setWidget(left)
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.seed_note = QToolButton()
+        self.seed_note.setObjectName("seedNote")
+        self.seed_note.setIcon(icon("lock"))
+        self.seed_note.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.seed_note.setToolTip("The seed is locked: every draft uses it. Click to unlock, so that each draft "
+                                  "rolls a new seed")
+        self.seed_note.clicked.connect(lambda: self.settings_panel.lock.setChecked(False))
+        self.settings_panel.changed.connect(self._update_seed_note)
+        self.column_scroll = ColumnScroll(left)
         column = QWidget()  # the Draft button stays visible however tall the settings get
         cl = QVBoxLayout(column)
         cl.setContentsMargins(0, 0, 0, 0)
         cl.setSpacing(0)
-        cl.addWidget(scroll, 1)
+        cl.addWidget(self.column_scroll, 1)
+        cl.addWidget(self.seed_note, 0, Qt.AlignmentFlag.AlignLeft)
         cl.addLayout(buttons)
-        column.setMinimumWidth(350)
         self.splitter.addWidget(column)
         # Centre: player / compare, storyboard, hand-off.
         centre = QWidget()
@@ -212,9 +254,11 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(centre)
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([370, 900])
+        self.splitter.setChildrenCollapsible(False)  # a column dragged to nothing would hide the instruction
+        self.splitter.setSizes([390, 900])
         outer.addWidget(self.splitter, 1)
         bottom = QHBoxLayout()
+        bottom.setContentsMargins(0, 0, 0, 0)
         self.takes = TakesStrip()
         self.takes.selected.connect(self.show_take)
         self.takes.compareRequested.connect(self.open_compare)
@@ -226,7 +270,8 @@ class MainWindow(QMainWindow):
         self.queue.cancelRequested.connect(self.cancel_job)
         bottom.addWidget(self.takes, 1)
         bottom.addWidget(self.queue)
-        outer.addLayout(bottom)
+        # Under the player only: the left column keeps the window's full height for instruction, plan and settings.
+        cv.addLayout(bottom)
         self.setCentralWidget(central)
         # Status bar: models, device, load progress.
         sb = self.statusBar()
@@ -268,6 +313,8 @@ class MainWindow(QMainWindow):
         self.recent_menu = f.addMenu("Open recent")
         self.recent_menu.setToolTipsVisible(True)
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        action(f, "Open take from MP4…", self.open_take_dialog, "Ctrl+Shift+O",
+               "Restore the instruction and settings of an exported take (same as dropping the MP4 here)", "folder")
         action(f, "Save project as…", self.save_as_dialog, "Ctrl+Shift+S", "Copy this project and its takes to a folder")
         f.addSeparator()
         self.export_action = action(f, "Export take…", self.export_dialog, "Ctrl+E",
@@ -275,7 +322,11 @@ class MainWindow(QMainWindow):
         f.addSeparator()
         action(f, "Quit", self.close, "Ctrl+Q")
         r = mb.addMenu("&Render")
-        action(r, "Draft", self.draft, None, "Render a draft (Ctrl+Enter in the instruction)", "draft")
+        draft_action = action(r, "Draft", self.draft, None, "Render a draft (Ctrl+Enter, from anywhere in the window)",
+                              "draft")
+        # Return and the keypad's Enter are different keys; either drafts wherever the focus is.
+        draft_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
+        draft_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
         action(r, "Cancel running job", self.cancel_running, None, "Esc", "stop")
         action(r, "Cancel all jobs", self.cancel_all, None, "Cancel the running job and empty the queue")
         action(r, "Refine at the default hand-off", self.refine_official, "Ctrl+R",
@@ -390,9 +441,12 @@ class MainWindow(QMainWindow):
         self.keyframes.clear()
         self.prompt.set_text(project.prompt)
         self.prompt.set_negative(project.negative_prompt)
-        self.plan.text.setPlainText(project.plan)
+        self.plan_state = PlanState(project.plan, project.plan_instruction, project.plan_edited)
+        self.plan.set_plan(project.plan)
         self.plan.use.setChecked(project.use_plan)
+        self._refresh_plan_status()
         self.settings_panel.set_values(project.settings or self.settings.render)
+        self._update_seed_note()
         for t in project.takes:
             thumb_path = project.path_of(t, "thumbnail")
             if thumb_path is not None and thumb_path.exists():
@@ -401,15 +455,39 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{project.name} — Lumos Studio")
         self._update_handoff_state()
         current = project.take(project.current_take) or project.take(project.base_draft)
+        self.watch_job = None  # a job still streaming belongs to the project it was started in
+        self.statusBar().clearMessage()
         if current is not None:
             self.show_take(current.id)
         else:
-            self.player.clear()
-            self.storyboard.set_keyframes([])
+            self._show_nothing()
         if project.queue:
             n = len(project.queue)
             self.banner.show_message(f"{n} render{'s' if n > 1 else ''} had not finished when Lumos Studio last "
                                      "closed.", "info", "Render again", self.resume_queue)
+
+    def _apply_expected_defaults(self) -> None:
+        """Show the settings the configured models were made for from the first paint (read from their family's
+        lumos.json, no weights), instead of generic ones that jump once the models have loaded."""
+        try:
+            expected = expected_defaults(self.current_spec())
+        except Exception as exc:  # a bad configured path is reported by the load itself
+            log.info("no family defaults before loading: %s", exc)
+            return
+        if not expected:
+            return
+        self.plan.setVisible(bool(expected.get("has_understanding")))
+        defaults = expected.get("defaults") or {}
+        if isinstance(defaults.get("fps"), int):
+            self.settings_panel.set_fps(defaults["fps"])
+        if defaults and self.settings.defaults_applied_for != self.settings.model_key() and not self.project.takes:
+            self._apply_family_defaults(defaults)
+
+    def _apply_family_defaults(self, defaults: dict) -> None:
+        values = self.settings_panel.values()
+        values.update({k: defaults[k] for k in ("width", "height", "num_frames", "steps", "guidance_light",
+                                                "guidance_heavy") if k in defaults})
+        self.settings_panel.set_values(values)
 
     def _restore_settings(self) -> None:
         s = self.settings
@@ -436,6 +514,11 @@ class MainWindow(QMainWindow):
     def _schedule_save(self) -> None:
         self._save_timer.start()
 
+    def _update_seed_note(self) -> None:
+        locked = self.settings_panel.lock.isChecked()
+        self.seed_note.setText(f"Seed {self.settings_panel.seed.value()} locked: every draft uses it")
+        self.seed_note.setVisible(locked)
+
     def _settings_changed(self) -> None:
         self._schedule_save()
         self._update_handoff_state()
@@ -450,7 +533,8 @@ class MainWindow(QMainWindow):
         p = self.project
         p.prompt = self.prompt.text()
         p.negative_prompt = self.prompt.negative_text()
-        p.plan = self.plan.text.toPlainText()
+        p.plan, p.plan_instruction, p.plan_edited = (self.plan_state.text, self.plan_state.instruction,
+                                                      self.plan_state.edited)
         p.use_plan = self.plan.use.isChecked()
         p.settings = self.settings_panel.values()
         data, file = p.to_dict(), p.file
@@ -470,7 +554,9 @@ class MainWindow(QMainWindow):
     def new_project(self) -> None:
         self.save_project()
         folder = proj.unused_project_dir()
-        self._apply_project(Project(folder=folder, name=folder.name, settings=self.settings_panel.values()))
+        # The settings carry over, a locked seed does not: a new project starts with fresh seeds.
+        settings = self.settings_panel.values() | {"seed_locked": False}
+        self._apply_project(Project(folder=folder, name=folder.name, settings=settings))
         self.save_project()
         self.settings.add_recent_project(str(folder))
 
@@ -527,13 +613,19 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ rendering intents
     def _base_request(self) -> RenderRequest:
-        plan = self.plan.plan() if self.plan.isVisible() else None
-        return RenderRequest(prompt=self.prompt.text(), negative_prompt=self.prompt.negative_text(), mode="upfb",
-                             handoff=0.0, plan=plan, use_plan=self.plan.use.isChecked() if plan else True,
-                             **self.settings_panel.request_fields())
+        prompt = self.prompt.text()
+        use_plan = self.plan.use.isChecked() if self.plan.isVisible() else True
+        # Only a plan that belongs to this instruction is sent: a hand edit made for it. Otherwise the understanding
+        # block writes the plan of this very instruction (app.plan_state).
+        plan = self.plan_state.plan_for_request(prompt) if self.plan.isVisible() and use_plan else None
+        return RenderRequest(prompt=prompt, negative_prompt=self.prompt.negative_text(), mode="upfb",
+                             handoff=0.0, plan=plan, use_plan=use_plan, **self.settings_panel.request_fields())
 
     def draft(self) -> None:
         """Render the instruction with the light generator alone (or show the take if it exists)."""
+        focused = QApplication.focusWidget()
+        if isinstance(focused, QAbstractSpinBox):
+            focused.interpretText()  # a number typed but not yet confirmed counts (the boxes apply on Enter)
         if not self.prompt.text().strip():
             self.banner.show_message("Type an instruction first, then press Draft.", "warning")
             self.prompt.edit.setFocus()
@@ -694,6 +786,8 @@ class MainWindow(QMainWindow):
             return
         handle = self.engine.submit_plan(self.prompt.text())
         self.jobs[handle.id] = JobInfo(handle.id, "plan", "Plan", state=handle.state)
+        if self.plan.write.hasFocus():
+            self.prompt.edit.setFocus()  # disabling the focused button would push focus down to the settings
         self.plan.write.setEnabled(False)
         self._refresh_queue()
 
@@ -752,10 +846,7 @@ class MainWindow(QMainWindow):
         key = self.settings.model_key()
         if defaults and self.settings.defaults_applied_for != key and not self.project.takes:
             # First time with this model pair: start from the sizes it was made for.
-            values = self.settings_panel.values()
-            values.update({k: defaults[k] for k in ("width", "height", "num_frames", "steps", "guidance_light",
-                                                    "guidance_heavy") if k in defaults})
-            self.settings_panel.set_values(values)
+            self._apply_family_defaults(defaults)
             self.settings.defaults_applied_for = key
         self.statusBar().showMessage("Models loaded. Type an instruction and press Draft.", 4000)
         self._update_handoff_state()
@@ -829,8 +920,9 @@ class MainWindow(QMainWindow):
             self._keep_frames(record.id, take.frames)
             self.keyframes[record.id] = ft.keyframes
         plan = take.metadata.get("plan") if isinstance(take.metadata, dict) else None
-        if plan and self.plan.isVisible() and not self.plan.text.toPlainText().strip():
-            self.plan.text.setPlainText(plan)  # show how the block read the instruction; editable from here
+        if isinstance(plan, str) and plan and same_instruction(req.prompt, self.prompt.text()):
+            # show how the block read this instruction; editable from here
+            self._show_written_plan(req.prompt, plan)
         if ft.job_id == self.watch_job:
             self.watch_job = None
             if req.is_draft:
@@ -856,7 +948,7 @@ class MainWindow(QMainWindow):
             self.load_bar.setVisible(False)
             self.model_label.setText("Models: not loaded")
         if job is not None and job.kind == "plan":
-            self.plan.write.setEnabled(True)
+            self._plan_button_ready()
         if ev.job_id == self.watch_job:
             self.watch_job = None
             self.player.end_stream()
@@ -877,12 +969,36 @@ class MainWindow(QMainWindow):
 
     def _on_plan(self, ev) -> None:
         self.jobs.pop(ev.job_id, None)
-        self.plan.write.setEnabled(True)
+        self._plan_button_ready()
         if ev.plan is None:
             self.plan.setVisible(False)
-        elif ev.instruction == self.prompt.text():
-            self.plan.text.setPlainText(ev.plan)
+        elif same_instruction(ev.instruction, self.prompt.text()):
+            # asked for with Write plan: it replaces a hand edit too
+            self.plan_state = PlanState(ev.plan, ev.instruction, False)
+            self.plan.set_plan(ev.plan)
+            self._refresh_plan_status()
+            self._schedule_save()
         self._job_ended()
+
+    def _plan_button_ready(self) -> None:
+        had_focus = self.plan.write.hasFocus() or QApplication.focusWidget() is None
+        self.plan.write.setEnabled(True)
+        if had_focus:
+            self.prompt.edit.setFocus()  # never leave focus wherever Qt moved it while the button was disabled
+
+    def _show_written_plan(self, instruction: str, plan: str) -> None:
+        self.plan_state.written(instruction, plan)
+        self.plan.set_plan(self.plan_state.text)
+        self._refresh_plan_status()
+        self._schedule_save()
+
+    def _plan_edited(self, text: str) -> None:
+        self.plan_state.edit(self.prompt.text(), text)
+        self._refresh_plan_status()
+
+    def _refresh_plan_status(self) -> None:
+        instruction = self.prompt.text()
+        self.plan.show_status(self.plan_state.status(instruction), self.plan_state.describe(instruction))
 
     def _job_ended(self) -> None:
         active = [j for j in self.jobs.values() if j.kind in ("draft", "refine") and j.state in ("queued", "running")]
@@ -1005,6 +1121,13 @@ class MainWindow(QMainWindow):
             keys = self.keyframes[take_id] = [(i, frame_to_qimage(frames[i])) for i in keyframe_indices(len(frames))]
         self.storyboard.set_keyframes(keys)
 
+    def _show_nothing(self) -> None:
+        """No take on screen: a player that says what to do, no storyboard, the slider back at the draft."""
+        self.player.clear(EMPTY_PLAYER_TEXT)
+        self.player.set_progress(0, 1, "")
+        self.storyboard.set_keyframes([])
+        self.handoff.set_value(0.0)
+
     def _reshow_current(self) -> None:
         t = self.current_take()
         if t is not None and t.id in self.frames:
@@ -1036,8 +1159,13 @@ class MainWindow(QMainWindow):
         self.keyframes.pop(take_id, None)
         self.takes.remove_take(take_id)
         if self.project.current_take is None:
-            self.player.clear()
-            self.storyboard.set_keyframes([])
+            # The take on screen is gone: show its draft (a refine's) or the newest take left, else nothing.
+            follow = self.project.take(self.project.base_draft) or (self.project.takes[-1] if self.project.takes
+                                                                    else None)
+            if follow is not None:
+                self.show_take(follow.id)
+            else:
+                self._show_nothing()
         self._update_handoff_state()
         self.save_project()
 
@@ -1107,9 +1235,26 @@ class MainWindow(QMainWindow):
         def describe(s: float):
             lead = self.settings_panel.values()["upfb"]["light_lead"] if s > 0 else 0
             g = gate_schedule(steps, s, flow_shift=shift, scheduler=sched, light_lead=min(lead, steps), timesteps=ts)
-            return list(g.w), g.describe()
+            words = g.describe()
+            changed = self._changed_since_draft()
+            if changed:
+                # The slider refines the draft on screen, with that draft's settings.
+                words += (f". {changed} changed since this draft: the slider refines the draft shown; press Draft "
+                          "to use the new settings")
+            return list(g.w), words
 
         return describe
+
+    def _changed_since_draft(self) -> str:
+        """The settings panel's values that differ from the current draft's ("Steps, Size"), or ""."""
+        base = self.project.take(self.project.base_draft)
+        if base is None:
+            return ""
+        panel, req = self.settings_panel.request_fields(), base.request
+        names = {"Size": ("width", "height"), "Frames": ("num_frames",), "Steps": ("steps",),
+                 "Guidance light": ("guidance_light",), "Sampler": ("scheduler",)}
+        changed = [name for name, keys in names.items() if any(panel[k] != req.get(k) for k in keys)]
+        return ", ".join(changed)
 
     # ------------------------------------------------------------------ compare
     def compare_selected(self) -> None:
@@ -1160,7 +1305,7 @@ class MainWindow(QMainWindow):
             self.banner.show_message("There is no take to export yet: render a draft first.", "info")
             return
         name = f"{t.label().replace(' ', '_').replace('%', 'pct')}-seed{t.seed}.mp4"
-        start = Path(self.settings.last_export_dir or Path.home()) / name
+        start = proj.export_folder(self.settings.last_export_dir) / name
         dlg = ExportDialog(str(start), t.fps, t.width, t.height, self.settings.export_crf, self)
         if dlg.exec():
             opts = dlg.options()
@@ -1201,16 +1346,36 @@ class MainWindow(QMainWindow):
         self.tasks.run(work, on_done=done,
                        on_error=lambda e: self.banner.show_message(f"Export failed: {e}", "error"))
 
+    @staticmethod
+    def _accept_as_copy(event) -> bool:
+        """Drops are only ever copies: a file manager told "moved" would delete the user's MP4."""
+        if not event.possibleActions() & Qt.DropAction.CopyAction:
+            event.ignore()
+            return False
+        event.setDropAction(Qt.DropAction.CopyAction)
+        event.accept()
+        return True
+
     def dragEnterEvent(self, event) -> None:
         if any(u.toLocalFile().lower().endswith(".mp4") for u in event.mimeData().urls()):
-            event.acceptProposedAction()
+            self._accept_as_copy(event)
+
+    def dragMoveEvent(self, event) -> None:
+        self.dragEnterEvent(event)
 
     def dropEvent(self, event) -> None:
         for url in event.mimeData().urls():
             if url.toLocalFile().lower().endswith(".mp4"):
-                self.reproduce_from(url.toLocalFile())
-                event.acceptProposedAction()
+                if self._accept_as_copy(event):
+                    self.reproduce_from(url.toLocalFile())
                 return
+
+    def open_take_dialog(self) -> None:
+        """File ▸ Open take from MP4…: the same as dropping an exported take on the window."""
+        start = proj.export_folder(self.settings.last_export_dir)
+        path, _ = QFileDialog.getOpenFileName(self, "Open take from MP4", str(start), "MP4 video (*.mp4)")
+        if path:
+            self.reproduce_from(path)
 
     def reproduce_from(self, path: str | Path) -> None:
         """Restore the instruction and settings stored in an exported MP4."""
@@ -1229,15 +1394,24 @@ class MainWindow(QMainWindow):
         values = self.settings_panel.values()
         values.update(width=req.width, height=req.height, num_frames=req.num_frames, steps=req.steps,
                       guidance_light=req.guidance_light, guidance_heavy=req.guidance_heavy, seed=req.seed,
-                      seed_locked=True, scheduler=req.scheduler, upfb=req.upfb.to_dict())
+                      scheduler=req.scheduler, upfb=req.upfb.to_dict())
         self.settings_panel.set_values(values)
+        self._update_seed_note()
         if req.plan:
-            self.plan.text.setPlainText(req.plan)
+            self.plan_state = PlanState(req.plan, req.prompt, True)  # the take was drafted from a hand-edited plan
+            self.plan.set_plan(req.plan)
+        elif isinstance(meta.get("plan"), str) and meta["plan"]:
+            self.plan_state = PlanState(meta["plan"], req.prompt, False)
+            self.plan.set_plan(meta["plan"])
+        self._refresh_plan_status()
         self.reproduce_request = req
         self._schedule_save()
         what = "draft" if req.is_draft else f"refine at {round(req.handoff * 100)} %"
-        self.banner.show_message(f"Settings restored from {Path(path).name} ({what}, seed {req.seed}).", "info",
-                                 "Render it", lambda: self.render_request(req))
+        # The seed lock is left as it was: a restored take must not change what the next draft does unsaid.
+        lock = ("" if self.settings_panel.lock.isChecked()
+                else " New drafts still roll their own seed; lock the seed to keep this one.")
+        self.banner.show_message(f"Settings restored from {Path(path).name} ({what}, seed {req.seed}).{lock}",
+                                 "info", "Render it", lambda: self.render_request(req))
 
     def render_request(self, req: RenderRequest) -> None:
         """Render exactly `req` (used by drop-to-reproduce)."""

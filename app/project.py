@@ -57,6 +57,30 @@ def config_dir() -> Path:
     return Path(platformdirs.user_config_dir(APP_NAME, False))
 
 
+def videos_dir() -> Path:
+    """Where exports go by default: the platform's videos folder. LUMOS_STUDIO_HOME overrides it."""
+    home = os.environ.get("LUMOS_STUDIO_HOME")
+    if home:
+        return Path(home) / "videos"
+    import platformdirs
+
+    return Path(platformdirs.user_videos_dir())
+
+
+def export_folder(last: str = "") -> Path:
+    """The folder an export dialog opens in: the last one used while it exists, else the videos folder (created
+    when missing), else the home folder when that cannot be created."""
+    if last and Path(last).is_dir():
+        return Path(last)
+    folder = videos_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        log.warning("cannot create %s (%s); exports start in the home folder", folder, exc)
+        return Path.home()
+    return folder
+
+
 def default_project_dir() -> Path:
     return data_dir() / "projects" / "Untitled"
 
@@ -127,15 +151,18 @@ class TakeRecord:
     def duration(self) -> float:
         return self.num_frames / self.fps if self.fps else 0.0
 
-    def label(self) -> str:
-        if self.name:
-            return self.name
+    def kind_label(self) -> str:
+        """What the take is: "Draft", "Refine 30 %", …"""
         if self.is_draft:
             return "Draft"
         mode = self.request.get("mode", "upfb")
         if mode == "upfb":
             return f"Refine {round(self.handoff * 100)} %"
         return mode.capitalize()
+
+    def label(self) -> str:
+        """The user's name, if any, and what the take is: a renamed refine still says it is one."""
+        return f"{self.name} · {self.kind_label()}" if self.name else self.kind_label()
 
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -162,6 +189,8 @@ class Project:
     prompt: str = ""
     negative_prompt: str = ""
     plan: str = ""
+    plan_instruction: str | None = None  # the instruction the plan was written or edited for (app.plan_state)
+    plan_edited: bool = False
     use_plan: bool = True
     settings: dict = field(default_factory=dict)  # the settings panel's values
     takes: list[TakeRecord] = field(default_factory=list)
@@ -222,6 +251,8 @@ class Project:
             "prompt": self.prompt,
             "negative_prompt": self.negative_prompt,
             "plan": self.plan,
+            "plan_instruction": self.plan_instruction,
+            "plan_edited": self.plan_edited,
             "use_plan": self.use_plan,
             "settings": self.settings,
             "takes": [t.to_dict() for t in self.takes],
@@ -253,7 +284,8 @@ class Project:
                 log.warning("skipping an unreadable take in %s: %s", folder, exc)
         p = cls(folder=Path(folder), takes=takes)
         for name, kind in (("name", str), ("prompt", str), ("negative_prompt", str), ("plan", str),
-                           ("use_plan", bool), ("settings", dict), ("created", (int, float))):
+                           ("plan_instruction", str), ("plan_edited", bool), ("use_plan", bool), ("settings", dict),
+                           ("created", (int, float))):
             value = data.get(name)
             if isinstance(value, kind):
                 setattr(p, name, value)

@@ -28,7 +28,14 @@ from .handoff import (
     handoff_to_gamma_w,
 )
 from .jobs import Engine, JobHandle
-from .models import DEFAULT_FAMILY, ModelSpec, PairReport, embedded_family_available, validate_spec
+from .models import (
+    DEFAULT_FAMILY,
+    ModelSpec,
+    PairReport,
+    embedded_family_available,
+    expected_defaults,
+    validate_spec,
+)
 from .request import (
     MAX_FRAMES,
     MAX_PROMPT_CHARS,

@@ -81,11 +81,17 @@ class GateSchedule:
         return sum(1 for w in self.w if w > 0.5)
 
     def describe(self) -> str:
+        """The run in plain words: who leads (w > ½) for how many of the steps."""
         n = len(self.w)
         if self.gamma_w == math.inf:
             return f"draft: the light generator runs all {n} steps alone"
         lead = self.light_leading_steps
-        return f"light generator leads {lead} of {n} steps, then the heavy one takes over"
+        alone = f" (the first {self.light_lead} alone, reused from the draft)" if self.light_lead else ""
+        if lead == 0:
+            return f"the heavy generator leads all {n} steps; the light one keeps a fading share of the layout"
+        if lead >= n:
+            return f"light generator leads all {n} steps{alone}; the heavy one only adds a share of texture"
+        return f"light generator leads {lead} of {n} steps{alone}, then the heavy one takes over"
 
 
 def flow_timesteps(steps: int, flow_shift: float = DEFAULT_FLOW_SHIFT, scheduler: str = "unipc") -> list[float]:

@@ -234,6 +234,25 @@ def default_spec_sources(spec: ModelSpec) -> tuple[str, str]:
     return light, heavy
 
 
+def expected_defaults(spec: ModelSpec) -> dict:
+    """Before loading anything (no torch, no weights): the family defaults a spec will load with and whether it has
+    an understanding block, so a window can show the right settings from its first paint. {} when unknown."""
+    light, _heavy = default_spec_sources(spec)
+    try:
+        source = inspect_source(light)
+    except ModelError:
+        return {}
+    family = family_dir_of(source)
+    try:
+        defaults = family_defaults(family)
+    except ModelError:
+        return {}
+    understanding = spec.understanding != "none" and (
+        Path(spec.understanding).is_dir() if spec.understanding
+        else family is not None and (family / "understanding").is_dir())
+    return {"defaults": defaults, "has_understanding": understanding}
+
+
 def embedded_family_available() -> bool:
     return (DEFAULT_FAMILY / "light" / "model_index.json").is_file() and (DEFAULT_FAMILY / "heavy").is_dir()
 

@@ -166,10 +166,14 @@ class PromptEditor(QFrame):
 
 
 class PlanPanel(QGroupBox):
-    """The understanding block's readable plan, editable, with a toggle to condition on it."""
+    """The understanding block's readable plan, editable, with a toggle to condition on it.
+
+    The window owns whose plan it is (app.plan_state); the panel shows it and reports the user's edits apart from
+    the text the window puts in."""
 
     planRequested = Signal()
     changed = Signal()
+    edited = Signal(str)  # the user typed in the plan (not emitted for set_plan)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__("Plan (understanding block)", parent)
@@ -177,9 +181,14 @@ class PlanPanel(QGroupBox):
         lay = QVBoxLayout(self)
         self.text = QPlainTextEdit()
         self.text.setPlaceholderText("Press “Write plan” to see how the instruction is understood.")
-        self.text.setToolTip("Edit the plan to correct the reading before drafting")
+        self.text.setToolTip("Edit the plan to correct the reading before drafting; your edit is kept while the "
+                             "instruction stays the same")
         self.text.setMaximumHeight(90)
-        self.text.textChanged.connect(self.changed)
+        self.text.textChanged.connect(self._text_changed)
+        self.state = QLabel()
+        self.state.setObjectName("hint")
+        self.state.setWordWrap(True)
+        self.state.setToolTip("Whose plan this is, and whether the next draft uses it")
         row = QHBoxLayout()
         self.use = QCheckBox("Use plan")
         self.use.setChecked(True)
@@ -192,11 +201,36 @@ class PlanPanel(QGroupBox):
         row.addStretch(1)
         row.addWidget(self.write)
         lay.addWidget(self.text)
+        lay.addWidget(self.state)
         lay.addLayout(row)
+        self._putting = False
+        self.status = ""
 
     def plan(self) -> str | None:
         text = self.text.toPlainText().strip()
         return text or None
+
+    def set_plan(self, text: str) -> None:
+        """Show `text` without counting it as the user's edit."""
+        if text == self.text.toPlainText():
+            return
+        self._putting = True
+        try:
+            self.text.setPlainText(text)
+        finally:
+            self._putting = False
+
+    def show_status(self, status: str, words: str) -> None:
+        """status: one of app.plan_state's EMPTY/WRITTEN/EDITED/STALE; a stale plan is greyed out."""
+        was_stale, self.status = self.status == "stale", status
+        self.state.setText(words)
+        if was_stale != (status == "stale"):
+            self.text.setStyleSheet("color: #7d8694; font-style: italic;" if status == "stale" else "")
+
+    def _text_changed(self) -> None:
+        if not self._putting:
+            self.edited.emit(self.text.toPlainText())
+        self.changed.emit()
 
 
 def _spin(lo, hi, value, step=1, tip="", decimals=None):

@@ -63,29 +63,38 @@ class MarkedSlider(QSlider):
 
 
 class GatePlot(QWidget):
-    """w_t (light share) per step: blue area = light generator, amber = heavy; dashed line at ½."""
+    """w_t (light share) per step with its axes: blue area = light generator, amber = heavy; dashed line at ½."""
+
+    AXIS = QColor("#8a93a0")
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.w: list[float] = []
         self.placeholder = "the gate appears after a draft"
-        self.setMinimumSize(160, 54)
+        self.setMinimumSize(200, 84)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         self.setToolTip("The gate w_t over the sampling steps: blue is the light generator's share, "
-                        "amber the heavy one's. Left = first step (pure noise)")
+                        "amber the heavy one's. Left = first step (pure noise), right = last step")
 
     def set_weights(self, w: list[float]) -> None:
         self.w = list(w)
         self.update()
 
+    def plot_rect(self) -> QRectF:
+        """Where the curve goes: room on the left for the share ticks and below for the step numbers."""
+        fm = self.fontMetrics()
+        left = fm.horizontalAdvance("100%") + 6
+        return QRectF(left, 4, self.width() - left - 4, self.height() - fm.height() - 8)
+
     def paintEvent(self, _event) -> None:
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        r = QRectF(self.rect()).adjusted(2, 2, -2, -2)
+        r = self.plot_rect()
         p.fillRect(r, QColor("#0f1216"))
         if not self.w:
             p.setPen(QColor("#6b7482"))
-            p.drawText(r, Qt.AlignmentFlag.AlignCenter, self.placeholder)
+            p.drawText(QRectF(self.rect()), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                       self.placeholder)
             return
         n = len(self.w)
         xs = [r.left() + r.width() * (i + 0.5) / n for i in range(n)]
@@ -96,13 +105,28 @@ class GatePlot(QWidget):
         top.closeSubpath()
         p.fillRect(r, HEAVY.darker(180))
         p.fillPath(top, LIGHT.darker(140))
-        pen = QPen(LIGHT, 1.6)
-        p.setPen(pen)
+        p.setPen(QPen(LIGHT, 1.6))
         for i in range(1, n):
             p.drawLine(QPointF(xs[i - 1], r.bottom() - self.w[i - 1] * r.height()),
                        QPointF(xs[i], r.bottom() - self.w[i] * r.height()))
         p.setPen(QPen(QColor("#c0c6d0"), 1, Qt.PenStyle.DashLine))
         p.drawLine(QPointF(r.left(), r.center().y()), QPointF(r.right(), r.center().y()))
+        self._draw_axes(p, r, n)
+
+    def _draw_axes(self, p: QPainter, r: QRectF, n: int) -> None:
+        fm = self.fontMetrics()
+        p.setPen(QPen(self.AXIS, 1))
+        p.drawLine(QPointF(r.left(), r.top()), QPointF(r.left(), r.bottom()))
+        p.drawLine(QPointF(r.left(), r.bottom()), QPointF(r.right(), r.bottom()))
+        right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        h = fm.height()
+        p.drawText(QRectF(0, r.top() - h / 2, r.left() - 3, h), right, "100%")
+        p.drawText(QRectF(0, r.center().y() - h / 2, r.left() - 3, h), right, "50%")
+        p.drawText(QRectF(0, r.bottom() - h / 2, r.left() - 3, h), right, "0%")
+        below = QRectF(r.left(), r.bottom() + 2, r.width(), h)
+        p.drawText(below, Qt.AlignmentFlag.AlignLeft, "step 1")
+        p.drawText(below, Qt.AlignmentFlag.AlignHCenter, "light share per step")
+        p.drawText(below, Qt.AlignmentFlag.AlignRight, str(n))
 
 
 class HandoffPanel(QFrame):

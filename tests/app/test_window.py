@@ -257,7 +257,7 @@ def test_plan_panel_only_with_understanding(make_window, qtbot):
     win2.plan.write.click()
     qtbot.waitUntil(lambda: "rolls" in win2.plan.text.toPlainText(), timeout=5000)
     t = draft(qtbot, win2, "the ball that is not red moves left")
-    assert t.request["plan"] == win2.engine.plan_text
+    assert t.metadata["plan"] == win2.plan.plan() == win2.engine.runtime.plan("the ball that is not red moves left")
 
 
 def test_engine_that_cannot_start_is_reported(qtbot):
