@@ -124,9 +124,13 @@ class GatePlot(QWidget):
         p.drawText(QRectF(0, r.center().y() - h / 2, r.left() - 3, h), right, "50%")
         p.drawText(QRectF(0, r.bottom() - h / 2, r.left() - 3, h), right, "0%")
         below = QRectF(r.left(), r.bottom() + 2, r.width(), h)
-        p.drawText(below, Qt.AlignmentFlag.AlignLeft, "step 1")
-        p.drawText(below, Qt.AlignmentFlag.AlignHCenter, "light share per step")
-        p.drawText(below, Qt.AlignmentFlag.AlignRight, str(n))
+        first, last = "step 1", f"step {n}"
+        p.drawText(below, Qt.AlignmentFlag.AlignLeft, first)
+        p.drawText(below, Qt.AlignmentFlag.AlignRight, last)
+        title = "light share"  # only where it fits between the step numbers
+        room = r.width() - fm.horizontalAdvance(first) - fm.horizontalAdvance(last) - 16
+        if fm.horizontalAdvance(title) <= room:
+            p.drawText(below, Qt.AlignmentFlag.AlignHCenter, title)
 
 
 class HandoffPanel(QFrame):
