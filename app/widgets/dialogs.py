@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -31,6 +34,7 @@ SHORTCUTS = [
     ("Alt+Up / Alt+Down", "Previous / next recent instruction (in the editor)"),
     ("Space", "Play / pause (player focused)"),
     ("Left / Right", "Previous / next frame (player focused)"),
+    ("Left / Right", "Move the wipe split (compare view in Wipe mode, picture clicked)"),
     ("Home / End", "First / last frame (player focused)"),
     ("Ctrl+R", "Refine at the default hand-off (amber mark)"),
     ("Ctrl+[ / Ctrl+]", "Hand-off 5 % less / more"),
@@ -74,13 +78,41 @@ def check_spec(spec: ModelSpec) -> tuple[bool, str]:
     return report.ok, report.message()
 
 
+def check_models(spec: ModelSpec) -> tuple[bool, str, dict[str, str]]:
+    """(usable, message, {"light" / "heavy": why that source cannot be used}): config-only, no weights loaded."""
+    field_errors = {}
+    for name in ("light", "heavy"):
+        source = getattr(spec, name)
+        if not source:
+            continue  # empty: the embedded family's model, checked with the pair
+        # A spec naming this source twice: validate_spec raises only for an unusable source, so any error is this
+        # field's (the pair report it returns otherwise is about the source with itself and is ignored).
+        try:
+            validate_spec(replace(spec, light=source, heavy=source))
+        except LumosError as exc:
+            field_errors[name] = str(exc)
+        except Exception as exc:  # an unreadable folder must become a message, not a crash
+            field_errors[name] = f"Could not check this model ({type(exc).__name__}: {exc})"
+    if field_errors:
+        plural = "s" if len(field_errors) > 1 else ""
+        return False, f"Fix the model{plural} marked in red.", field_errors
+    ok, message = check_spec(spec)
+    return ok, message, {}
+
+
 class ModelPickerDialog(QDialog):
-    """Embedded default family, or a light + heavy pair from folders or local Hugging Face repo ids."""
+    """Embedded default family, or a light + heavy pair from folders or local Hugging Face repo ids.
+
+    "Load these models" checks the choice first (configs only, on a helper thread) and closes only when it is usable;
+    a field that does not name a usable model gets its reason in red under it."""
 
     def __init__(self, spec: ModelSpec, tasks, parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle("Models")
         self.tasks = tasks
+        self.valid: bool | None = None
+        self._check_id = 0  # results of a check started before the latest edit are dropped
+        self._accept_when_valid = False
         lay = QVBoxLayout(self)
         self.embedded = QRadioButton("Embedded Lumos mini family (runs on any CPU, seconds per take)")
         self.custom = QRadioButton("Choose a light and a heavy generator")
@@ -98,8 +130,9 @@ class ModelPickerDialog(QDialog):
         self.heavy = QLineEdit(spec.heavy or "")
         self.heavy.setPlaceholderText("folder or repo id, e.g. Wan-AI/Wan2.1-T2V-14B-Diffusers")
         self.heavy.setToolTip("The heavy generator: a pipeline or transformer folder, or a repo id in the local cache")
-        form.addRow("Light", self._with_browse(self.light))
-        form.addRow("Heavy", self._with_browse(self.heavy))
+        self.field_errors: dict[str, QLabel] = {}
+        form.addRow("Light", self._with_browse(self.light, "light"))
+        form.addRow("Heavy", self._with_browse(self.heavy, "heavy"))
         self.device = QComboBox()
         for label, value in (("Automatic (GPU if present)", "auto"), ("CPU", "cpu"), ("CUDA GPU", "cuda"),
                              ("Apple GPU (MPS)", "mps")):
@@ -122,25 +155,36 @@ class ModelPickerDialog(QDialog):
         row.addWidget(self.result_label, 1)
         lay.addLayout(row)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Load these models")
+        self.load_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.load_button.setText("Load these models")
+        self.load_button.setToolTip("Check the models (no weights are read) and load them if they can work together")
         self.buttons.accepted.connect(self._accept)
         self.buttons.rejected.connect(self.reject)
         lay.addWidget(self.buttons)
         (self.custom if (spec.light or spec.heavy) else self.embedded).setChecked(True)
         self.embedded.toggled.connect(self._mode)
         self._mode()
-        self.valid: bool | None = None
         self.resize(640, 300)
 
-    def _with_browse(self, edit: QLineEdit) -> QWidget:
+    def _with_browse(self, edit: QLineEdit, name: str) -> QWidget:
         w = QWidget()
-        h = QHBoxLayout(w)
-        h.setContentsMargins(0, 0, 0, 0)
+        v = QVBoxLayout(w)
+        v.setContentsMargins(0, 0, 0, 0)
+        v.setSpacing(2)
+        h = QHBoxLayout()
         b = QPushButton("Browse…")
         b.setToolTip("Choose a model folder")
         b.clicked.connect(lambda: self._browse(edit))
         h.addWidget(edit, 1)
         h.addWidget(b)
+        v.addLayout(h)
+        error = QLabel("")
+        error.setObjectName("inlineError")
+        error.setWordWrap(True)
+        error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        error.setVisible(False)
+        v.addWidget(error)
+        self.field_errors[name] = error
         edit.textChanged.connect(self._edited)
         return w
 
@@ -150,8 +194,13 @@ class ModelPickerDialog(QDialog):
             edit.setText(path)
 
     def _edited(self) -> None:
+        self._check_id += 1
+        self._accept_when_valid = False
         self.valid = None
         self.result_label.setText("")
+        self.validate_button.setEnabled(True)
+        self.load_button.setEnabled(True)
+        self._show_field_errors({})
 
     def _mode(self) -> None:
         custom = self.custom.isChecked()
@@ -166,26 +215,55 @@ class ModelPickerDialog(QDialog):
                          device=self.device.currentData(), offload=self.offload.isChecked())
 
     def validate(self) -> None:
+        """Check the choice and show the result (the "Check pair" button)."""
+        self._check_id += 1
+        check_id = self._check_id
         self.validate_button.setEnabled(False)
+        self.load_button.setEnabled(False)
+        self.result_label.setStyleSheet("")
         self.result_label.setText("Checking…")
-        self.tasks.run(check_spec, self.spec(), on_done=self._validated, on_error=self._validate_error)
+        self.tasks.run(check_models, self.spec(), on_done=lambda result: self._validated(result, check_id),
+                       on_error=lambda exc: self._validated((False, str(exc), {}), check_id))
 
-    def _validated(self, result: tuple[bool, str]) -> None:
-        ok, message = result
+    def _validated(self, result: tuple[bool, str, dict[str, str]], check_id: int | None = None) -> None:
+        if check_id is not None and check_id != self._check_id:
+            return  # the fields changed while this check ran
+        ok, message, field_errors = result
         self.valid = ok
         self.validate_button.setEnabled(True)
+        self.load_button.setEnabled(True)
         self.result_label.setText(("✔ " if ok else "✖ ") + message)
         self.result_label.setStyleSheet(f"color: {'#6fdc8c' if ok else '#ff9a8a'};")
+        self._show_field_errors(field_errors)
+        accept, self._accept_when_valid = self._accept_when_valid, False
+        if ok and accept:
+            self.accept()
 
-    def _validate_error(self, exc: Exception) -> None:
-        self._validated((False, str(exc)))
+    def _show_field_errors(self, errors: dict[str, str]) -> None:
+        for name, edit in (("light", self.light), ("heavy", self.heavy)):
+            label, text = self.field_errors[name], errors.get(name, "")
+            label.setText(text)
+            label.setVisible(bool(text))
+            if edit.property("invalid") != bool(text):
+                edit.setProperty("invalid", bool(text))
+                edit.style().unpolish(edit)  # re-read the stylesheet's [invalid="true"] border
+                edit.style().polish(edit)
+        first_bad = next((e for n, e in (("light", self.light), ("heavy", self.heavy)) if errors.get(n)), None)
+        if first_bad is not None:
+            first_bad.setFocus()
 
     def _accept(self) -> None:
-        if self.valid is False:
-            return  # the reason is shown next to "Check pair"
-        self.accept()
+        """"Load these models": close only once the check says the choice is usable (its reason shows otherwise)."""
+        if self.valid:
+            self.accept()
+            return
+        self._accept_when_valid = True
+        self.validate()
 
-
+    def reject(self) -> None:
+        self._accept_when_valid = False
+        self._check_id += 1
+        super().reject()
 
 
 QUALITIES = (("Best (CRF 12)", 12), ("High (CRF 18)", 18), ("Medium (CRF 23)", 23), ("Small file (CRF 28)", 28))

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QRect, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QImage, QKeySequence, QPainter, QPen, QShortcut
+from PySide6.QtCore import QEvent, QPoint, QRect, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QKeySequence, QPainter, QPen, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
@@ -254,7 +254,9 @@ class Player(QFrame):
 
 
 class CompareCanvas(QWidget):
-    """Two images side by side, or one over the other with a draggable wipe line."""
+    """Two images side by side, or one over the other with a wipe line that follows the mouse and the arrows."""
+
+    WIPE_STEP = 0.02  # Left / Right; Shift moves five times as far
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -265,22 +267,79 @@ class CompareCanvas(QWidget):
         self.wipe = 0.5
         self.setMinimumSize(200, 120)
         self.setMouseTracking(False)
-        self.setToolTip("Wipe mode: drag to move the split line")
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.set_mode("side")
 
     def set_images(self, a: QImage | None, b: QImage | None) -> None:
         self.a, self.b = a, b
         self.update()
 
+    def set_mode(self, mode: str) -> None:
+        self.mode = mode
+        wipe = mode == "wipe"
+        self.setCursor(Qt.CursorShape.SplitHCursor if wipe else Qt.CursorShape.ArrowCursor)
+        self.setToolTip("Click or drag to move the split; Left / Right move it too (Shift: further)" if wipe
+                        else "Choose Wipe above to see one take over the other with a movable split")
+        self.update()
+
+    # -- geometry shared by painting and the mouse, so the line is drawn where the cursor is --
+    def image_rect(self) -> QRect:
+        """Where the wipe mode draws the images: A's aspect, letterboxed in the canvas."""
+        return fit_rect(self.a.size(), self.rect()) if self.a is not None else self.rect()
+
+    def split_x(self) -> int:
+        """The x of the wipe line in canvas pixels."""
+        target = self.image_rect()
+        return target.x() + round(target.width() * self.wipe)
+
+    def set_wipe_at(self, x: float) -> None:
+        """Put the wipe line at canvas x, clamped to the image."""
+        target = self.image_rect()
+        self.set_wipe((x - target.x()) / max(1, target.width()))
+
+    def set_wipe(self, fraction: float) -> None:
+        self.wipe = min(1.0, max(0.0, fraction))
+        self.update()
+
+    # -- input --
     def mousePressEvent(self, event) -> None:
-        self._drag(event)
+        if self.mode == "wipe" and event.button() == Qt.MouseButton.LeftButton:
+            self.set_wipe_at(event.position().x())
+        else:
+            super().mousePressEvent(event)
 
     def mouseMoveEvent(self, event) -> None:
-        self._drag(event)
-
-    def _drag(self, event) -> None:
         if self.mode == "wipe" and event.buttons() & Qt.MouseButton.LeftButton:
-            self.wipe = min(1.0, max(0.0, event.position().x() / max(1, self.width())))
-            self.update()
+            self.set_wipe_at(event.position().x())
+
+    def _wipe_key_step(self, event) -> float:
+        """How far a key moves the wipe line (0 for keys that are not Left / Right, or outside wipe mode)."""
+        if self.mode != "wipe" or self.a is None:
+            return 0.0
+        step = self.WIPE_STEP * (5 if event.modifiers() & Qt.KeyboardModifier.ShiftModifier else 1)
+        return {Qt.Key.Key_Left: -step, Qt.Key.Key_Right: step}.get(event.key(), 0.0)
+
+    def event(self, event) -> bool:
+        # The compare view binds Left / Right to frame steps; in wipe mode the focused picture takes them first.
+        if event.type() == QEvent.Type.ShortcutOverride and self._wipe_key_step(event):
+            event.accept()
+            return True
+        return super().event(event)
+
+    def focusInEvent(self, event) -> None:
+        super().focusInEvent(event)
+        self.update()  # the grip shows the focus
+
+    def focusOutEvent(self, event) -> None:
+        super().focusOutEvent(event)
+        self.update()
+
+    def keyPressEvent(self, event) -> None:
+        step = self._wipe_key_step(event)
+        if step:
+            self.set_wipe(self.wipe + step)
+        else:
+            super().keyPressEvent(event)
 
     def paintEvent(self, _event) -> None:
         p = QPainter(self)
@@ -298,9 +357,9 @@ class CompareCanvas(QWidget):
                 p.drawImage(target, img)
                 draw_caption(p, target, label)
             return
-        target = fit_rect(self.a.size(), self.rect())
+        target = self.image_rect()
         p.drawImage(target, self.a)
-        split = target.x() + round(target.width() * self.wipe)
+        split = self.split_x()
         clip = QRect(split, target.y(), target.right() - split + 1, target.height())
         p.save()
         p.setClipRect(clip)
@@ -308,8 +367,22 @@ class CompareCanvas(QWidget):
         p.restore()
         p.setPen(QPen(QColor("#ffffff"), 2))
         p.drawLine(split, target.y(), split, target.bottom())
+        # A grip in the middle of the line; blue while the arrows move it (the picture has the focus).
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.setBrush(QColor("#3f6fd6" if self.hasFocus() else "#252b34"))
+        p.drawEllipse(QPoint(split, target.center().y()), 7, 7)
         draw_caption(p, target, self.labels[0])
-        draw_caption(p, target, self.labels[1], right=True)
+        draw_caption(p, self._second_caption_rect(p, target), self.labels[1], right=True)
+
+    def _second_caption_rect(self, p: QPainter, target: QRect) -> QRect:
+        """Where B's caption goes over the image: top right, or a row lower where it would cover A's."""
+        font = QFont(p.font())
+        font.setPointSizeF(9)  # as draw_caption
+        fm = QFontMetrics(font)
+        widths = sum(fm.horizontalAdvance(label) + 12 for label in self.labels)
+        if widths + 3 * 6 <= target.width():
+            return target
+        return target.adjusted(0, fm.height() + 10, 0, 0)
 
 
 class CompareView(QFrame):
@@ -356,8 +429,7 @@ class CompareView(QFrame):
         self.transport.start()
 
     def _mode(self) -> None:
-        self.canvas.mode = self.mode.currentData()
-        self.canvas.update()
+        self.canvas.set_mode(self.mode.currentData())
 
     def _show(self, i: int) -> None:
         if self.a is None or self.b is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import time
 
 from PySide6.QtCore import QSize, Qt, Signal
@@ -26,6 +27,9 @@ from ..project import TakeRecord
 from ..resources import icon
 
 ID_ROLE = Qt.ItemDataRole.UserRole
+NAME_ROLE = Qt.ItemDataRole.UserRole + 1  # the user's name of a take ("" if none)
+DRAFT_ROLE = Qt.ItemDataRole.UserRole + 2  # whether it is a draft
+PROMPT_CHARS = 80  # far more than one row of an item shows; the view elides the rest
 
 
 class _PlaceholderList(QListWidget):
@@ -44,17 +48,33 @@ class _PlaceholderList(QListWidget):
 
 
 def take_text(t: TakeRecord) -> str:
+    """Three lines under the thumbnail: the name, what the take is and its instruction, seed and time.
+
+    A renamed take keeps its kind at the start of the second line ("Refine 30 % · a red ball…"), where a long name
+    cannot push it out of view. The list shows each line on one row and elides what does not fit; the full
+    instruction is in the tooltip."""
     star = "★ " if t.starred else ""
+    prompt = " ".join((t.request.get("prompt", "") or "(no instruction)").split())
+    if len(prompt) > PROMPT_CHARS:
+        prompt = prompt[:PROMPT_CHARS - 1].rstrip() + "…"
+    if t.name:
+        title, about = t.name, f"{t.kind_label()} · {prompt}"
+    else:
+        title, about = t.kind_label(), prompt
     when = time.strftime("%H:%M", time.localtime(t.created)) if t.created else ""
-    return f"{star}{t.label()}\nseed {t.seed}\n{t.duration:.1f} s · {when}"
+    facts = " · ".join(x for x in (f"seed {t.seed}", when) if x)
+    return f"{star}{title}\n{about}\n{facts}"
 
 
 def take_tooltip(t: TakeRecord) -> str:
     r = t.request
-    return (f"{t.label()} — {r.get('prompt', '')[:120]}\n"
-            f"hand-off {round(t.handoff * 100)} % · seed {t.seed} · {t.width}×{t.height} · {t.num_frames} frames "
-            f"at {t.fps} fps · {r.get('steps')} steps · rendered in {t.elapsed:.1f} s\n"
-            "Click to show · Ctrl+click a second take to compare · right-click for star, rename, delete")
+    when = time.strftime(" at %H:%M", time.localtime(t.created)) if t.created else ""
+    prompt = html.escape(r.get("prompt", "") or "(no instruction)")
+    return (f"<b>{html.escape(t.label())}</b><br>{prompt}<br>"
+            f"<span style='color:#9aa4b2'>hand-off {round(t.handoff * 100)} % · seed {t.seed} · "
+            f"{t.width}×{t.height} · {t.num_frames} frames at {t.fps} fps · {r.get('steps')} steps · "
+            f"{t.duration:.1f} s · rendered in {t.elapsed:.1f} s{when}<br>"
+            "Click to show · Ctrl+click a second take to compare · right-click for star, rename, delete</span>")
 
 
 class TakesStrip(QFrame):
@@ -103,11 +123,13 @@ class TakesStrip(QFrame):
         self.list.setWrapping(False)
         self.list.setMovement(QListWidget.Movement.Static)
         self.list.setIconSize(QSize(120, 68))
-        self.list.setGridSize(QSize(150, 136))
+        self.list.setGridSize(QSize(164, 136))
         self.list.setFixedHeight(156)
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.list.setWordWrap(True)
+        # One row per line, elided to the item's width: a long instruction or name must not push lines away.
+        self.list.setWordWrap(False)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.list.customContextMenuRequested.connect(self._menu)
         self.list.itemSelectionChanged.connect(self._selection_changed)
@@ -133,9 +155,9 @@ class TakesStrip(QFrame):
         self.list.scrollToItem(self.list.item(self.list.count() - 1))
 
     def _add(self, t: TakeRecord, thumb: QImage | None) -> None:
-        item = QListWidgetItem(take_text(t))
+        item = QListWidgetItem()
         item.setData(ID_ROLE, t.id)
-        item.setToolTip(take_tooltip(t))
+        self._describe(item, t)
         if thumb is not None and not thumb.isNull():
             self._thumbs[t.id] = QIcon(QPixmap.fromImage(thumb))
         item.setIcon(self._thumbs.get(t.id, icon("app")))
@@ -145,8 +167,13 @@ class TakesStrip(QFrame):
     def update_take(self, t: TakeRecord) -> None:
         item = self._item(t.id)
         if item is not None:
-            item.setText(take_text(t))
-            item.setToolTip(take_tooltip(t))
+            self._describe(item, t)
+
+    def _describe(self, item: QListWidgetItem, t: TakeRecord) -> None:
+        item.setText(take_text(t))
+        item.setToolTip(take_tooltip(t))
+        item.setData(NAME_ROLE, t.name)
+        item.setData(DRAFT_ROLE, t.is_draft)
 
     def remove_take(self, take_id: str) -> None:
         item = self._item(take_id)
@@ -207,7 +234,7 @@ class TakesStrip(QFrame):
 
     def _rename(self, take_id: str) -> None:
         item = self._item(take_id)
-        current = item.text().split("\n")[0].lstrip("★ ") if item else ""
+        current = item.data(NAME_ROLE) if item else ""
         name, ok = QInputDialog.getText(self, "Rename take", "Name:", text=current)
         if ok:
             self.renameRequested.emit(take_id, name.strip())
@@ -222,7 +249,7 @@ class TakesStrip(QFrame):
         menu.addAction(icon("rename"), "Rename…", lambda: self._rename(take_id))
         if len(self.selected_ids()) == 2:
             menu.addAction(icon("compare"), "Compare the two selected", self._compare)
-        elif not item.text().split("\n")[0].lstrip("★ ").startswith("Draft"):
+        elif not item.data(DRAFT_ROLE):
             menu.addAction(icon("compare"), "Compare with its draft", lambda: self.compareWithDraft.emit(take_id))
         menu.addSeparator()
         menu.addAction(icon("trash"), "Delete…", lambda: self._delete([take_id]))
