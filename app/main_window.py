@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import time
@@ -1304,7 +1305,9 @@ class MainWindow(QMainWindow):
         if t is None:
             self.banner.show_message("There is no take to export yet: render a draft first.", "info")
             return
-        name = f"{t.label().replace(' ', '_').replace('%', 'pct')}-seed{t.seed}.mp4"
+        # a file name from the take's name: a typed name may hold "/" or other characters a file name cannot
+        stem = re.sub(r"[^\w.-]+", "_", (t.name or t.kind_label()).replace("%", "pct")).strip("._") or "take"
+        name = f"{stem[:80]}-seed{t.seed}.mp4"
         start = proj.export_folder(self.settings.last_export_dir) / name
         dlg = ExportDialog(str(start), t.fps, t.width, t.height, self.settings.export_crf, self)
         if dlg.exec():

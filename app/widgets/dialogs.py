@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 from engine.api import LumosError, ModelSpec, embedded_family_available, validate_spec
 
 SHORTCUTS = [
-    ("Ctrl+Enter", "Render a draft of the instruction"),
+    ("Ctrl+Enter", "Render a draft of the instruction (from anywhere in the window)"),
     ("Esc", "Cancel the running job (or close the compare view)"),
     ("Ctrl+E", "Export the shown take as MP4"),
     ("Ctrl+K", "Compare the two selected takes"),
@@ -40,6 +40,7 @@ SHORTCUTS = [
     ("Ctrl+[ / Ctrl+]", "Hand-off 5 % less / more"),
     ("Ctrl+N", "New project"),
     ("Ctrl+O", "Open a project"),
+    ("Ctrl+Shift+O", "Open a take from an exported MP4 (restores its instruction and settings)"),
     ("Ctrl+Shift+S", "Save the project as…"),
     ("F1", "This list"),
     ("Ctrl+Q", "Quit"),
