@@ -172,9 +172,7 @@ class MainWindow(QMainWindow):
         self.project = self._open_initial_project(project_path)
         self._apply_expected_defaults()
         self._restore_settings()
-        self._update_seed_note()
-        if self.settings_problem:
-            self.banner.show_message(self.settings_problem, "warning")
+        self._update_seed_note()  # (a settings problem is told with the project's, in _open_initial_project)
         self._start_engine_after_paint = start_engine
 
     # ------------------------------------------------------------------ layout
@@ -419,22 +417,46 @@ class MainWindow(QMainWindow):
         self.tasks.shutdown()  # finish take files and saves already queued
         QApplication.processEvents()  # deliver their results (and any last engine events) to the project
         self.save_project(sync=True)
+        self.project.close()  # the folder's lock: another instance may open it now
         self._store_settings()
         super().closeEvent(event)
 
     # ------------------------------------------------------------------ projects and settings
     def _open_initial_project(self, path) -> Project:
         target = Path(path) if path else Path(self.settings.last_project or proj.default_project_dir())
+        failed = None
         try:
-            project = Project.open_or_create(target)
-        except ProjectError as exc:
+            opened = proj.open_project(target, create=True)
+        except ProjectError as exc:  # a broken last project never stops the app: a fresh one, and say so
             fresh = proj.unused_project_dir()
-            self.banner.show_message(f"{exc} A new project was started in {fresh}.", "error")
-            project = Project(folder=fresh, name=fresh.name)
-        self._apply_project(project)
-        return project
+            opened, failed = proj.open_project(fresh, create=True), f"{exc} A new project was started in {fresh}."
+        self._apply_project(opened.project)
+        self._tell_opened(opened, " ".join(m for m in (self.settings_problem, failed) if m),
+                          "error" if failed else "warning" if self.settings_problem else None)
+        return opened.project
+
+    def _tell_opened(self, opened, before: str | None = None, level: str | None = None) -> None:
+        """One banner for what opening a project found, after earlier words (a settings problem, a failed open).
+        A read-only project offers a copy; otherwise _apply_project's offer to render a queue again is kept."""
+        text = " ".join(m for m in (before, opened.message) if m)
+        if not text:
+            return
+        level = level or opened.level
+        if opened.read_only:
+            self.banner.show_message(text, "warning", "Open a copy", self.open_copy)
+        elif self.project.queue and self.banner.level:
+            self.banner.show_message(f"{text} {self.banner.text.text()}", level, "Render again", self.resume_queue)
+        else:
+            self.banner.show_message(text, level)
+
+    def open_copy(self) -> None:
+        """A project open in another window is shown read-only here: copy it beside itself and continue there."""
+        self.save_as(proj.unused_copy_dir(self.project.folder))
 
     def _apply_project(self, project: Project) -> None:
+        old = getattr(self, "project", None)
+        if old is not None and old is not project:
+            self.tasks.run(old.close)  # its lock goes once the saves queued before it are written
         self.project = project
         self.settings.add_recent_project(str(project.folder))
         self.frames.clear()
@@ -557,20 +579,25 @@ class MainWindow(QMainWindow):
         folder = proj.unused_project_dir()
         # The settings carry over, a locked seed does not: a new project starts with fresh seeds.
         settings = self.settings_panel.values() | {"seed_locked": False}
-        self._apply_project(Project(folder=folder, name=folder.name, settings=settings))
+        project = Project(folder=folder, name=folder.name, settings=settings)
+        problem = project.acquire_lock()  # None, or why it is read-only (a folder that cannot be locked)
+        self._apply_project(project)
         self.save_project()
         self.settings.add_recent_project(str(folder))
+        if problem:
+            self.banner.show_message(problem, "warning")
 
     def open_project(self, path: str | Path) -> bool:
         try:
-            project = Project.load(path)
+            opened = proj.open_project(path, current=self.project)
         except ProjectError as exc:
             self.banner.show_message(str(exc), "error")
             return False
+        project = opened.project
         self.save_project()
         self._apply_project(project)
         self.settings.add_recent_project(str(project.folder))
-        self.banner.show_message(f"Opened {project.folder}.", "info")
+        self._tell_opened(opened, f"Opened {project.folder}.")
         return True
 
     def _fill_recent_menu(self) -> None:
@@ -1341,7 +1368,7 @@ class MainWindow(QMainWindow):
             return export_take(take, path, fps=fps, crf=crf, scale=scale)
 
         def done(result):
-            self.statusBar().showMessage(f"Exported {result}", 6000)
+            self.statusBar().showMessage(f"Exported {Path(result).name}", 6000)  # the banner has the whole path
             self.banner.show_message(f"Exported “{t.label()}” to {result}.", "info")
             if on_done is not None:
                 on_done(result)

@@ -85,6 +85,7 @@ class PromptEditor(QFrame):
         foot = QHBoxLayout()
         self.count = QLabel()
         self.count.setObjectName("hint")
+        self.count.setWordWrap(True)  # a longer count wraps instead of widening the column while typing
         self.count.setToolTip(f"Characters used of the {MAX_PROMPT_CHARS} an instruction may have")
         self.more = QToolButton()
         self.more.setText("Advanced")

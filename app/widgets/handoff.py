@@ -89,13 +89,15 @@ class GatePlot(QWidget):
     def paintEvent(self, _event) -> None:
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        r = self.plot_rect()
-        p.fillRect(r, QColor("#0f1216"))
         if not self.w:
+            box = QRectF(self.rect()).adjusted(2, 2, -2, -2)
+            p.fillRect(box, QColor("#0f1216"))
             p.setPen(QColor("#6b7482"))
-            p.drawText(QRectF(self.rect()), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+            p.drawText(box.adjusted(6, 2, -6, -2), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
                        self.placeholder)
             return
+        r = self.plot_rect()
+        p.fillRect(r, QColor("#0f1216"))
         n = len(self.w)
         xs = [r.left() + r.width() * (i + 0.5) / n for i in range(n)]
         top = QPainterPath(QPointF(r.left(), r.bottom()))

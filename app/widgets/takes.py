@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..project import TakeRecord
+from .common import ElidedLabel
 from ..resources import icon
 
 ID_ROLE = Qt.ItemDataRole.UserRole
@@ -44,7 +45,8 @@ class _PlaceholderList(QListWidget):
         if self.count() == 0 and self.placeholder:
             p = QPainter(self.viewport())
             p.setPen(QColor("#6b7482"))
-            p.drawText(self.viewport().rect(), Qt.AlignmentFlag.AlignCenter, self.placeholder)
+            area = self.viewport().rect().adjusted(8, 4, -8, -4)
+            p.drawText(area, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.placeholder)
 
 
 def take_text(t: TakeRecord) -> str:
@@ -95,7 +97,7 @@ class TakesStrip(QFrame):
         head = QHBoxLayout()
         title = QLabel("Takes")
         title.setObjectName("sectionTitle")
-        self.hint = QLabel("Every draft and refine is kept here.")
+        self.hint = ElidedLabel("Every draft and refine is kept here.")
         self.hint.setObjectName("hint")
         self.compare = QPushButton(icon("compare"), "Compare")
         self.compare.setToolTip("Compare the two selected takes side by side or with a wipe (Ctrl+K)")
@@ -159,7 +161,11 @@ class TakesStrip(QFrame):
         item.setData(ID_ROLE, t.id)
         self._describe(item, t)
         if thumb is not None and not thumb.isNull():
-            self._thumbs[t.id] = QIcon(QPixmap.fromImage(thumb))
+            pixmap = QPixmap.fromImage(thumb)
+            icon_ = QIcon(pixmap)
+            # the same pixels when selected: Qt's default selected tint turns sand grey-blue and red pink
+            icon_.addPixmap(pixmap, QIcon.Mode.Selected)
+            self._thumbs[t.id] = icon_
         item.setIcon(self._thumbs.get(t.id, icon("app")))
         item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
         self.list.addItem(item)
@@ -281,7 +287,7 @@ class QueueView(QFrame):
         self.list.setToolTip("Jobs: the running one first, then those waiting")
         self.list.setFixedHeight(112)
         lay.addWidget(self.list)
-        self.setFixedWidth(230)
+        self.setFixedWidth(190)
 
     def set_jobs(self, jobs: list[tuple[int, str, str]]) -> None:
         """jobs: (id, label, state) in display order."""

@@ -365,3 +365,44 @@ def test_export_starts_in_the_videos_folder_then_the_last_one(make_window, qtbot
     qtbot.waitUntil(lambda: bool(done) or "failed" in win.banner.text.text(), timeout=30000)
     win.export_dialog()
     assert seen[-1].parent == tmp_path / "elsewhere"
+
+
+def test_typing_does_not_widen_the_left_column(make_window, qtbot):
+    win = understanding_window(make_window)
+    win.resize(1024, 700)
+    win.prompt.set_token_budget(80)  # as with the embedded family: the count line also estimates tokens
+    qtbot.wait(50)
+    before = win.column_scroll.minimumSizeHint().width()
+    type_instruction(qtbot, win, "a big green plain square moves up while a small red striped circle moves left")
+    QApplication.processEvents()
+    assert win.column_scroll.minimumSizeHint().width() == before
+
+
+def test_takes_header_elides_and_selected_thumbnails_keep_their_colours(make_window, qtbot):
+    from PySide6.QtGui import QIcon
+
+    win = make_window()
+    win.resize(1024, 700)
+    t = draft(qtbot, win)
+    hint = win.takes.hint
+    hint.setText("Ctrl+click a second take to compare, right-click for star, rename and delete.")
+    QApplication.processEvents()
+    assert hint.fontMetrics().horizontalAdvance(hint.text()) <= hint.width()
+    assert hint.full_text().startswith("Ctrl+click") and hint.toolTip() == hint.full_text()
+    item_icon = win.takes.list.item(0).icon()
+    size = win.takes.list.iconSize()
+    normal = item_icon.pixmap(size, QIcon.Mode.Normal).toImage()
+    selected = item_icon.pixmap(size, QIcon.Mode.Selected).toImage()
+    assert normal == selected, t.id
+
+
+def test_export_status_message_is_short(make_window, qtbot, tmp_path):
+    win = make_window()
+    t = draft(qtbot, win)
+    out = tmp_path / ("a-very-long-folder-name-" * 4) / "take.mp4"
+    out.parent.mkdir()
+    done = []
+    win.export_take(t.id, out, on_done=done.append)
+    qtbot.waitUntil(lambda: bool(done), timeout=30000)
+    assert win.statusBar().currentMessage() == "Exported take.mp4"
+    assert str(out) in win.banner.text.text()
