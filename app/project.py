@@ -8,7 +8,15 @@ Layout of a project folder:
     takes/<id>.png         its thumbnail, for a fast takes strip on reopen
 
 Every write goes to a temporary file in the same folder, is flushed to disk and then renamed over the old
-file (os.replace is atomic), so a crash or kill -9 mid-save leaves the last good file in place.
+file (os.replace is atomic), so a crash or kill -9 mid-save leaves the last good file in place; such leftovers
+(`.project.json.<random>.tmp`, `takes/.<id>.<hex>.partial.mp4`) are removed the next time the project is opened.
+
+Everything read from a file goes through app.schema first (types, ranges, lengths, take paths confined to the
+project's takes folder). What fails is reported, never silently dropped: a take record that cannot be read is kept in
+project.json as it is (and written back by every save), and when a bad value had to be replaced the original file is
+kept aside as `project.json.damaged-<time>` before the next save rewrites it.
+
+A project folder is locked by the instance that has it open (app.project_lock); a second one opens it read-only.
 """
 
 from __future__ import annotations
@@ -16,14 +24,20 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import time
 import uuid
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from engine.api import ProjectError
+from engine.api import ProjectError, RenderRequest, RequestError
+from engine.api import atomic_write_bytes as _atomic_write_bytes
 from engine.api import atomic_write_json as _atomic_write_json
+
+from . import schema
+from .project_lock import LockOwner, ProjectLock, ProjectLocked
+from .schema import Invalid
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +48,13 @@ PROJECT_FILE = "project.json"
 SETTINGS_FORMAT = "lumos-studio-settings"
 SETTINGS_VERSION = 1
 MAX_RECENT_PROMPTS = 50
+MAX_PROJECT_BYTES = 64 << 20
+MAX_SETTINGS_BYTES = 4 << 20
+MAX_LISTED_PROBLEMS = 3
+# Leftovers of our own atomic writes (engine.atomic_files: ".<name>.<8 random>.tmp") and MP4 exports
+# (engine.export: ".<stem>.<8 hex>.partial.mp4").
+STALE_TMP_RE = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp")
+STALE_PARTIAL_RE = re.compile(r"\.(?P<stem>.+)\.[0-9a-f]{8}\.partial\.mp4")
 
 
 # -- where things live -------------------------------------------------------------------------------------
@@ -92,22 +113,55 @@ def atomic_write_json(path: Path, obj: dict) -> None:
     _atomic_write_json(path, obj, indent=1)
 
 
-def _read_json_object(path: Path, what: str) -> dict:
+def _read_json_object(path: Path, what: str, max_bytes: int = MAX_PROJECT_BYTES,
+                      raw_out: list | None = None) -> dict:
+    """The JSON object in `path`, its whole document checked by schema.check_document; ProjectError otherwise."""
     try:
-        raw = Path(path).read_bytes()
+        with open(path, "rb") as fh:
+            raw = fh.read(max_bytes + 1)
     except FileNotFoundError:
         raise ProjectError(f"{what} not found: {path}") from None
-    except OSError as exc:
-        raise ProjectError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    except IsADirectoryError:
+        raise ProjectError(f"{path} is a folder, not a Lumos Studio {what}.") from None
+    except (OSError, ValueError) as exc:
+        raise ProjectError(f"cannot read {what} {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    if len(raw) > max_bytes:
+        raise ProjectError(f"{path} is larger than {max_bytes >> 20} MB: it is not a Lumos Studio {what}. "
+                           f"It was left untouched.")
     try:
         data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProjectError(f"{path} is damaged or not a Lumos Studio {what} ({exc.__class__.__name__}: {exc}). "
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # ValueError: JSON, or a 5000-digit number
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else f"{exc.__class__.__name__}: {exc}"
+        raise ProjectError(f"{path} is damaged or not a Lumos Studio {what} ({reason}). "
                            f"It was left untouched.") from None
     if not isinstance(data, dict):
         raise ProjectError(f"{path} is not a Lumos Studio {what} (it holds a JSON {type(data).__name__}). "
                            f"It was left untouched.")
+    try:
+        schema.check_document(data, "it")
+    except Invalid as exc:
+        raise ProjectError(f"{path} is damaged or not a Lumos Studio {what}: {exc}. It was left untouched.") from None
+    if raw_out is not None:
+        raw_out.append(raw)
     return data
+
+
+def keep_damaged_copy(file: Path, raw: bytes) -> Path:
+    """Write `raw` (the file as it was read) beside `file` as `<name>.damaged-<time>` and return that path."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = file.with_name(f"{file.name}.damaged-{stamp}")
+    n = 2
+    while target.exists():
+        target = file.with_name(f"{file.name}.damaged-{stamp}-{n}")
+        n += 1
+    _atomic_write_bytes(target, raw)
+    return target
+
+
+def summarize(problems: list[str], limit: int = MAX_LISTED_PROBLEMS) -> str:
+    """"a; b; c (and 4 more)" for a banner."""
+    shown = "; ".join(problems[:limit])
+    return shown + (f" (and {len(problems) - limit} more)" if len(problems) > limit else "")
 
 
 # -- takes ---------------------------------------------------------------------------------------------------
@@ -168,11 +222,29 @@ class TakeRecord:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "TakeRecord":
-        if not isinstance(data, dict) or not isinstance(data.get("id"), str) or not isinstance(data.get("request"), dict):
-            raise ValueError("a take needs an 'id' and a 'request'")
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+    def from_dict(cls, data: dict, folder: Path | None = None, where: str = "take",
+                  problems: list[str] | None = None) -> "TakeRecord":
+        """A record from project.json. Raises schema.Invalid (a ValueError) when the take cannot be used at all: no
+        valid id or request, or a file/thumbnail that is not inside `folder`'s takes folder. A bad optional field
+        keeps its default; its problem goes to `problems` (or raises Invalid when `problems` is None)."""
+        if not isinstance(data, dict):
+            raise Invalid(where, f"must be an object, got {schema.show(data)}")
+        if "id" not in data:
+            raise Invalid(f"{where}.id", "is missing")
+        take_id = schema.TAKE_ID.check(data["id"], f"{where}.id")
+        request = schema.Request().check(data.get("request"), f"{where}.request")
+        paths = {}
+        for attr, suffix in (("file", ".mp4"), ("thumbnail", ".png")):
+            value = data.get(attr)
+            if folder is not None:
+                paths[attr] = schema.check_take_path(folder, value, f"{where}.{attr}", suffix)
+            else:
+                paths[attr] = schema.Str(schema.MAX_NAME_CHARS, nullable=True, no_nul=True).check(value, f"{where}.{attr}")
+        if problems is None:
+            optional = schema.TAKE_FIELDS.check(data, where)
+        else:
+            optional = schema.TAKE_FIELDS.read(data, where, problems)
+        return cls(id=take_id, request=dict(request), **paths, **optional)
 
 
 # -- projects ------------------------------------------------------------------------------------------------
@@ -200,6 +272,13 @@ class Project:
     # Renders queued or running at the last save: {"request", "kind", "label", "base_id"}. Offered again on reopen,
     # so that a queue survives closing the app or a crash.
     queue: list[dict] = field(default_factory=list)
+    # Not saved: what loading found, and this instance's hold on the folder.
+    unreadable_takes: list = field(default_factory=list, repr=False, compare=False)  # kept verbatim, written back
+    problems: list[str] = field(default_factory=list, repr=False, compare=False)  # values replaced by defaults
+    unreadable_problems: list[str] = field(default_factory=list, repr=False, compare=False)
+    read_only: bool = field(default=False, compare=False)  # another instance has it open: nothing is written
+    lock: ProjectLock | None = field(default=None, repr=False, compare=False)
+    source_bytes: bytes | None = field(default=None, repr=False, compare=False)  # project.json as it was read
 
     @property
     def file(self) -> Path:
@@ -216,8 +295,15 @@ class Project:
         return None
 
     def path_of(self, take: TakeRecord, attr: str = "file") -> Path | None:
+        """The take's file or thumbnail, checked again now: None unless it is inside this project's takes folder
+        (symlinks resolved), so that nothing outside the project is ever read, copied or deleted."""
         rel = getattr(take, attr)
-        return self.folder / rel if rel else None
+        if not rel:
+            return None
+        path = schema.confined_take_path(self.folder, rel, ".png" if attr == "thumbnail" else ".mp4")
+        if path is None:
+            log.warning("ignoring %s %r of take %s: not inside %s", attr, rel, take.id, self.takes_dir)
+        return path
 
     def add_take(self, take: TakeRecord) -> None:
         self.takes.append(take)
@@ -228,7 +314,7 @@ class Project:
             return None
         self.takes.remove(take)
         for attr in ("file", "thumbnail"):
-            p = self.path_of(take, attr)
+            p = None if self.read_only else self.path_of(take, attr)
             if p is not None:
                 try:
                     p.unlink()
@@ -241,8 +327,10 @@ class Project:
         return take
 
     # -- serialisation --
-    def to_dict(self) -> dict:
-        return {
+    def to_dict(self) -> "ProjectSnapshot":
+        """The file's contents (unreadable take records included, as they were). A read-only project's snapshot
+        says so, and write_project leaves its file alone."""
+        snapshot = ProjectSnapshot({
             "format": PROJECT_FORMAT,
             "version": PROJECT_VERSION,
             "name": self.name,
@@ -255,90 +343,376 @@ class Project:
             "plan_edited": self.plan_edited,
             "use_plan": self.use_plan,
             "settings": self.settings,
-            "takes": [t.to_dict() for t in self.takes],
+            "takes": [t.to_dict() for t in self.takes] + list(self.unreadable_takes),
             "current_take": self.current_take,
             "base_draft": self.base_draft,
             "queue": self.queue,
-        }
+        })
+        snapshot.read_only = self.read_only
+        return snapshot
 
     @classmethod
     def from_dict(cls, data: dict, folder: Path) -> "Project":
-        """Build a project from any supported version of the file; raise ProjectError for anything else."""
-        if data.get("format") != PROJECT_FORMAT:
-            raise ProjectError(f"{folder / PROJECT_FILE} is not a Lumos Studio project (no '{PROJECT_FORMAT}' "
+        """Build a project from any supported version of the file; raise ProjectError when it cannot be used at all.
+
+        Every value goes through app.schema. A bad value keeps its default and is listed in `problems`; a take
+        record that cannot be used is kept verbatim in `unreadable_takes` (and listed in `unreadable_problems`)."""
+        folder = Path(folder)
+        where_file = folder / PROJECT_FILE
+        if not isinstance(data, dict) or data.get("format") != PROJECT_FORMAT:
+            raise ProjectError(f"{where_file} is not a Lumos Studio project (no '{PROJECT_FORMAT}' "
                                f"marker). It was left untouched.")
         version = data.get("version")
-        if not isinstance(version, int) or version < 1:
-            raise ProjectError(f"{folder / PROJECT_FILE} has no valid version number. It was left untouched.")
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise ProjectError(f"{where_file} has no valid version number. It was left untouched.")
         if version > PROJECT_VERSION:
-            raise ProjectError(f"{folder / PROJECT_FILE} was written by a newer Lumos Studio (project version "
+            raise ProjectError(f"{where_file} was written by a newer Lumos Studio (project version "
                                f"{version}, this one reads up to {PROJECT_VERSION}). Update the app to open it.")
+        try:
+            schema.check_document(data, "it")
+        except Invalid as exc:
+            raise ProjectError(f"{where_file} is damaged: {exc}. It was left untouched.") from None
         while version < PROJECT_VERSION:
             data = _MIGRATIONS[version](dict(data))
             version += 1
-        takes = []
-        for raw in data.get("takes") or []:
+        problems: list[str] = []
+        p = cls(folder=folder)
+        for name, value in schema.PROJECT_FIELDS.read(data, "", problems).items():
+            setattr(p, name, value)
+        if "settings" in data:
+            p.settings = schema.PANEL_FIELDS.read(data["settings"], "settings", problems)
+        raw_takes = data.get("takes", [])
+        if not isinstance(raw_takes, list):
+            problems.append(f"takes: must be a list, got {schema.show(raw_takes)}")
+            raw_takes = []
+        elif len(raw_takes) > schema.MAX_TAKES:
+            raise ProjectError(f"{where_file} lists {len(raw_takes)} takes; the limit is {schema.MAX_TAKES}. "
+                               f"It was left untouched.")
+        ids: set[str] = set()
+        for i, raw in enumerate(raw_takes):
+            where = f"takes[{i}]"
             try:
-                takes.append(TakeRecord.from_dict(raw))
-            except (TypeError, ValueError) as exc:
-                log.warning("skipping an unreadable take in %s: %s", folder, exc)
-        p = cls(folder=Path(folder), takes=takes)
-        for name, kind in (("name", str), ("prompt", str), ("negative_prompt", str), ("plan", str),
-                           ("plan_instruction", str), ("plan_edited", bool), ("use_plan", bool), ("settings", dict),
-                           ("created", (int, float))):
-            value = data.get(name)
-            if isinstance(value, kind):
-                setattr(p, name, value)
-        p.queue = [q for q in data.get("queue") or [] if isinstance(q, dict) and isinstance(q.get("request"), dict)]
-        ids = {t.id for t in takes}
-        p.current_take = data.get("current_take") if data.get("current_take") in ids else None
-        p.base_draft = data.get("base_draft") if data.get("base_draft") in ids else None
+                take = TakeRecord.from_dict(raw, folder, where, problems)
+                if take.id in ids:
+                    raise Invalid(f"{where}.id", f"{take.id!r} is used by an earlier take")
+            except Invalid as exc:
+                p.unreadable_takes.append(raw)
+                p.unreadable_problems.append(str(exc))
+                continue
+            ids.add(take.id)
+            p.takes.append(take)
+        if "queue" in data:
+            p.queue = schema.ListOf(schema.QUEUE_ENTRY, schema.MAX_QUEUE).read(data["queue"], "queue", problems)
+        for name in ("current_take", "base_draft"):
+            if getattr(p, name) not in ids:
+                setattr(p, name, None)  # a take that is gone (or unreadable): nothing to show
+        p.problems = problems
         return p
 
     def save(self) -> None:
-        """Atomic save of project.json (the take files are written as takes finish)."""
+        """Atomic save of project.json (the take files are written as takes finish). Nothing when read-only."""
         write_project(self.file, self.to_dict())
 
     @classmethod
     def load(cls, path: str | Path) -> "Project":
-        """Open a project folder (or its project.json). Raises ProjectError with a message for a person."""
+        """Read a project folder (or its project.json), without locking it or changing anything on disk.
+        Raises ProjectError with a message for a person."""
         path = Path(path)
         folder, file = (path, path / PROJECT_FILE) if path.suffix != ".json" else (path.parent, path)
-        return cls.from_dict(_read_json_object(file, "project"), folder)
+        raw: list[bytes] = []
+        project = cls.from_dict(_read_json_object(file, "project", raw_out=raw), folder)
+        project.source_bytes = raw[0]
+        return project
 
     @classmethod
     def open_or_create(cls, folder: Path) -> "Project":
-        """The project in `folder`, or a fresh one there when the folder holds none yet."""
+        """The project in `folder`, or a fresh one there when the folder holds none yet (not locked: see open)."""
+        if Path(folder).exists() and not Path(folder).is_dir():
+            raise ProjectError(f"{folder} is a file, not a project folder.")
         if (Path(folder) / PROJECT_FILE).exists():
             return cls.load(folder)
         return cls(folder=Path(folder), name=Path(folder).name)
 
+    # -- the lock: one writer per folder --
+    def acquire_lock(self) -> str | None:
+        """Lock the folder for this instance. When another instance has it (or it cannot be locked), the project
+        becomes read-only and the reason is returned (None when locked)."""
+        if self.lock is not None and self.lock.held:
+            return None
+        lock = ProjectLock(self.folder)
+        try:
+            lock.acquire()
+        except ProjectLocked as exc:
+            self.read_only = True
+            return read_only_message(exc.owner)
+        except ProjectError as exc:
+            self.read_only = True
+            return f"{exc}. It is shown read-only: nothing changed here is saved."
+        self.lock, self.read_only = lock, False
+        return None
+
+    def close(self) -> None:
+        """Release this instance's lock (the window closed the project)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
     def save_as(self, folder: Path) -> "Project":
-        """Copy this project (file and takes) into `folder` and return the copy, which becomes the one to edit."""
+        """Copy this project (file and takes) into `folder` and return the copy, which becomes the one to edit:
+        it holds the lock of `folder`, and this project's lock is released. Only files inside this project's takes
+        folder are read, and only files inside `folder` are written."""
         folder = Path(folder)
+        if folder.exists() and not folder.is_dir():
+            raise ProjectError(f"{folder} is a file, not a folder.")
         if folder.resolve() == self.folder.resolve():
             self.save()
             return self
         if (folder / PROJECT_FILE).exists():
             Project.load(folder)  # refuse to overwrite something that is not a project of ours
-        folder.mkdir(parents=True, exist_ok=True)
-        copy = Project.from_dict(self.to_dict(), folder)
-        copy.name = folder.name
-        for take in copy.takes:
-            for attr in ("file", "thumbnail"):
-                src = self.path_of(take, attr)
-                if src is not None and src.exists():
-                    dst = copy.folder / getattr(take, attr)
-                    dst.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(src, dst)
-        copy.save()
+        lock = ProjectLock(folder)
+        lock.acquire()  # ProjectLocked: another window has that project open
+        try:
+            copy = Project.from_dict(self.to_dict(), folder)
+            copy.name = folder.name
+            copy.lock = lock
+            for take in copy.takes:
+                for attr in ("file", "thumbnail"):
+                    src, dst = self.path_of(take, attr), copy.path_of(take, attr)
+                    if src is not None and dst is not None and src.is_file():
+                        dst.parent.mkdir(parents=True, exist_ok=True)
+                        if copy.path_of(take, attr) is None:  # the takes folder just made is a link out
+                            continue
+                        shutil.copy2(src, dst)
+            copy.save()
+        except BaseException:
+            lock.release()
+            raise
+        if copy.folder.resolve() != self.folder.resolve():
+            self.close()
         return copy
 
 
+class ProjectSnapshot(dict):
+    """Project.to_dict(): a plain dict to json, plus whether it came from a read-only project."""
+
+    read_only = False
+
+
+def read_only_message(owner: LockOwner) -> str:
+    return (f"This project is open in another Lumos Studio window ({owner.describe()}). It is shown read-only: "
+            f"nothing changed here is saved. Use “Open a copy” to keep working on it.")
+
+
+@dataclass
+class Opened:
+    """What opening a project found, for one banner."""
+
+    project: Project
+    message: str | None = None
+    level: str = "info"
+
+    @property
+    def read_only(self) -> bool:
+        return self.project.read_only
+
+
+def open_project(path: str | Path, *, create: bool = False, current: Project | None = None) -> Opened:
+    """Open (or, with `create`, start) the project at `path` for editing, as the window does.
+
+    Locks the folder (read-only when another instance has it); when locked, removes stale temp files of our own
+    naming, adds back take files whose records are missing, and keeps a damaged project.json aside before the next
+    save rewrites it. `current`: the project open now; re-opening its folder takes over its lock.
+    Raises ProjectError (the message says why) when there is no usable project there."""
+    path = Path(path)
+    folder, file = (path, path / PROJECT_FILE) if path.suffix != ".json" else (path.parent, path)
+    if folder.exists() and not folder.is_dir():
+        raise ProjectError(f"{folder} is a file, not a project folder.")
+    exists = file.exists()
+    project = Project.load(file) if exists or not create else Project(folder=folder, name=folder.name)
+    reused = (current is not None and current.lock is not None and current.lock.held
+              and _same_folder(current.folder, folder))
+    if reused:
+        project.lock, current.lock = current.lock, None
+        lock_problem = None
+    else:
+        lock_problem = project.acquire_lock()
+    notes: list[str] = []
+    level = "info"
+    if lock_problem:
+        notes.append(lock_problem)
+        level = "warning"
+    else:
+        remove_stale_files(folder)
+        added = recover_takes(project)
+        if added:
+            notes.append(f"{added} take{'s' if added > 1 else ''} found in the takes folder "
+                         f"{'were' if added > 1 else 'was'} added back to the project.")
+    if project.problems:
+        level = "warning"
+        text = (f"{PROJECT_FILE} had {len(project.problems)} value{'s' if len(project.problems) > 1 else ''} that "
+                f"could not be used ({summarize(project.problems)}); defaults are used instead.")
+        if not project.read_only and project.source_bytes is not None:
+            try:
+                kept = keep_damaged_copy(project.file, project.source_bytes)
+                text += f" The original file is kept as {kept.name}."
+            except OSError as exc:
+                text += f" The original file could not be kept aside ({exc.strerror or exc})."
+        notes.append(text)
+    if project.unreadable_takes:
+        level = "warning"
+        n = len(project.unreadable_takes)
+        notes.append(f"{n} take record{'s' if n > 1 else ''} could not be read and {'are' if n > 1 else 'is'} kept "
+                     f"in {PROJECT_FILE} as {'they are' if n > 1 else 'it is'}, not shown "
+                     f"({summarize(project.unreadable_problems)}).")
+    return Opened(project, " ".join(notes) or None, level)
+
+
+def _same_folder(a: Path, b: Path) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
+
+
+def unused_copy_dir(folder: Path) -> Path:
+    """"<name> copy", "<name> copy 2", ... beside `folder`."""
+    folder = Path(folder)
+    for i in range(1, 10_000):
+        candidate = folder.parent / (f"{folder.name} copy" if i == 1 else f"{folder.name} copy {i}")
+        if not candidate.exists():
+            return candidate
+    return folder.parent / f"{folder.name} copy {uuid.uuid4().hex[:6]}"
+
+
+def remove_stale_files(folder: Path) -> list[Path]:
+    """Remove what a crash (kill -9) can leave in a project: temp files of our atomic writes and partial MP4
+    exports. Only names of our own pattern, only plain files; call it while holding the folder's lock."""
+    folder = Path(folder)
+    removed = []
+    for where, takes in ((folder, False), (folder / "takes", True)):
+        try:
+            entries = list(os.scandir(where))
+        except OSError:
+            continue
+        for entry in entries:
+            m = STALE_TMP_RE.fullmatch(entry.name)
+            ours = (m is not None and (takes or m.group("target").startswith(PROJECT_FILE))) or (
+                takes and STALE_PARTIAL_RE.fullmatch(entry.name) is not None)
+            try:
+                if not ours or not entry.is_file(follow_symlinks=False):
+                    continue
+                os.unlink(entry.path)
+            except OSError as exc:
+                log.warning("cannot remove the leftover %s: %s", entry.path, exc)
+                continue
+            log.info("removed the leftover %s", entry.path)
+            removed.append(Path(entry.path))
+    return removed
+
+
+def recover_takes(project: Project) -> int:
+    """Add back takes whose MP4 is in the takes folder but whose record is missing (a crash between writing the
+    file and saving the project, or two instances on one folder before locking). Returns how many were added;
+    files that cannot be read are listed in `project.unreadable_problems` and left alone."""
+    takes_dir = project.takes_dir
+    try:
+        entries = sorted(os.scandir(takes_dir), key=lambda e: e.name)
+    except OSError:
+        return 0
+    referenced = {t.file for t in project.takes if t.file}
+    referenced |= {r.get("file") for r in project.unreadable_takes if isinstance(r, dict)}
+    by_id = {t.id: t for t in project.takes}
+    added = 0
+    for entry in entries:
+        rel = f"{schema.TAKES_FOLDER}/{entry.name}"
+        if (not entry.name.lower().endswith(".mp4") or entry.name.startswith(".") or rel in referenced
+                or not entry.is_file(follow_symlinks=False)
+                or schema.confined_take_path(project.folder, rel, ".mp4") is None):
+            continue
+        stem = entry.name[:-4]
+        thumb = f"{schema.TAKES_FOLDER}/{stem}.png"
+        thumb = thumb if schema.confined_take_path(project.folder, thumb, ".png") and (
+            project.folder / thumb).is_file() else None
+        known = by_id.get(stem)
+        if known is not None:
+            if known.file is None:  # the record was saved before its file was written
+                known.file = rel
+                known.thumbnail = known.thumbnail or thumb
+            continue
+        try:
+            from engine.api import read_take_metadata
+
+            meta = read_take_metadata(entry.path)
+            take_id = stem if schema.TAKE_ID_RE.fullmatch(stem) and stem not in by_id else new_take_id()
+            record = take_from_metadata(meta, take_id, rel, thumb, entry.stat().st_mtime)
+        except Exception as exc:  # an MP4 is untrusted input: whatever fails, it is reported, not fatal
+            project.unreadable_problems.append(f"{rel} has no usable take settings ({exc})")
+            continue
+        project.takes.append(record)
+        by_id[record.id] = record
+        added += 1
+    return added
+
+
+def take_from_metadata(meta, take_id: str, file: str | None, thumbnail: str | None, created: float) -> TakeRecord:
+    """A take record for an MP4 exported by Lumos Studio, from its metadata; schema.Invalid when unusable."""
+    if not isinstance(meta, dict):
+        raise Invalid("metadata", f"must be an object, got {schema.show(meta)}")
+    schema.check_document(meta, "its metadata")
+    schema.Metadata().check(meta, "metadata")
+    request = schema.Request().check(meta.get("request"), "metadata.request")
+    size = meta.get("size") if isinstance(meta.get("size"), list) and len(meta["size"]) == 2 else [0, 0]
+    fps = meta.get("fps")
+    return TakeRecord(id=take_id, request=dict(request), created=float(created),
+                      elapsed=float(meta.get("render_seconds") or 0.0),
+                      fps=int(fps) if isinstance(fps, int) and 1 <= fps <= schema.MAX_FPS else 16,
+                      num_frames=int(meta.get("frames") or 0), width=int(size[0]), height=int(size[1]),
+                      file=file, thumbnail=thumbnail, metadata=meta)
+
+
+@dataclass
+class Restored:
+    """What an MP4's metadata gives the window (drop-to-reproduce)."""
+
+    request: RenderRequest  # checked: "Render it" renders exactly this
+    panel: dict  # the settings panel's values it sets
+    plan: str | None  # the plan the understanding block wrote for it, when the request does not carry one
+    notes: list[str] = field(default_factory=list)
+
+
+def restore_from_metadata(meta) -> Restored:
+    """Check a dropped MP4's metadata (untrusted: every value the app uses) and turn it into a request and the
+    settings panel's values. Raises RequestError with a message naming the bad value."""
+    try:
+        if not isinstance(meta, dict):
+            raise Invalid("", "it holds no take settings")
+        schema.check_document(meta, "its metadata")
+        schema.Metadata().check(meta, "")
+        if "request" not in meta:
+            raise Invalid("request", "is missing")
+        req = schema.Request.build(meta["request"], "request")
+    except Invalid as exc:
+        raise RequestError(str(exc)) from None
+    panel = {"width": req.width, "height": req.height, "num_frames": req.num_frames, "steps": req.steps,
+             "guidance_light": req.guidance_light, "guidance_heavy": req.guidance_heavy, "seed": req.seed,
+             "scheduler": req.scheduler, "upfb": req.upfb.to_dict()}
+    notes = []
+    if req.seed > schema.PANEL_MAX_SEED:
+        del panel["seed"]
+        notes.append(f"Its seed {req.seed} is larger than the seed box holds; “Render it” still uses it.")
+    plan = meta.get("plan") if isinstance(meta.get("plan"), str) and meta.get("plan") else None
+    return Restored(req, schema.PANEL_FIELDS.check(panel, "settings"), plan, notes)
+
+
 def write_project(file: Path, data: dict) -> Path:
-    """Atomically write a `Project.to_dict()` snapshot (safe on any thread: it touches no live object)."""
+    """Atomically write a `Project.to_dict()` snapshot (safe on any thread: it touches no live object).
+    A read-only project's snapshot is not written."""
+    if getattr(data, "read_only", False):
+        return Path(file)
     try:
         atomic_write_json(file, data)
+    except (ValueError, TypeError) as exc:  # a value json cannot write (caught before the file is touched)
+        raise ProjectError(f"could not save the project to {file}: {exc}. Your takes are still in memory.") from None
     except OSError as exc:
         raise ProjectError(f"could not save the project to {file}: {exc.strerror or exc}. "
                            f"Check the disk and folder permissions; your takes are still in memory.") from None
@@ -359,7 +733,7 @@ def unused_project_dir(base: Path | None = None) -> Path:
 # -- settings ------------------------------------------------------------------------------------------------
 @dataclass
 class Settings:
-    """Typed app settings with defaults; a bad value falls back to its default (and is logged)."""
+    """Typed app settings with defaults; a bad value falls back to its default (and is reported by `load`)."""
 
     geometry: str = ""  # base64 of QMainWindow.saveGeometry()
     window_state: str = ""
@@ -401,26 +775,29 @@ class Settings:
 
     @classmethod
     def from_dict(cls, data: dict) -> "Settings":
-        s = cls()
+        return cls.read(data)[0]
+
+    @classmethod
+    def read(cls, data: dict) -> tuple["Settings", list[str]]:
+        """(settings, problems): every value goes through schema.SETTINGS_FIELDS; a bad one keeps its default."""
+        s, problems = cls(), []
+        if not isinstance(data, dict):
+            return s, [f"it holds a JSON {type(data).__name__}, not settings"]
         if data.get("format") not in (None, SETTINGS_FORMAT):
-            log.warning("settings file has format %r; using defaults", data.get("format"))
-            return s
-        for f in fields(cls):
-            if f.name not in data:
-                continue
-            value, default = data[f.name], getattr(s, f.name)
-            ok = isinstance(value, type(default)) and not (isinstance(value, bool) and not isinstance(default, bool))
-            if f.name in ("recent_prompts", "recent_projects") and ok:
-                value = [p for p in value if isinstance(p, str)][:MAX_RECENT_PROMPTS]
-            if f.name == "debounce_ms" and ok and not 50 <= value <= 5000:
-                ok = False
-            if f.name == "export_crf" and ok and not 0 <= value <= 51:
-                ok = False
-            if ok:
-                setattr(s, f.name, value)
-            else:
-                log.warning("setting %s has a bad value %r; using the default %r", f.name, value, default)
-        return s
+            return s, [f"it is not a Lumos Studio settings file (format {schema.show(data.get('format'))})"]
+        try:
+            schema.check_document(data, "it")
+        except Invalid as exc:
+            return s, [str(exc)]
+        for name in ("recent_prompts", "recent_projects"):
+            if isinstance(data.get(name), list) and len(data[name]) > MAX_RECENT_PROMPTS:
+                data = dict(data, **{name: data[name][:MAX_RECENT_PROMPTS]})  # a longer history is just cut
+        for name, value in schema.SETTINGS_FIELDS.read(data, "", problems).items():
+            setattr(s, name, value)
+        s.recent_projects = s.recent_projects[:10]
+        for problem in problems:
+            log.warning("setting %s", problem)
+        return s, problems
 
     @staticmethod
     def path() -> Path:
@@ -428,17 +805,39 @@ class Settings:
 
     @classmethod
     def load(cls) -> tuple["Settings", str | None]:
-        """(settings, problem): a missing file gives defaults silently; a damaged one gives defaults + a message."""
+        """(settings, problem): a missing file gives defaults silently. A damaged file, or bad values in it, give
+        defaults (for those values) and one message; the file as it was is kept aside as
+        `settings.json.damaged-<time>`, since the next save rewrites it."""
         path = cls.path()
         if not path.exists():
             return cls(), None
+        raw: list[bytes] = []
         try:
-            return cls.from_dict(_read_json_object(path, "settings file")), None
+            data = _read_json_object(path, "settings file", MAX_SETTINGS_BYTES, raw_out=raw)
         except ProjectError as exc:
-            return cls(), f"Settings could not be read, defaults are used: {exc}"
+            settings, message = cls(), f"Settings could not be read, defaults are used: {exc}"
+            try:
+                raw = [path.read_bytes()] if path.stat().st_size <= MAX_SETTINGS_BYTES else []
+            except OSError:
+                raw = []
+        else:
+            settings, problems = cls.read(data)
+            if not problems:
+                return settings, None
+            message = (f"Some settings could not be used and were reset to their defaults: "
+                       f"{summarize(problems)}.")
+        if raw:
+            try:
+                kept = keep_damaged_copy(path, raw[0])
+                message += f" The original file is kept as {kept}."
+            except OSError as exc:
+                log.warning("cannot keep a copy of %s: %s", path, exc)
+        return settings, message
 
     def save(self) -> None:
         try:
             atomic_write_json(self.path(), self.to_dict())
+        except (ValueError, TypeError) as exc:
+            raise ProjectError(f"could not save settings to {self.path()}: {exc}") from None
         except OSError as exc:
             raise ProjectError(f"could not save settings to {self.path()}: {exc.strerror or exc}") from None

@@ -46,10 +46,10 @@ def test_interrupted_save_keeps_last_good_state(tmp_path, monkeypatch):
     def killed(*_a, **_k):
         raise OSError(5, "killed mid-save")
 
-    monkeypatch.setattr(os, "replace", killed)
-    with pytest.raises(ProjectError):
-        p.save()
-    monkeypatch.undo()
+    with monkeypatch.context() as m:  # not monkeypatch.undo(): that would also undo the user-folder isolation
+        m.setattr(os, "replace", killed)
+        with pytest.raises(ProjectError):
+            p.save()
     assert p.file.read_bytes() == good
     assert not [f for f in p.folder.iterdir() if f.name.endswith(".tmp")]  # no litter
     assert Project.load(p.folder).prompt == "good"
@@ -71,11 +71,11 @@ def test_window_reopens_after_interrupted_autosave(make_window, qtbot, monkeypat
     qtbot.waitUntil(lambda: (folder / PROJECT_FILE).exists() and t.id in (folder / PROJECT_FILE).read_text(),
                     timeout=5000)
     good = (folder / PROJECT_FILE).read_bytes()
-    monkeypatch.setattr(os, "replace", lambda *a: (_ for _ in ()).throw(OSError(28, "No space left on device")))
-    win.prompt.set_text("unsaved change")
-    assert not win.save_project(sync=True)
-    assert win.banner.isVisible() and "could not save" in win.banner.text.text()
-    monkeypatch.undo()
+    with monkeypatch.context() as m:  # not monkeypatch.undo(): that would also undo the user-folder isolation
+        m.setattr(os, "replace", lambda *a: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+        win.prompt.set_text("unsaved change")
+        assert not win.save_project(sync=True)
+        assert win.banner.isVisible() and "could not save" in win.banner.text.text()
     assert (folder / PROJECT_FILE).read_bytes() == good
     win.bridge.shutdown()  # as if killed: no closeEvent save
     win2 = make_window(project_path=folder)
@@ -108,9 +108,15 @@ def test_settings_bad_values_fall_back(user_dirs):
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({"format": "lumos-studio-settings", "version": 1, "debounce_ms": -3,
                                 "recent_prompts": ["ok", 5], "export_crf": "high", "last_export_dir": "/x"}))
+    original = path.read_bytes()
     s, problem = Settings.load()
-    assert problem is None
     assert s.debounce_ms == 350 and s.export_crf == 18 and s.recent_prompts == ["ok"] and s.last_export_dir == "/x"
+    # Each bad value is reported once, and the file as it was is kept aside before the next save rewrites it.
+    assert all(name in problem for name in ("debounce_ms", "export_crf", "recent_prompts[1]"))
+    kept = [f for f in path.parent.iterdir() if f.name.startswith("settings.json.damaged-")]
+    assert len(kept) == 1 and kept[0].read_bytes() == original and kept[0].name in problem
+    s.save()
+    assert Settings.load() == (s, None)
     path.write_text("{broken")
     s, problem = Settings.load()
     assert s == Settings() and "could not be read" in problem
