@@ -462,8 +462,11 @@ class Project:
         it holds the lock of `folder`, and this project's lock is released. Only files inside this project's takes
         folder are read, and only files inside `folder` are written."""
         folder = Path(folder)
-        if folder.exists() and not folder.is_dir():
-            raise ProjectError(f"{folder} is a file, not a folder.")
+        try:
+            if folder.exists() and not folder.is_dir():
+                raise ProjectError(f"{folder} is a file, not a folder.")
+        except (OSError, ValueError) as exc:
+            raise ProjectError(f"cannot use the folder {folder}: {getattr(exc, 'strerror', None) or exc}") from None
         if folder.resolve() == self.folder.resolve():
             self.save()
             return self
@@ -525,9 +528,12 @@ def open_project(path: str | Path, *, create: bool = False, current: Project | N
     Raises ProjectError (the message says why) when there is no usable project there."""
     path = Path(path)
     folder, file = (path, path / PROJECT_FILE) if path.suffix != ".json" else (path.parent, path)
-    if folder.exists() and not folder.is_dir():
-        raise ProjectError(f"{folder} is a file, not a project folder.")
-    exists = file.exists()
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise ProjectError(f"{folder} is a file, not a project folder.")
+        exists = file.exists()
+    except (OSError, ValueError) as exc:  # no permission, a NUL in the name
+        raise ProjectError(f"cannot open the project {folder}: {getattr(exc, 'strerror', None) or exc}") from None
     project = Project.load(file) if exists or not create else Project(folder=folder, name=folder.name)
     reused = (current is not None and current.lock is not None and current.lock.held
               and _same_folder(current.folder, folder))
@@ -661,13 +667,15 @@ def take_from_metadata(meta, take_id: str, file: str | None, thumbnail: str | No
     schema.check_document(meta, "its metadata")
     schema.Metadata().check(meta, "metadata")
     request = schema.Request().check(meta.get("request"), "metadata.request")
-    size = meta.get("size") if isinstance(meta.get("size"), list) and len(meta["size"]) == 2 else [0, 0]
+    # Frames and size as recorded, else as requested (a take file holds exactly what was rendered).
+    size = meta.get("size") if isinstance(meta.get("size"), list) and len(meta["size"]) == 2 else None
+    width, height = size if size else (request.get("width", 0), request.get("height", 0))
     fps = meta.get("fps")
     return TakeRecord(id=take_id, request=dict(request), created=float(created),
                       elapsed=float(meta.get("render_seconds") or 0.0),
                       fps=int(fps) if isinstance(fps, int) and 1 <= fps <= schema.MAX_FPS else 16,
-                      num_frames=int(meta.get("frames") or 0), width=int(size[0]), height=int(size[1]),
-                      file=file, thumbnail=thumbnail, metadata=meta)
+                      num_frames=int(meta.get("frames") or request.get("num_frames", 0)), width=int(width),
+                      height=int(height), file=file, thumbnail=thumbnail, metadata=meta)
 
 
 @dataclass

@@ -108,8 +108,8 @@ class ProjectLock:
             return self
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ProjectError(f"cannot use the folder {self.folder}: {exc.strerror or exc}") from None
+        except (OSError, ValueError) as exc:
+            raise ProjectError(f"cannot use the folder {self.folder}: {getattr(exc, 'strerror', None) or exc}") from None
         self.info = {"app": "Lumos Studio", "pid": os.getpid(), "host": socket.gethostname(), "since": time.time(),
                      "token": uuid.uuid4().hex}
         if fcntl is not None:
