@@ -595,6 +595,15 @@ def remove_stale_files(folder: Path) -> list[Path]:
     exports. Only names of our own pattern, only plain files; call it while holding the folder's lock."""
     folder = Path(folder)
     removed = []
+    import engine.api
+
+    # Partial exports: the engine's own cleanup knows its naming (and asks whether the writing process still runs).
+    engine_partials = getattr(engine.api, "remove_stale_partials", None)
+    if engine_partials is not None:
+        try:
+            removed += [Path(p) for p in engine_partials(folder / "takes") or []]
+        except OSError as exc:
+            log.warning("cannot clean %s: %s", folder / "takes", exc)
     for where, takes in ((folder, False), (folder / "takes", True)):
         try:
             entries = list(os.scandir(where))
@@ -603,7 +612,7 @@ def remove_stale_files(folder: Path) -> list[Path]:
         for entry in entries:
             m = STALE_TMP_RE.fullmatch(entry.name)
             ours = (m is not None and (takes or m.group("target").startswith(PROJECT_FILE))) or (
-                takes and STALE_PARTIAL_RE.fullmatch(entry.name) is not None)
+                takes and engine_partials is None and STALE_PARTIAL_RE.fullmatch(entry.name) is not None)
             try:
                 if not ours or not entry.is_file(follow_symlinks=False):
                     continue

@@ -393,6 +393,7 @@ def test_leftovers_of_our_own_naming_are_removed_on_open(tmp_path):
               folder / ".project.json.toolong123.tmp"]
     for f in ours + theirs:
         f.write_bytes(b"x")
+        os.utime(f, (f.stat().st_atime - 3600,) * 2)  # left an hour ago (an export's partial is aged by the engine)
     holder = Holder(folder)  # read-only: nothing is removed (the other instance may be writing them)
     try:
         assert open_project(folder).project.read_only
