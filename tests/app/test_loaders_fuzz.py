@@ -239,3 +239,31 @@ def test_the_window_takes_random_projects_and_metadata(make_window, qtbot, tmp_p
 
     check()
     print(f"window: {COUNTS['window']} cases")
+
+
+def test_the_window_starts_on_random_settings(make_window, qtbot, tmp_path, user_dirs):
+    """Random settings files (last_project among them, pointing at random projects) at startup: the window always
+    starts, and a problem is told in its banner (fewer cases: each starts a window)."""
+    COUNTS["window settings"] = 0
+    path = Settings.path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    @settings(FUZZ, max_examples=25)
+    @given(doc=settings_like | json_values, project=project_like | raw_extras)
+    def check(doc, project):
+        COUNTS["window settings"] += 1
+        root, folder = hostile_folder(tmp_path, encode(project))
+        outside = tree(root, skip=(folder,))
+        if isinstance(doc, dict) and "last_project" in doc:
+            doc = {**doc, "last_project": str(folder)}
+        for old in path.parent.iterdir():
+            old.unlink()
+        path.write_bytes(encode(doc))
+        win = make_window()
+        assert win.project is not None
+        win.close()
+        assert tree(root, skip=(folder,)) == outside
+        assert Settings.load()[1] is None  # told once: what the window saved reads back cleanly
+
+    check()
+    print(f"window settings: {COUNTS['window settings']} cases")

@@ -359,6 +359,21 @@ def test_two_windows_on_one_project_lose_no_take(make_window, qtbot, tmp_path):
     assert [t.id for t in Project.load(folder).takes] == [a.id]
 
 
+def test_switching_back_at_once_finds_the_project_free(make_window, qtbot):
+    import threading
+
+    win = make_window()
+    first = win.project.folder
+    win.save_project(sync=True)
+    gate = threading.Event()
+    win.tasks.run(gate.wait)  # the helper thread is busy: nothing queued on it has run yet
+    try:
+        win.new_project()
+        assert win.open_project(first) and not win.project.read_only
+    finally:
+        gate.set()
+
+
 def test_takes_on_disk_whose_records_are_missing_are_added_back(make_window, qtbot, tmp_path):
     folder = tmp_path / "proj"
     win = make_window(project_path=folder)
