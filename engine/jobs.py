@@ -98,12 +98,14 @@ class Engine:
 
     def submit(self, request: RenderRequest, *, cancel_running: bool = False, on_event: EventSink | None = None,
                replace_pending: bool = False) -> JobHandle:
-        """Queue a render. The request is checked now: a bad one raises RequestError at once.
+        """Queue a render. The request is checked now: a bad one raises RequestError at once, including one the
+        loaded models cannot render (size, frames; their text-token windows are checked on the worker, before any
+        model reads the texts, and fail the job with the same RequestError message).
 
         cancel_running: cancel the render running now (the slider does this when it moves on).
         replace_pending: drop renders still waiting in the queue (they are reported Cancelled).
         """
-        request = check_request(request)
+        request = self.check(request)
         if replace_pending:
             self._drop_pending("render")
         handle = self._enqueue("render", request, on_event)
@@ -113,6 +115,15 @@ class Engine:
             if running is not None and running.kind == "render" and running is not handle:
                 running.cancel_flag.set()
         return handle
+
+    def check(self, request: RenderRequest) -> RenderRequest:
+        """`check_request`, and against the loaded models' limits when models are loaded (RequestError)."""
+        return check_request(request, limits=self.limits)
+
+    @property
+    def limits(self):
+        """What the loaded models can render (`engine.request.ModelLimits`), or None before they are loaded."""
+        return getattr(self._runtime, "limits", None)
 
     def submit_plan(self, instruction: str, on_event: EventSink | None = None) -> JobHandle:
         """Queue asking the understanding block for a readable plan (a `PlanReady` event answers)."""
@@ -160,8 +171,9 @@ class Engine:
                 self._lock.wait(remaining)
         return True
 
-    def shutdown(self, wait: bool = True, timeout: float | None = 30.0) -> None:
-        """Cancel everything and stop the worker."""
+    def shutdown(self, wait: bool = True, timeout: float | None = 30.0) -> bool:
+        """Cancel everything and stop the worker; True once the worker has ended. A process must not exit while the
+        worker is inside torch: its threads are torn down under it and the C++ runtime aborts (SIGABRT)."""
         with self._lock:
             self._stopping = True
             for pending in self._jobs:
@@ -172,6 +184,12 @@ class Engine:
             self._lock.notify_all()
         if wait:
             self._worker.join(timeout)
+        return not self._worker.is_alive()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the worker to end (after `shutdown`); True once it has."""
+        self._worker.join(timeout)
+        return not self._worker.is_alive()
 
     # -- internals --------------------------------------------------------------------------------------
     def _enqueue(self, kind: str, payload, on_event: EventSink | None) -> JobHandle:

@@ -5,13 +5,18 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import numbers
 from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
 
 MODES = ("light", "heavy", "switch", "upfb")
 SCHEDULERS = ("unipc", "euler")
+# Text limits, checked before any model sees the text: the understanding LM's cost grows with the square of its
+# input (a 100 KB negative asked for a 519 GB allocation), and the take's metadata travels on ffmpeg's command line.
 MAX_PROMPT_CHARS = 2000
+MAX_NEGATIVE_CHARS = 2000
+MAX_PLAN_CHARS = 4000
 MAX_SIDE = 2048
 MAX_FRAMES = 241
 MAX_STEPS = 200
@@ -87,6 +92,8 @@ class RenderRequest:
         names = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in names}
         upfb = kwargs.get("upfb")
+        if upfb is not None and not isinstance(upfb, dict):
+            raise RequestError(f"upfb must be an object of UPFB settings, got {_show(upfb)}")
         if isinstance(upfb, dict):
             unames = {f.name for f in dataclasses.fields(UPFBParams)}
             kwargs["upfb"] = UPFBParams(**{k: v for k, v in upfb.items() if k in unames})
@@ -96,11 +103,17 @@ class RenderRequest:
             raise RequestError(f"request data is malformed: {exc}") from None
 
 
+def _show(value) -> str:
+    """A value for a one-line message: long texts (e.g. from a crafted file) are cut."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _finite(name: str, value, lo: float | None = None, hi: float | None = None) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise RequestError(f"{name} must be a number, got {value!r}") from None
+    # text that looks like a number ("0.5" from a file) is refused too: it would fail later in comparisons
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise RequestError(f"{name} must be a number, got {_show(value)}")
+    v = float(value)
     if not math.isfinite(v):
         raise RequestError(f"{name} must be finite, got {value!r}")
     if (lo is not None and v < lo) or (hi is not None and v > hi):
@@ -113,7 +126,7 @@ def _integer(name: str, value, lo: int, hi: int) -> int:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         else:
-            raise RequestError(f"{name} must be a whole number, got {value!r}")
+            raise RequestError(f"{name} must be a whole number, got {_show(value)}")
     if not lo <= value <= hi:
         raise RequestError(f"{name} must be between {lo} and {hi}, got {value}")
     return value
@@ -124,21 +137,31 @@ def nearest_valid_frames(frames: int) -> int:
     return max(1, 4 * round((frames - 1) / 4) + 1)
 
 
-def check_request(req: RenderRequest, repair: bool = True) -> RenderRequest:
+def check_request(req: RenderRequest, repair: bool = True, limits: "ModelLimits | None" = None) -> RenderRequest:
     """Validate `req` and return it, with repairable values repaired (and logged) when `repair` is true.
+    limits: also check it against what the loaded models can render (`Engine.submit` passes them).
 
     Raises RequestError naming the field, the rule and the value received.
     """
+    # texts first, lengths before anything else: no model may see an unbounded text
     if not isinstance(req.prompt, str) or not req.prompt.strip():
         raise RequestError("prompt must be a non-empty instruction")
-    if len(req.prompt) > MAX_PROMPT_CHARS:
-        raise RequestError(f"prompt is {len(req.prompt)} characters long; the limit is {MAX_PROMPT_CHARS}")
+    _text_limit("prompt", req.prompt, MAX_PROMPT_CHARS)
     if not isinstance(req.negative_prompt, str):
-        raise RequestError(f"negative_prompt must be text, got {req.negative_prompt!r}")
-    if req.mode not in MODES:
-        raise RequestError(f"mode must be one of {', '.join(MODES)}, got {req.mode!r}")
-    if req.scheduler not in SCHEDULERS:
-        raise RequestError(f"scheduler must be one of {', '.join(SCHEDULERS)}, got {req.scheduler!r}")
+        raise RequestError(f"negative_prompt must be text, got {_show(req.negative_prompt)}")
+    _text_limit("negative prompt", req.negative_prompt, MAX_NEGATIVE_CHARS)
+    if req.plan is not None:
+        if not isinstance(req.plan, str):
+            raise RequestError(f"plan must be text or None, got {_show(req.plan)}")
+        _text_limit("plan", req.plan, MAX_PLAN_CHARS)
+    if not isinstance(req.use_plan, bool):
+        raise RequestError(f"use_plan must be true or false, got {_show(req.use_plan)}")
+    if not isinstance(req.mode, str) or req.mode not in MODES:
+        raise RequestError(f"mode must be one of {', '.join(MODES)}, got {_show(req.mode)}")
+    if not isinstance(req.scheduler, str) or req.scheduler not in SCHEDULERS:
+        raise RequestError(f"scheduler must be one of {', '.join(SCHEDULERS)}, got {_show(req.scheduler)}")
+    if not isinstance(req.upfb, UPFBParams):
+        raise RequestError(f"upfb must be UPFB settings, got {_show(req.upfb)}")
     changes: dict = {}
     for name in ("width", "height"):
         v = _integer(name, getattr(req, name), 16, MAX_SIDE)
@@ -171,6 +194,37 @@ def check_request(req: RenderRequest, repair: bool = True) -> RenderRequest:
         if req.switch_step is None:
             raise RequestError("switch mode needs switch_step (the first step run by the heavy generator)")
         _integer("switch_step", req.switch_step, 0, steps)
-    if req.plan is not None and not isinstance(req.plan, str):
-        raise RequestError(f"plan must be text or None, got {req.plan!r}")
+    if limits is not None:
+        limits.check(req.replace(**changes) if changes else req)
     return req.replace(**changes) if changes else req
+
+
+def _text_limit(name: str, text: str, limit: int) -> None:
+    if len(text) > limit:
+        raise RequestError(f"the {name} has {len(text)} characters; at most {limit}")
+
+
+@dataclass(frozen=True)
+class ModelLimits:
+    """What a loaded model pair can render, from its configs: the largest size and frame count its position
+    signals cover (RoPE tables, an absolute position grid), the size step its VAE and patching need, and its text
+    encoder's token window. Beyond them a render fails deep inside the model ("token grid ... exceeds",
+    "view size is not compatible"), so requests are checked against them before they are queued."""
+
+    name: str  # "this model pair", or the family's name
+    max_width: int
+    max_height: int
+    max_frames: int
+    size_step: int = 16  # width and height must be multiples of it
+    text_tokens: int | None = None  # the text encoder's window, in its own tokens
+
+    def rule(self) -> str:
+        return f"{self.name} renders at most {self.max_width}×{self.max_height} and {self.max_frames} frames"
+
+    def check(self, req: RenderRequest) -> None:
+        for name in ("width", "height"):
+            value = getattr(req, name)
+            if value % self.size_step:
+                raise RequestError(f"{name} must be a multiple of {self.size_step} for {self.name}, got {value}")
+        if req.width > self.max_width or req.height > self.max_height or req.num_frames > self.max_frames:
+            raise RequestError(f"{self.rule()}; asked for {req.width}×{req.height} and {req.num_frames} frames")

@@ -16,7 +16,7 @@ from .errors import Cancelled as CancelledError
 from .errors import LumosError
 from .events import StepEvent, Take
 from .handoff import DEFAULT_FLOW_SHIFT, handoff_to_gamma_w
-from .request import RenderRequest, check_request
+from .request import MAX_FRAMES, MAX_PROMPT_CHARS, MAX_SIDE, ModelLimits, RenderRequest, RequestError, check_request
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,7 @@ class Runtime:
         self.takes_cache = ByteLRU(cache_bytes // 4)
         self._text_cache: dict[tuple, object] = {}
         self._plans: dict[str, str] = {}
+        self.limits: ModelLimits | None = None  # what the loaded pair can render (None before loading)
 
     @property
     def loaded(self) -> bool:
@@ -58,6 +59,7 @@ class Runtime:
 
         models = load_models(spec, progress)
         self.models = models
+        self.limits = model_limits(models)
         self.previewer = LatentPreviewer.for_vae(models.vae) if self.preview_enabled else None
         self.draft_cache.clear()
         self.takes_cache.clear()
@@ -66,6 +68,7 @@ class Runtime:
         summary = models.summary()
         summary["preview"] = self.previewer.source if self.previewer else None
         summary["flow_shift"] = float(models.scheduler_config.get("flow_shift", DEFAULT_FLOW_SHIFT))
+        summary["limits"] = self.limits.rule()
         return summary
 
     def _require(self):
@@ -73,11 +76,43 @@ class Runtime:
             raise LumosError("no models are loaded yet")
         return self.models
 
+    # -- checks -----------------------------------------------------------------------------------------
+    def check(self, req: RenderRequest) -> RenderRequest:
+        """`check_request` plus the loaded models' limits: size, frames and every text's tokens. Runs on the worker
+        (the tokenizers are not safe to share across threads), before any model sees the request's texts."""
+        models = self._require()
+        req = check_request(req, limits=self.limits)
+        window = models.max_sequence_length
+        texts = [("prompt", req.prompt), ("negative prompt", req.negative_prompt)]
+        if req.plan is not None and self.light_reads_plan(req, req.plan):
+            texts.append(("plan", req.plan))
+        for name, text in texts:
+            # the pipeline's text encoding would cut the text at its window without a word
+            count = len(models.tokenizer(text, add_special_tokens=True).input_ids) if text else 0
+            if count > window:
+                raise RequestError(f"the {name} is {count} tokens long; {self.limits.name}'s text encoder reads at "
+                                   f"most {window}")
+        # the LM reads the prompt with its plan ("" without one; None: one it writes), the negative with its own
+        self._check_understanding("prompt", req.prompt, req.plan if req.use_plan else "")
+        self._check_understanding("negative prompt", req.negative_prompt, None)
+        return req
+
+    def _check_understanding(self, name: str, text: str, plan: str | None) -> None:
+        block = self._require().understanding
+        if block is None or not text.strip() or not hasattr(block, "max_instruction_tokens"):
+            return
+        limit = block.max_instruction_tokens(plan)
+        if limit is not None and (count := block.count_tokens(text)) > limit:
+            raise RequestError(f"the {name} is {count} tokens long; the understanding block reads at most {limit}")
+
     # -- understanding ----------------------------------------------------------------------------------
     def plan(self, instruction: str) -> str | None:
         models = self._require()
         if models.understanding is None:
             return None
+        if not isinstance(instruction, str) or len(instruction) > MAX_PROMPT_CHARS:
+            raise RequestError(f"the prompt has {len(instruction)} characters; at most {MAX_PROMPT_CHARS}")
+        self._check_understanding("prompt", instruction, None)
         if instruction not in self._plans:
             self._plans[instruction] = models.understanding.plan(instruction)
         return self._plans[instruction]
@@ -175,7 +210,7 @@ class Runtime:
     def render(self, req: RenderRequest, *, job_id: int = 0, emit: Callable | None = None,
                cancel_flag=None) -> Take:
         """Render one request: stream StepEvents through `emit`, return the decoded Take (cached by parameters)."""
-        req = check_request(req)
+        req = self.check(req)
         started = time.perf_counter()
         plan = self.resolve_plan(req)
         take_key = self.take_key(req, plan)
@@ -205,7 +240,7 @@ class Runtime:
 
         if not reqs:
             return []
-        reqs = [check_request(r) for r in reqs]
+        reqs = [self.check(r) for r in reqs]
         first = reqs[0]
         shared = first.replace(prompt="", seed=0, plan=None)
         for r in reqs[1:]:
@@ -277,7 +312,7 @@ class Runtime:
         from .sampler import denoise
 
         models = self._require()
-        req = check_request(req)
+        req = self.check(req)
         started = time.perf_counter()
         emit = emit or (lambda event: None)
 
@@ -377,3 +412,30 @@ class Runtime:
             "render_seconds": round(elapsed, 3),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
+
+
+def model_limits(models) -> ModelLimits:
+    """What a loaded pair can render, from its configs (see `ModelLimits`): per axis, the fewest tokens any of its
+    position signals covers (Wan's RoPE table, `rope_max_seq_len`; our absolute `position_grid`), in pixels and frames
+    through the patch and the VAE's compression."""
+    vae = models.vae.config
+    spatial, temporal = int(vae.scale_factor_spatial), int(vae.scale_factor_temporal)
+    tokens = [None, None, None]  # time, height, width
+    step = 16
+    for model in (models.light, models.heavy):
+        cfg = model.config
+        patch = tuple(int(p) for p in cfg.patch_size)
+        rope = getattr(cfg, "rope_max_seq_len", None)
+        grid = getattr(cfg, "position_grid", None) or (None, None, None)
+        for axis in range(3):
+            for cap in (rope, grid[axis]):
+                if cap:
+                    cover = int(cap) * patch[axis]  # latent units
+                    tokens[axis] = cover if tokens[axis] is None else min(tokens[axis], cover)
+        step = math.lcm(step, spatial * patch[1], spatial * patch[2])
+    max_frames = MAX_FRAMES if tokens[0] is None else min(MAX_FRAMES, (tokens[0] - 1) * temporal + 1)
+    max_height = MAX_SIDE if tokens[1] is None else min(MAX_SIDE, tokens[1] * spatial)
+    max_width = MAX_SIDE if tokens[2] is None else min(MAX_SIDE, tokens[2] * spatial)
+    name = models.defaults.get("name") if isinstance(models.defaults.get("name"), str) else "this model pair"
+    return ModelLimits(name=name, max_width=max_width - max_width % step, max_height=max_height - max_height % step,
+                       max_frames=max_frames, size_step=step, text_tokens=models.max_sequence_length)

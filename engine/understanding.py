@@ -223,6 +223,22 @@ class UnderstandingBlock:
         lm = load_lm(folder / "lm", dtype=dtype)
         return cls(lm, tok, Connector.from_pretrained(folder / "connector"), device=device, dtype=dtype)
 
+    def count_tokens(self, text: str) -> int:
+        """How many LM tokens `text` is (one call at a time: fast tokenizers are not safe across threads)."""
+        with self._lock:
+            return len(_words(self.tokenizer, text))
+
+    def max_instruction_tokens(self, plan: str | None) -> int | None:
+        """The longest instruction (in LM tokens) whose LM input fits the LM's positions, given the plan it is read
+        with (None: a plan the LM writes itself, counted at its longest); None when the LM has no such limit."""
+        limit = getattr(self.lm.config, "max_position_embeddings", None)
+        if is_seq2seq(self.lm) or not limit:
+            return None
+        readings = instruction_readings(self.lm)
+        # instruction (</s> instruction)*  <plan>  plan  </s>
+        plan_len = MAX_PLAN_TOKENS + 1 if plan is None else self.count_tokens(plan) + 1
+        return max(0, (int(limit) - readings - plan_len) // readings)
+
     @torch.no_grad()
     def plan(self, instruction: str) -> str:
         """Greedy, deterministic plan (the explicit description) for an instruction; "" for an empty one."""
