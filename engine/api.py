@@ -38,10 +38,13 @@ from .models import (
 )
 from .request import (
     MAX_FRAMES,
+    MAX_NEGATIVE_CHARS,
+    MAX_PLAN_CHARS,
     MAX_PROMPT_CHARS,
     MAX_SIDE,
     MAX_STEPS,
     MODES,
+    ModelLimits,
     RenderRequest,
     RequestError,
     UPFBParams,
@@ -55,6 +58,13 @@ def export_take(take, path, **kwargs):
     from .export import export_mp4
 
     return export_mp4(take.frames, path, fps=kwargs.pop("fps", take.fps), metadata=take.metadata, **kwargs)
+
+
+def remove_stale_partials(folder):
+    """Remove partial exports that killed exports left in `folder` (only our own naming pattern; see engine.export)."""
+    from .export import remove_stale_partials as remove
+
+    return remove(folder)
 
 
 def read_take_metadata(path):

@@ -3,15 +3,31 @@
 imageio-ffmpeg's bundled ffmpeg does the encoding. Its pitfalls (DESIGN §7): odd sizes fail inside ffmpeg while
 Python sees nothing and a 0-byte file is left, and frames must be C-contiguous uint8. So we check sizes first,
 write to a temporary name beside the target, read the result back (frame count, size), then rename.
+
+We start ffmpeg ourselves rather than through imageio-ffmpeg's writer: that one lets ffmpeg print to our stderr and
+does not look at its exit status, so a failure showed ffmpeg's banner and was found only at the read-back. Here
+ffmpeg's messages are kept, and a failure is reported as its one line that matters (an OS error: "No space left on
+device", "File too large", ...).
+
+The temporary name carries the writing process's id and host (`.<stem>.<pid>-<host>-<random>.partial.mp4`), so a
+file left by a killed export is recognised as stale and removed by the next export into that folder.
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import os
-import shutil
+import re
+import signal
+import socket
 import subprocess
+import sys
+import tempfile
+import time
 import uuid
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +36,38 @@ from .errors import ExportError
 
 METADATA_KEY = "comment"
 METADATA_PREFIX = "lumos-take:"
+MAX_FPS = 240
+MAX_CRF = 51
+MAX_SCALE = 16
+# ffmpeg gets the metadata as one argument; Linux refuses a single argument over 128 KiB ("Argument list too long")
+MAX_METADATA_BYTES = 120_000
+
+PARTIAL_SUFFIX = ".partial.mp4"
+_HOST = hashlib.sha1(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:4]
+_PARTIAL = re.compile(r"^\..+\.(?P<pid>\d+)-(?P<host>[0-9a-f]{4})-[0-9a-f]{8}\.partial\.mp4$")
+_OLD_PARTIAL = re.compile(r"^\..+\.[0-9a-f]{8}\.partial\.mp4$")  # before the pid was in the name
+OLD_PARTIAL_STALE_S = 60.0  # no pid to ask: a writer touches its file far more often than this
+ORPHAN_STALE_S = 3600.0  # another host's, or a pid that may have been reused: unchanged for an hour
+# errors whose own words say what happened; the first ones get a hint
+_DISK_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+_OS_REASONS = [os.strerror(e) for e in (*_DISK_FULL, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM,
+                                         errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.EIO)]
 
 
 def _ffmpeg() -> str:
     import imageio_ffmpeg
 
     return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def check_export_options(fps, crf, scale) -> None:
+    """Raise ExportError for an fps, quality or scale export_mp4 would refuse (callers check before rendering)."""
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 1 <= fps <= MAX_FPS:
+        raise ExportError(f"fps must be between 1 and {MAX_FPS}, got {fps!r}")
+    if isinstance(crf, bool) or not isinstance(crf, int) or not 0 <= crf <= MAX_CRF:
+        raise ExportError(f"quality (CRF) must be a whole number from 0 to {MAX_CRF}, got {crf!r}")
+    if isinstance(scale, bool) or not isinstance(scale, int) or not 1 <= scale <= MAX_SCALE:
+        raise ExportError(f"scale must be a whole number from 1 to {MAX_SCALE}, got {scale!r}")
 
 
 def _check_frames(frames: np.ndarray) -> np.ndarray:
@@ -37,6 +79,31 @@ def _check_frames(frames: np.ndarray) -> np.ndarray:
     if frames.dtype != np.uint8:
         raise ExportError(f"frames must be uint8, got {frames.dtype}")
     return np.ascontiguousarray(frames)
+
+
+def ffmpeg_reason(text: str) -> str:
+    """The line of ffmpeg's output that says what went wrong, without its banner, configuration and prefixes."""
+    lines = []
+    for line in str(text).splitlines():
+        line = line.strip()
+        if not line or line.startswith(("ffmpeg version", "built with", "configuration:", "FFMPEG ", "Input #",
+                                        "Output #", "Stream #", "Duration:", "Metadata:")):
+            continue
+        if re.match(r"^lib\w+\s+\d+\.", line) or " -i " in line:
+            continue  # library versions, the command line
+        lines.append(re.sub(r"^\[[^\]]*\]\s*", "", line))  # "[out#0/mp4 @ 0x55...] "
+    for line in reversed(lines):
+        for reason in _OS_REASONS:
+            if reason.lower() in line.lower():
+                return reason
+    return lines[-1] if lines else "ffmpeg failed without a message"
+
+
+def _failure(target: Path, reason: str) -> ExportError:
+    hint = ""
+    if reason in (os.strerror(e) for e in _DISK_FULL):
+        hint = " (the disk is full: free some space or export to another folder)"
+    return ExportError(f"could not write {target}: {reason}{hint}")
 
 
 def _upscale(frames: np.ndarray, scale: int) -> np.ndarray:
@@ -52,19 +119,13 @@ def export_mp4(frames: np.ndarray, path: str | os.PathLike, *, fps: int = 16, cr
     """Encode `frames` (uint8 [F, H, W, 3]) to `path` and return the final path.
 
     crf: x264 quality, 0 (lossless) .. 51 (worst); 18 is visually lossless. scale: integer upscale before encoding
-    (the embedded models render 64x64). Raises ExportError with a clear message; never leaves a partial file.
+    (the embedded models render 64x64). Raises ExportError with a clear message; never leaves a partial file (also
+    when interrupted: KeyboardInterrupt removes it), and removes stale ones that killed exports left in the folder.
     """
-    import imageio_ffmpeg
-
     target = Path(os.path.expanduser(str(path)))
     if target.suffix.lower() != ".mp4":
         raise ExportError(f"export to an .mp4 file, got {target.name!r}")
-    if not isinstance(fps, (int, float)) or not 1 <= fps <= 240:
-        raise ExportError(f"fps must be between 1 and 240, got {fps!r}")
-    if not isinstance(crf, int) or not 0 <= crf <= 51:
-        raise ExportError(f"quality (CRF) must be a whole number from 0 to 51, got {crf!r}")
-    if not isinstance(scale, int) or not 1 <= scale <= 16:
-        raise ExportError(f"scale must be a whole number from 1 to 16, got {scale!r}")
+    check_export_options(fps, crf, scale)
     frames = _check_frames(_upscale(_check_frames(frames), scale))
     folder = target.parent
     if not folder.is_dir():
@@ -75,37 +136,137 @@ def export_mp4(frames: np.ndarray, path: str | os.PathLike, *, fps: int = 16, cr
         raise ExportError(f"{target} already exists")
     if target.is_dir():
         raise ExportError(f"{target} is a folder")
+    meta_arg = None
+    if metadata is not None:
+        meta_arg = f"{METADATA_KEY}={METADATA_PREFIX}{json.dumps(metadata, separators=(',', ':'))}"
+        if len(meta_arg.encode("utf-8")) > MAX_METADATA_BYTES:
+            raise ExportError(f"the take's settings are {len(meta_arg.encode('utf-8')) // 1000} KB as metadata; "
+                              f"at most {MAX_METADATA_BYTES // 1000} KB fit in an MP4 export")
+    remove_stale_partials(folder)
 
     count, height, width = len(frames), frames.shape[1], frames.shape[2]
-    tmp = folder / f".{target.stem}.{uuid.uuid4().hex[:8]}.partial.mp4"
-    params = ["-preset", "veryfast", "-crf", str(crf), "-movflags", "+faststart"]
-    if metadata is not None:
-        params += ["-metadata", f"{METADATA_KEY}={METADATA_PREFIX}{json.dumps(metadata, separators=(',', ':'))}"]
+    tmp = partial_path(target)
     try:
-        writer = imageio_ffmpeg.write_frames(str(tmp), (width, height), fps=fps, codec="libx264", quality=None,
-                                             pix_fmt_in="rgb24", pix_fmt_out="yuv420p", macro_block_size=1,
-                                             output_params=params, ffmpeg_log_level="error")
-        writer.send(None)
-        for frame in frames:
-            writer.send(frame)
-        writer.close()
-        got_count, _ = imageio_ffmpeg.count_frames_and_secs(str(tmp))
-        reader = imageio_ffmpeg.read_frames(str(tmp))
-        meta = next(reader)
-        reader.close()
-        if got_count != count or tuple(meta["size"]) != (width, height):
-            raise ExportError(f"the written file does not match the take ({got_count} frames of {meta['size']}, "
+        # create it ourselves first: a path we cannot write is reported with its real reason, not ffmpeg's
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    except OSError as exc:
+        raise _failure(target, exc.strerror or str(exc)) from None
+    try:
+        _encode(frames, tmp, fps=fps, crf=crf, meta_arg=meta_arg, target=target)
+        got_count, got_size = _read_back(tmp, target)
+        if got_count != count or got_size != (width, height):
+            raise ExportError(f"the written file does not match the take ({got_count} frames of {got_size}, "
                               f"expected {count} of {(width, height)})")
         os.replace(tmp, target)
-    except ExportError:
+    except BaseException:  # ExportError, an OS error, Ctrl+C: no partial file stays behind
         _remove(tmp)
         raise
-    except (OSError, RuntimeError, StopIteration) as exc:
-        _remove(tmp)
-        free = shutil.disk_usage(folder).free
-        hint = " The disk is full." if free < max(frames.nbytes, 1 << 20) else ""
-        raise ExportError(f"could not write {target}: {exc}.{hint}") from None
     return target
+
+
+def _encode(frames: np.ndarray, tmp: Path, *, fps, crf: int, meta_arg: str | None, target: Path) -> None:
+    """Pipe raw RGB frames into ffmpeg (the command imageio-ffmpeg's writer builds), its messages kept aside."""
+    height, width = frames.shape[1], frames.shape[2]
+    cmd = [_ffmpeg(), "-y", "-f", "rawvideo", "-vcodec", "rawvideo", "-s", f"{width}x{height}", "-pix_fmt", "rgb24",
+           "-r", str(Fraction(fps).limit_denominator()), "-i", "-", "-an", "-vcodec", "libx264", "-pix_fmt", "yuv420p",
+           "-v", "error", "-preset", "veryfast", "-crf", str(crf), "-movflags", "+faststart"]
+    if meta_arg is not None:
+        cmd += ["-metadata", meta_arg]
+    cmd.append(str(tmp))
+    with tempfile.TemporaryFile() as log:  # a file, not a pipe: a chatty ffmpeg can never block on it
+        try:
+            # its own session: Ctrl+C in a terminal reaches us, and we stop ffmpeg and remove its file
+            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log,
+                                    start_new_session=True)
+        except OSError as exc:
+            raise ExportError(f"could not start ffmpeg: {exc.strerror or exc}") from None
+        try:
+            try:
+                for frame in frames:
+                    proc.stdin.write(frame.tobytes())
+                proc.stdin.close()
+            except (BrokenPipeError, OSError):
+                pass  # ffmpeg stopped reading; its exit status and message say why
+            code = proc.wait()
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        if code < 0:  # killed by a signal: a file-size limit, or the system out of memory
+            reason = os.strerror(errno.EFBIG) if code == -getattr(signal, "SIGXFSZ", 0) else (
+                f"ffmpeg was stopped by signal {-code}")
+            raise _failure(target, reason)
+        if code != 0:
+            log.seek(0)
+            raise _failure(target, ffmpeg_reason(log.read().decode("utf-8", "replace")))
+
+
+def _read_back(tmp: Path, target: Path) -> tuple[int, tuple[int, int]]:
+    """(frames, (width, height)) of the written file, decoded by ffmpeg again."""
+    import imageio_ffmpeg
+
+    try:
+        got_count, _ = imageio_ffmpeg.count_frames_and_secs(str(tmp))
+        reader = imageio_ffmpeg.read_frames(str(tmp))
+        try:
+            meta = next(reader)
+        finally:
+            reader.close()
+    except (OSError, RuntimeError, StopIteration) as exc:
+        raise _failure(target, "the written file cannot be read back: " + ffmpeg_reason(str(exc))) from None
+    return got_count, tuple(meta["size"])
+
+
+def partial_path(target: Path) -> Path:
+    """Where an export of `target` is written before its final rename (hidden; names its writer, see module doc)."""
+    stem = target.stem[:100]  # a long target name must still leave room for ours within the 255-byte limit
+    return target.parent / f".{stem}.{os.getpid()}-{_HOST}-{uuid.uuid4().hex[:8]}{PARTIAL_SUFFIX}"
+
+
+def _pid_alive(pid: int) -> bool:
+    if sys.platform.startswith("win"):  # os.kill(pid, 0) would end it there; the age rule decides instead
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process
+        return True
+    return True
+
+
+def remove_stale_partials(folder: str | os.PathLike) -> list[Path]:
+    """Remove partial exports a killed export left in `folder`: only names of our own pattern, and only when their
+    writer is gone (a dead pid on this host), or, without a pid to ask, when unchanged for a while. Returns them."""
+    removed = []
+    now = time.time()
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        name = entry.name
+        if not (name.startswith(".") and name.endswith(PARTIAL_SUFFIX)):
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            age = now - entry.stat(follow_symlinks=False).st_mtime
+        except OSError:
+            continue
+        match = _PARTIAL.match(name)
+        if match:
+            pid, here = int(match["pid"]), match["host"] == _HOST
+            stale = (here and pid != os.getpid() and not _pid_alive(pid)) or age > ORPHAN_STALE_S
+        else:
+            stale = bool(_OLD_PARTIAL.match(name)) and age > OLD_PARTIAL_STALE_S
+        if stale:
+            try:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+            except OSError:
+                pass
+    return removed
 
 
 def _remove(path: Path) -> None:

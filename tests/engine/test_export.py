@@ -85,15 +85,25 @@ def test_bad_paths(tmp_path):
 
 
 def test_failing_encoder_leaves_no_partial_file(tmp_path, monkeypatch):
-    import imageio_ffmpeg
-
-    def broken(*args, **kwargs):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(imageio_ffmpeg, "write_frames", broken)
-    with pytest.raises(ExportError, match="could not write"):
-        export_mp4(_frames(5), tmp_path / "x.mp4")
-    assert list(tmp_path.iterdir()) == []
+    """An ffmpeg that fails (here: a stand-in that prints its banner, then a full disk) leaves nothing behind, and the
+    message is the one line that matters, not ffmpeg's banner."""
+    fake = tmp_path / "bin" / "ffmpeg"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\ncat >/dev/null\n"
+                    "echo 'ffmpeg version n9.0 Copyright (c) 2000-2026 the FFmpeg developers' >&2\n"
+                    "echo '  configuration: --enable-gpl --enable-libx264' >&2\n"
+                    "echo '  libavutil      61.  1.102 / 61.  1.102' >&2\n"
+                    "echo '[out#0/mp4 @ 0x55d0] Error writing trailer: No space left on device' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr("engine.export._ffmpeg", lambda: str(fake))
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(ExportError) as info:
+        export_mp4(_frames(5), out / "x.mp4")
+    message = str(info.value)
+    assert message.startswith(f"could not write {out / 'x.mp4'}: No space left on device (the disk is full")
+    assert "\n" not in message and "ffmpeg version" not in message
+    assert list(out.iterdir()) == []
 
 
 def test_existing_file_is_kept_when_export_fails(tmp_path):
