@@ -1,6 +1,9 @@
 """`python main.py render ...` and `python main.py reproduce FILE.mp4`: the engine from a terminal.
 
-Argument parsing imports neither torch nor diffusers, so --help is instant; bad input exits non-zero with one line.
+Argument parsing imports neither torch nor diffusers, so --help is instant. Every path ends with one of four exit
+codes and at most one line of error, never a traceback: 0 written, 1 the render or export failed, 2 bad input
+(arguments, a file's metadata, a request the models cannot render), 130 cancelled (Ctrl+C; within a step, and no
+partial file is left).
 """
 
 from __future__ import annotations
@@ -8,11 +11,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import queue
 import sys
-import threading
 from pathlib import Path
 
-from .errors import LumosError
+from .errors import LumosError, describe_exception
 from .handoff import default_handoff
 from .models import DEFAULT_FAMILY, ModelSpec, embedded_family_available, family_defaults
 from .request import MODES, RenderRequest, RequestError, UPFBParams, check_request
@@ -63,10 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--plan", help="plan text to condition the light generator on (default: the block's own)")
     r.add_argument("--no-plan", action="store_true", help="condition on the instruction only")
     _output_args(r)
-    p = sub.add_parser("reproduce", help="re-render a take from the metadata in its MP4")
+    p = sub.add_parser("reproduce", help="re-render a take from the metadata in its MP4",
+                       description="Re-render a take from the settings stored in its MP4. The file is untrusted "
+                       "input: it is rendered with the models you name (--light/--heavy, else the embedded family), "
+                       "not with model folders the file names, unless you pass --trust-models-in-file.")
     p.add_argument("file", help="an MP4 exported by Lumos Studio")
-    p.add_argument("--light", help="override the light generator")
-    p.add_argument("--heavy", help="override the heavy generator")
+    p.add_argument("--light", help="light generator (default: the embedded family)")
+    p.add_argument("--heavy", help="heavy generator (default: the embedded family)")
+    p.add_argument("--trust-models-in-file", action="store_true",
+                   help="load the model folders or repo ids named in the file (for --light/--heavy not given)")
     _output_args(p)
     return parser
 
@@ -95,19 +103,45 @@ def _defaults_for(light: str | None) -> dict:
 def _model_source(model_id: str | None) -> str | None:
     """Turn a model id stored in metadata back into a source ('lumos-mini/...' is the embedded family)."""
     if model_id and model_id.startswith("lumos-mini/"):
-        return str(DEFAULT_FAMILY / model_id.split("/", 1)[1])
+        rel = model_id.split("/", 1)[1]
+        if ".." in Path(rel).parts:
+            raise CliError(f"the file names a model outside the embedded family: {model_id!r}")
+        return str(DEFAULT_FAMILY / rel)
     return model_id
 
 
 def _check_output(path: str) -> Path:
+    """The output path, refused before any rendering when it cannot be written (with the system's own reason)."""
+    from .export import partial_path
+
     out = Path(os.path.expanduser(path))
     if out.suffix.lower() != ".mp4":
         raise CliError(f"--out must end in .mp4, got {path!r}")
     if not out.parent.is_dir():
         raise CliError(f"the output folder {out.parent} does not exist")
+    if out.is_dir():
+        raise CliError(f"--out {path} is a folder")
     if not os.access(out.parent, os.W_OK):
         raise CliError(f"cannot write to {out.parent}: permission denied")
+    probe = partial_path(out)  # access() trusts permissions alone: /proc, read-only mounts, a full disk say no later
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        os.unlink(probe)
+    except OSError as exc:
+        raise CliError(f"cannot write to {out.parent}: {exc.strerror or exc}") from None
     return out
+
+
+def _check_export_args(args) -> None:
+    """--fps, --crf and --scale are checked before rendering, not after it."""
+    from .export import MAX_CRF, MAX_FPS, MAX_SCALE
+
+    if args.fps is not None and not 1 <= args.fps <= MAX_FPS:
+        raise CliError(f"--fps must be between 1 and {MAX_FPS}, got {args.fps}")
+    if not 0 <= args.crf <= MAX_CRF:
+        raise CliError(f"--crf (H.264 quality) must be from 0 to {MAX_CRF}, got {args.crf}")
+    if not 1 <= args.scale <= MAX_SCALE:
+        raise CliError(f"--scale must be from 1 to {MAX_SCALE}, got {args.scale}")
 
 
 def request_from_args(args) -> RenderRequest:
@@ -129,15 +163,54 @@ def request_from_args(args) -> RenderRequest:
         scheduler=args.scheduler, flow_shift=args.shift, plan=args.plan, use_plan=not args.no_plan)
 
 
+class _Session:
+    """Owns the Engine of one CLI run, so that every way out stops its worker first: exiting while the worker is
+    inside torch aborts the process (SIGABRT, "terminate called without an active exception")."""
+
+    JOIN_S = 15.0  # a cancelled render stops within a step; loading cannot be interrupted
+
+    def __init__(self):
+        self.engine = None
+
+    def start(self, spec: ModelSpec, on_event):
+        from .jobs import Engine
+
+        self.engine = Engine(spec, on_event=on_event, preview=False)
+        return self.engine
+
+    def close(self, code: int) -> int:
+        if self.engine is None:
+            return code
+        try:
+            self.engine.shutdown(wait=False)
+            if self.engine.join(self.JOIN_S):
+                return code
+        except KeyboardInterrupt:  # a second Ctrl+C: stop waiting
+            code = code or 130
+        # the worker is still busy (a model still loading): leave without running the C++ runtime's exit handlers
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _wait(events: "queue.Queue", job_id: int):
+    while True:  # a timeout keeps the main thread responsive to Ctrl+C
+        try:
+            event = events.get(timeout=0.2)
+        except queue.Empty:
+            continue
+        if event.job_id == job_id:
+            return event
+
+
 def run_render(request: RenderRequest, spec: ModelSpec, out: Path, *, fps: int | None, crf: int, scale: int,
-               quiet: bool) -> int:
+               quiet: bool, session: _Session, made_with: str | None = None) -> int:
     from tqdm import tqdm
 
     from .api import export_take
-    from .events import Cancelled, Done, Failed, LoadProgress, StepEvent
-    from .jobs import Engine
+    from .events import Cancelled, Done, Failed, LoadProgress, ModelsLoaded, StepEvent
 
-    finished = threading.Event()
+    finished: "queue.Queue" = queue.Queue()
     result: dict = {}
     bar = None if quiet else tqdm(total=request.steps, file=sys.stderr, unit="step", desc="loading models")
 
@@ -152,28 +225,36 @@ def run_render(request: RenderRequest, spec: ModelSpec, out: Path, *, fps: int |
             bar.n = event.step
             bar.set_postfix(w=f"{event.w_t:.2f}", refresh=False)
             bar.refresh()
-        if isinstance(event, (Done, Failed, Cancelled)):
-            result["event"] = event
-            finished.set()
+        if isinstance(event, (ModelsLoaded, Done, Failed, Cancelled)):
+            finished.put(event)
 
-    engine = Engine(spec, on_event=on_event)
+    def failed(event) -> int:
+        print(f"error: {event.message}", file=sys.stderr)
+        return 2 if event.error_type == "RequestError" else 1
+
     try:
-        engine.submit(request)
-        while not finished.wait(0.2):
-            pass
-    except KeyboardInterrupt:
-        engine.cancel_all()
-        finished.wait(30)
-        print("\ncancelled", file=sys.stderr)
-        return 130
+        if made_with is not None:
+            _say(bar, made_with)
+        engine = session.start(spec, on_event)
+        # load first: the request is then checked against what these models can render before it is queued
+        event = _wait(finished, engine.load(spec).id)
+        if isinstance(event, Failed):
+            return failed(event)
+        if isinstance(event, Cancelled):
+            return 130
+        if made_with is not None:
+            _say(bar, f"rendering it with light {event.summary.get('light')}, heavy {event.summary.get('heavy')}")
+        try:
+            job = engine.submit(request)
+        except RequestError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        event = _wait(finished, job.id)
     finally:
         if bar is not None:
             bar.close()
-        engine.shutdown(wait=False)
-    event = result["event"]
     if isinstance(event, Failed):
-        print(f"error: {event.message}", file=sys.stderr)
-        return 1
+        return failed(event)
     if isinstance(event, Cancelled):
         print("cancelled", file=sys.stderr)
         return 130
@@ -184,27 +265,81 @@ def run_render(request: RenderRequest, spec: ModelSpec, out: Path, *, fps: int |
     return 0
 
 
+def _say(bar, line: str) -> None:
+    if bar is not None:
+        bar.write(line, file=sys.stderr)
+    else:
+        print(line, file=sys.stderr)
+
+
+def _models_of(meta: dict) -> tuple[str | None, str | None]:
+    models = meta.get("models")
+    if models is None:
+        return None, None
+    if not isinstance(models, dict):
+        raise CliError(f"the file's model list is malformed: {str(models)[:60]!r}")
+    ids = []
+    for role in ("light", "heavy"):
+        value = models.get(role)
+        if value is not None and (not isinstance(value, str) or len(value) > 1000):
+            raise CliError(f"the file's {role} model id is malformed: {str(value)[:60]!r}")
+        ids.append(value)
+    return ids[0], ids[1]
+
+
+def _prepare(args):
+    """(request, spec, out, made_with) from the arguments; CliError, RequestError or LumosError for bad input."""
+    _check_export_args(args)
+    if args.command == "render":
+        out = _check_output(args.out or "take.mp4")
+        spec = ModelSpec(light=args.light, heavy=args.heavy, understanding=args.understanding,
+                         device=args.device, dtype=args.dtype, offload=args.offload)
+        return check_request(request_from_args(args)), spec, out, None
+    from .export import read_metadata
+
+    meta = read_metadata(args.file)
+    data = meta.get("request")
+    if not isinstance(data, dict):
+        raise CliError(f"{Path(args.file).name} carries no render settings")
+    request = check_request(RenderRequest.from_dict(data))
+    light_id, heavy_id = _models_of(meta)
+    made_with = f"the take was made with light {light_id or 'unknown'}, heavy {heavy_id or 'unknown'}"
+    if args.trust_models_in_file:
+        light, heavy = args.light or _model_source(light_id), args.heavy or _model_source(heavy_id)
+    else:  # the file is untrusted input: it never chooses which folders we load
+        light, heavy = args.light, args.heavy
+    spec = ModelSpec(light=light, heavy=heavy, device=args.device, dtype=args.dtype, offload=args.offload)
+    out = _check_output(args.out or str(Path(args.file).with_name(Path(args.file).stem + "-reproduced.mp4")))
+    if args.fps is None and meta.get("fps") is not None:
+        fps = meta["fps"]
+        if isinstance(fps, bool) or not isinstance(fps, int) or not 1 <= fps <= 240:
+            raise CliError(f"the file's fps must be a whole number from 1 to 240, got {str(fps)[:40]!r}")
+        args.fps = fps
+    return request, spec, out, made_with
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
+    jobs_log = logging.getLogger("engine.jobs")
+    level = jobs_log.level
+    jobs_log.setLevel(logging.CRITICAL)  # a failed job is printed once, as "error: ..."
+    session = _Session()
     try:
-        if args.command == "render":
-            out = _check_output(args.out or "take.mp4")
-            spec = ModelSpec(light=args.light, heavy=args.heavy, understanding=args.understanding,
-                             device=args.device, dtype=args.dtype, offload=args.offload)
-            request = check_request(request_from_args(args))
-        else:
-            from .export import read_metadata
+        code = _run(args, session)
+    except KeyboardInterrupt:
+        print("\ncancelled", file=sys.stderr)
+        code = 130
+    try:
+        return session.close(code)
+    finally:
+        jobs_log.setLevel(level)
 
-            meta = read_metadata(args.file)
-            request = check_request(RenderRequest.from_dict(meta.get("request") or {}))
-            models = meta.get("models") or {}
-            spec = ModelSpec(light=args.light or _model_source(models.get("light")),
-                             heavy=args.heavy or _model_source(models.get("heavy")),
-                             device=args.device, dtype=args.dtype, offload=args.offload)
-            out = _check_output(args.out or str(Path(args.file).with_name(Path(args.file).stem + "-reproduced.mp4")))
-            args.fps = args.fps or meta.get("fps")
+
+def _run(args, session: _Session) -> int:
+    try:
+        request, spec, out, made_with = _prepare(args)
         from .models import validate_spec
 
         report = validate_spec(spec)
@@ -213,8 +348,15 @@ def main(argv: list[str] | None = None) -> int:
     except (CliError, RequestError, LumosError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a bug: still one line, never a traceback
+        print(f"error: {describe_exception(exc)[0]}", file=sys.stderr)
+        return 1
     try:
-        return run_render(request, spec, out, fps=args.fps, crf=args.crf, scale=args.scale, quiet=args.quiet)
+        return run_render(request, spec, out, fps=args.fps, crf=args.crf, scale=args.scale, quiet=args.quiet,
+                          session=session, made_with=made_with)
     except LumosError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        print(f"error: {describe_exception(exc)[0]}", file=sys.stderr)
         return 1
