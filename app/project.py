@@ -547,7 +547,7 @@ def open_project(path: str | Path, *, create: bool = False, current: Project | N
     if lock_problem:
         notes.append(lock_problem)
         level = "warning"
-    else:
+    elif not reused:  # (re-opened by the window that has it: no crash to clean up, and its autosave may be writing)
         remove_stale_files(folder)
         added = recover_takes(project)
         if added:

@@ -374,6 +374,18 @@ def test_switching_back_at_once_finds_the_project_free(make_window, qtbot):
         gate.set()
 
 
+def test_reopening_the_open_project_keeps_it_editable(make_window, qtbot):
+    win = make_window()
+    t = draft(qtbot, win, "kept across the reopen")
+    qtbot.waitUntil(lambda: t.file is not None, timeout=10000)
+    win.save_project(sync=True)
+    folder = win.project.folder
+    assert win.open_project(folder) and not win.project.read_only and win.project.lock.held
+    assert [x.id for x in win.project.takes] == [t.id]
+    with pytest.raises(ProjectLocked):
+        ProjectLock(folder).acquire()
+
+
 def test_takes_on_disk_whose_records_are_missing_are_added_back(make_window, qtbot, tmp_path):
     folder = tmp_path / "proj"
     win = make_window(project_path=folder)
