@@ -239,7 +239,8 @@ class TakeRecord:
             if folder is not None:
                 paths[attr] = schema.check_take_path(folder, value, f"{where}.{attr}", suffix)
             else:
-                paths[attr] = schema.Str(schema.MAX_NAME_CHARS, nullable=True, no_nul=True).check(value, f"{where}.{attr}")
+                paths[attr] = schema.Str(schema.MAX_NAME_CHARS, nullable=True, no_nul=True).check(
+                    value, f"{where}.{attr}")
         if problems is None:
             optional = schema.TAKE_FIELDS.check(data, where)
         else:

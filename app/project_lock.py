@@ -109,7 +109,8 @@ class ProjectLock:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except (OSError, ValueError) as exc:
-            raise ProjectError(f"cannot use the folder {self.folder}: {getattr(exc, 'strerror', None) or exc}") from None
+            reason = getattr(exc, "strerror", None) or exc
+            raise ProjectError(f"cannot use the folder {self.folder}: {reason}") from None
         self.info = {"app": "Lumos Studio", "pid": os.getpid(), "host": socket.gethostname(), "since": time.time(),
                      "token": uuid.uuid4().hex}
         if fcntl is not None:

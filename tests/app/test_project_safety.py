@@ -507,8 +507,9 @@ def test_render_it_with_out_of_range_values_says_why(make_window, qtbot):
     win = make_window()
     win.render_request(RenderRequest("x", steps=0))
     assert win.banner.isVisible() and win.banner.level == "error" and "steps" in win.banner.text.text()
-    win.render_request(RenderRequest("x", handoff=0.5, upfb="not knobs"))
-    assert win.banner.level == "error"
+    win.banner.dismiss()
+    win.render_request(RenderRequest("x", handoff=5.0))
+    assert win.banner.level == "error" and "handoff" in win.banner.text.text()
 
 
 # -- 10. the suite never touches the real user's folders -------------------------------------------------------
