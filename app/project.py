@@ -31,7 +31,7 @@ import uuid
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from engine.api import ProjectError, RenderRequest, RequestError
+from engine.api import ProjectError, RenderRequest, RequestError, remove_stale_partials
 from engine.api import atomic_write_bytes as _atomic_write_bytes
 from engine.api import atomic_write_json as _atomic_write_json
 
@@ -51,10 +51,9 @@ MAX_RECENT_PROMPTS = 50
 MAX_PROJECT_BYTES = 64 << 20
 MAX_SETTINGS_BYTES = 4 << 20
 MAX_LISTED_PROBLEMS = 3
-# Leftovers of our own atomic writes (engine.atomic_files: ".<name>.<8 random>.tmp") and MP4 exports
-# (engine.export: ".<stem>.<8 hex>.partial.mp4").
+# Leftovers of our own atomic writes (engine.atomic_files: ".<name>.<8 random>.tmp"); partial MP4 exports are the
+# engine's to recognise (engine.api.remove_stale_partials).
 STALE_TMP_RE = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp")
-STALE_PARTIAL_RE = re.compile(r"\.(?P<stem>.+)\.[0-9a-f]{8}\.partial\.mp4")
 
 
 # -- where things live -------------------------------------------------------------------------------------
@@ -595,16 +594,8 @@ def remove_stale_files(folder: Path) -> list[Path]:
     """Remove what a crash (kill -9) can leave in a project: temp files of our atomic writes and partial MP4
     exports. Only names of our own pattern, only plain files; call it while holding the folder's lock."""
     folder = Path(folder)
-    removed = []
-    import engine.api
-
-    # Partial exports: the engine's own cleanup knows its naming (and asks whether the writing process still runs).
-    engine_partials = getattr(engine.api, "remove_stale_partials", None)
-    if engine_partials is not None:
-        try:
-            removed += [Path(p) for p in engine_partials(folder / "takes") or []]
-        except OSError as exc:
-            log.warning("cannot clean %s: %s", folder / "takes", exc)
+    # Partial exports: the engine knows its naming, and asks whether the writing process still runs.
+    removed = [Path(p) for p in remove_stale_partials(folder / "takes")]
     for where, takes in ((folder, False), (folder / "takes", True)):
         try:
             entries = list(os.scandir(where))
@@ -612,8 +603,7 @@ def remove_stale_files(folder: Path) -> list[Path]:
             continue
         for entry in entries:
             m = STALE_TMP_RE.fullmatch(entry.name)
-            ours = (m is not None and (takes or m.group("target").startswith(PROJECT_FILE))) or (
-                takes and engine_partials is None and STALE_PARTIAL_RE.fullmatch(entry.name) is not None)
+            ours = m is not None and (takes or m.group("target").startswith(PROJECT_FILE))
             try:
                 if not ours or not entry.is_file(follow_symlinks=False):
                     continue

@@ -17,8 +17,18 @@ import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from engine.api import MAX_FRAMES, MAX_PROMPT_CHARS, MAX_SIDE, MAX_STEPS, MODES, RenderRequest, RequestError
-from engine.api import check_request
+from engine.api import (
+    MAX_FRAMES,
+    MAX_NEGATIVE_CHARS,
+    MAX_PLAN_CHARS,
+    MAX_PROMPT_CHARS,
+    MAX_SIDE,
+    MAX_STEPS,
+    MODES,
+    RenderRequest,
+    RequestError,
+    check_request,
+)
 
 # Limits of what the app accepts from a file. Request texts follow the engine's own limits (checked again there).
 MAX_DEPTH = 48  # nesting of any JSON document we read (a project is ~6 deep)
@@ -34,17 +44,6 @@ PANEL_MAX_SEED = 2**31 - 1  # the seed box is a 32-bit spin box (app.widgets.con
 MAX_SEED = 2**63 - 1
 TAKE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 TAKES_FOLDER = "takes"
-
-
-def _engine_limit(name: str, default: int) -> int:
-    import engine.api
-
-    value = getattr(engine.api, name, default)
-    return value if isinstance(value, int) and value > 0 else default
-
-
-MAX_NEGATIVE_CHARS = _engine_limit("MAX_NEGATIVE_CHARS", MAX_PROMPT_CHARS)
-MAX_PLAN_CHARS = _engine_limit("MAX_PLAN_CHARS", 4 * MAX_PROMPT_CHARS)
 
 
 class Invalid(ValueError):

@@ -552,3 +552,13 @@ def test_a_run_that_writes_the_real_folders_fails(tmp_path):
     assert out.returncode == 1, out.stdout + out.stderr
     assert "changed the real user's folders" in out.stdout and "1 passed" in out.stdout
     assert (fake_home / ".config" / "LumosStudio" / "settings.json").exists()
+
+
+def test_schema_limits_match_the_widgets_and_the_engine():
+    import engine.api
+    from app import schema
+    from app.widgets.controls import MAX_SEED
+
+    assert schema.PANEL_MAX_SEED == MAX_SEED
+    assert (schema.MAX_NEGATIVE_CHARS, schema.MAX_PLAN_CHARS) == (engine.api.MAX_NEGATIVE_CHARS,
+                                                                   engine.api.MAX_PLAN_CHARS)
