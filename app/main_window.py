@@ -451,12 +451,17 @@ class MainWindow(QMainWindow):
 
     def open_copy(self) -> None:
         """A project open in another window is shown read-only here: copy it beside itself and continue there."""
-        self.save_as(proj.unused_copy_dir(self.project.folder))
+        if not self.save_as(proj.unused_copy_dir(self.project.folder)):
+            return
+        for t in self.project.takes:  # takes made while read-only were kept in memory: their files go to the copy
+            if t.file is None and t.id in self.frames:
+                take = SimpleNamespace(frames=self.frames[t.id], fps=t.fps, metadata=t.metadata)
+                self._write_take_file(t, take, self.thumbs.get(t.id) or QImage())
 
     def _apply_project(self, project: Project) -> None:
         old = getattr(self, "project", None)
         if old is not None and old is not project:
-            self.tasks.run(old.close)  # its lock goes once the saves queued before it are written
+            old.close()  # its lock goes now: reopening it at once (Open recent) must find it free
         self.project = project
         self.settings.add_recent_project(str(project.folder))
         self.frames.clear()
@@ -1050,6 +1055,8 @@ class MainWindow(QMainWindow):
         project = project or self.project
         folder = project.folder
         crf = self.settings.export_crf
+        if project.read_only:  # open in another window: the take stays in memory (export it, or open a copy)
+            return
 
         def write():
             (folder / "takes").mkdir(parents=True, exist_ok=True)
@@ -1414,25 +1421,24 @@ class MainWindow(QMainWindow):
                            f"{Path(path).name} holds no Lumos Studio settings ({e}).", "error"))
 
     def _apply_metadata(self, path, meta: dict) -> None:
-        try:
-            req = RenderRequest.from_dict(meta.get("request"))
-        except (RequestError, AttributeError) as exc:
+        try:  # an MP4 is untrusted: every value is checked (proj.restore_from_metadata) before it is used
+            restored = proj.restore_from_metadata(meta)
+        except RequestError as exc:
             self.banner.show_message(f"{Path(path).name}: its settings cannot be used ({exc}).", "error")
             return
+        req = restored.request
         self.prompt.set_text(req.prompt)
         self.prompt.set_negative(req.negative_prompt)
         values = self.settings_panel.values()
-        values.update(width=req.width, height=req.height, num_frames=req.num_frames, steps=req.steps,
-                      guidance_light=req.guidance_light, guidance_heavy=req.guidance_heavy, seed=req.seed,
-                      scheduler=req.scheduler, upfb=req.upfb.to_dict())
+        values.update(restored.panel)
         self.settings_panel.set_values(values)
         self._update_seed_note()
         if req.plan:
             self.plan_state = PlanState(req.plan, req.prompt, True)  # the take was drafted from a hand-edited plan
             self.plan.set_plan(req.plan)
-        elif isinstance(meta.get("plan"), str) and meta["plan"]:
-            self.plan_state = PlanState(meta["plan"], req.prompt, False)
-            self.plan.set_plan(meta["plan"])
+        elif restored.plan:
+            self.plan_state = PlanState(restored.plan, req.prompt, False)
+            self.plan.set_plan(restored.plan)
         self._refresh_plan_status()
         self.reproduce_request = req
         self._schedule_save()
@@ -1440,16 +1446,22 @@ class MainWindow(QMainWindow):
         # The seed lock is left as it was: a restored take must not change what the next draft does unsaid.
         lock = ("" if self.settings_panel.lock.isChecked()
                 else " New drafts still roll their own seed; lock the seed to keep this one.")
-        self.banner.show_message(f"Settings restored from {Path(path).name} ({what}, seed {req.seed}).{lock}",
+        notes = "".join(" " + n for n in restored.notes)
+        self.banner.show_message(f"Settings restored from {Path(path).name} ({what}, seed {req.seed}).{lock}{notes}",
                                  "info", "Render it", lambda: self.render_request(req))
 
     def render_request(self, req: RenderRequest) -> None:
         """Render exactly `req` (used by drop-to-reproduce)."""
-        if req.is_draft:
+        try:
+            req = check_request(req)
+            draft = None if req.is_draft else request_key(req.replace(handoff=0.0, gamma_w=None, mode="upfb"))
+        except RequestError as exc:  # said in the banner (whose button was just pressed), never raised
+            self.banner.show_message(f"Cannot render it: {exc}.", "error")
+            return
+        if draft is None:
             self._submit(req, "draft", f"Draft · seed {req.seed}")
         else:
-            draft = req.replace(handoff=0.0, gamma_w=None, mode="upfb")
-            base = self._take_by_key(request_key(draft), self._current_models())
+            base = self._take_by_key(draft, self._current_models())
             self._submit(req, "refine", f"Refine {round(req.handoff * 100)} % · seed {req.seed}",
                          base_id=base.id if base else None)
 
