@@ -55,12 +55,11 @@ class Runtime:
     # -- loading ----------------------------------------------------------------------------------------
     def load(self, spec, progress: Callable[[str, float], None] | None = None) -> dict:
         from .loading import load_models
-        from .preview import LatentPreviewer
 
         models = load_models(spec, progress)
         self.models = models
         self.limits = model_limits(models)
-        self.previewer = LatentPreviewer.for_vae(models.vae) if self.preview_enabled else None
+        self.previewer = self._make_previewer() if self.preview_enabled else None
         self.draft_cache.clear()
         self.takes_cache.clear()
         self._text_cache.clear()
@@ -370,6 +369,45 @@ class Runtime:
             self.draft_cache.put(prefix_key, recording, recording.nbytes())
 
         return latents
+
+    def _make_previewer(self):
+        """The loaded models' latent -> RGB map, fitted on the light generator's own clips (cached per models)."""
+        from .preview import LatentPreviewer
+
+        models = self._require()
+        block = models.understanding
+        modules = (models.light, models.text_encoder) + ((block.lm, block.connector) if block is not None else ())
+        return LatentPreviewer.for_vae(models.vae, samples=self._preview_samples, modules=modules)
+
+    def _preview_samples(self, count: int = 8, steps: int = 8):
+        """Unconditional clips from the light generator (CFG's negative branch, no guidance), normalised latents
+        [count, C, 3, h, w]: what the preview map is fitted on, since generated latents are far from the encoder's
+        latents of synthetic images. 8 clips of 8 steps at the family's size (at most 16x16 latents) fit about as well
+        as 8 prompted drafts do (lumos-mini: mean error 13.0 vs 12.8); 3 latent frames cover frame 0 and later ones."""
+        import torch
+        from diffusers.utils.torch_utils import randn_tensor
+
+        from .sampler import Conditioning, SamplerSettings, denoise
+        from .schedulers import make_scheduler
+
+        models = self._require()
+        spatial = int(models.vae.config.scale_factor_spatial)
+        h, w = (max(1, min(16, int(models.defaults.get(k, 64)) // spatial)) for k in ("height", "width"))
+        text = self._text("")
+        light = text
+        if models.understanding is not None:
+            with torch.no_grad():
+                light = torch.cat([text, models.understanding.context("", "").to(text.device, text.dtype)], dim=1)
+        cond = Conditioning(light.expand(count, -1, -1).to(models.light.dtype), None,
+                            text.expand(count, -1, -1).to(models.heavy.dtype), None)
+        scheduler = make_scheduler("unipc", float(models.scheduler_config.get("flow_shift", DEFAULT_FLOW_SHIFT)),
+                                   models.scheduler_config)
+        scheduler.set_timesteps(steps, device=models.device)
+        scheduler.set_begin_index(0)
+        noise = randn_tensor((count, models.light.config.in_channels, 3, h, w), device=models.device,
+                             generator=torch.Generator().manual_seed(0), dtype=torch.float32)
+        settings = SamplerSettings(mode="light", guidance_light=1.0, guidance_heavy=1.0)
+        return denoise(models.light, models.heavy, cond, settings, scheduler, noise)
 
     def decode(self, latents) -> np.ndarray:
         """Normalised latents [1, ...] -> uint8 frames [F, H, W, 3], exactly as WanPipeline decodes them."""
