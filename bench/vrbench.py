@@ -5,7 +5,7 @@
     python -m bench.vrbench --family DIR --out docs/
 
 For each mode (light only, heavy only, hard switch at several steps, UPFB at several hand-off values with and
-without a light lead) every held-out instruction (never trained on: engine.miniworld.split) is rendered through the
+without a light lead) every held-out instruction (never trained on: miniworld.split) is rendered through the
 engine's public API with its fixed seed, and scored against the procedural ground truth of its resolved scene:
 instruction score per category (shapes found by colour and tracked; motion, relation and final state checked),
 detail score (high-pass band match), PSNR and SSIM. Prints a table, writes docs/vrbench.json, docs/vrbench.md and a
@@ -32,8 +32,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from engine.miniworld import CATEGORIES, REASONING_CATEGORIES, bench_set, render  # noqa: E402
-from engine.miniworld.score import detail_score, instruction_score, psnr, ssim  # noqa: E402
+from miniworld import CATEGORIES, REASONING_CATEGORIES, bench_set, render  # noqa: E402
+from miniworld.score import detail_score, instruction_score, psnr, ssim  # noqa: E402
 
 HANDOFFS = (0.2, 0.4, 0.6, 0.8, 1.0)
 REASONING_MARGIN = 0.15  # "heavy clearly below light" on reasoning

@@ -21,7 +21,7 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from engine.miniworld.split import sample_train_example  # noqa: E402
+from miniworld.split import sample_train_example  # noqa: E402
 from engine.understanding import instruction_readings, is_seq2seq, lm_input_ids, load_lm, seq2seq_ids  # noqa: E402
 from training.data import CATEGORIES  # noqa: E402
 

@@ -19,8 +19,8 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from engine.miniworld.language import shape_sentences  # noqa: E402
-from engine.miniworld.scene import COLOURS, SLOT_NAMES  # noqa: E402
+from miniworld.language import shape_sentences  # noqa: E402
+from miniworld.scene import COLOURS, SLOT_NAMES  # noqa: E402
 from training.data import draw_examples  # noqa: E402
 
 COLOUR_NAMES = list(COLOURS)

@@ -5,7 +5,7 @@
 RUN is a training run folder (training/runs/<name>) whose export/ holds a trained generator; whatever it lacks
 (text encoder, VAE, LM, the other generator) comes from --family (default: the shipped lumos-mini). A family
 folder may also be given as RUN. Each is asked for the same n fresh train-split examples (seed 777), with their
-true plans, and scored with `placement_score` (continuous; see engine/miniworld/score.py) and the instruction score.
+true plans, and scored with `placement_score` (continuous; see miniworld/score.py) and the instruction score.
 --reasoning asks only reasoning instructions (the first n of the same draw), where the light generator has nothing
 but the connector to learn the plan from.
 """
@@ -25,8 +25,8 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from engine.miniworld import instruction_score, placement_score  # noqa: E402
-from engine.miniworld.score import colour_masks  # noqa: E402
+from miniworld import instruction_score, placement_score  # noqa: E402
+from miniworld.score import colour_masks  # noqa: E402
 from training.data import draw_examples  # noqa: E402
 
 # family part → where a run's export keeps it

@@ -10,8 +10,8 @@ tokens get no labels).
 
 from __future__ import annotations
 
-from engine.miniworld.language import shape_sentences
-from engine.miniworld.scene import COLOURS, KINDS, SIZES, SLOT_NAMES, TEXTURES
+from miniworld.language import shape_sentences
+from miniworld.scene import COLOURS, KINDS, SIZES, SLOT_NAMES, TEXTURES
 
 IGNORE = -100
 PLACES = tuple(SLOT_NAMES.values())

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from engine.miniworld import CATEGORIES, render, sample_train_example
-from engine.miniworld.language import Example
+from miniworld import CATEGORIES, render, sample_train_example
+from miniworld.language import Example
 
 # Explicit examples are a third of the data; the five reasoning categories share the rest.
 CATEGORY_P = np.array([1 / 3] + [2 / 15] * 5)
@@ -60,7 +60,7 @@ def scenes(run) -> tuple[list[dict], np.ndarray]:
 
 def eval_scenes(n: int, seed: int = 999) -> list:
     """Held-out scenes (bench bucket scenes are excluded from training; these come from a separate seed)."""
-    from engine.miniworld import bench_set
+    from miniworld import bench_set
 
     bench = bench_set()
     idx = np.random.default_rng(seed).choice(len(bench), size=min(n, len(bench)), replace=False)

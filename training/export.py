@@ -96,7 +96,7 @@ def assemble(run, out: Path) -> Path:
 
 def quick_eval(folder: Path, per_category: int = 2, seed: int = 0) -> dict:
     """Light-only and heavy-only scores on the first bench instructions of each category (reference sampler)."""
-    from engine.miniworld import CATEGORIES, bench_set, score_clip
+    from miniworld import CATEGORIES, bench_set, score_clip
 
     from .sample import MiniFamily
 
@@ -196,7 +196,7 @@ def write_card(run, out: Path, metrics: dict) -> None:
     cfg = json.loads((out / "lumos.json").read_text())
     text = f"""# lumos-mini — the embedded default family of Lumos Studio
 
-Small, honestly trained models for the procedural **mini world** (`engine/miniworld`: one to three coloured,
+Small, honestly trained models for the procedural **mini world** (`miniworld`: one to three coloured,
 textured shapes moving on textured backgrounds, 64×64, 17 frames), in the same formats as the real Wan2.1 pair,
 so the whole draft → refine loop (DESIGN §3) runs offline on a CPU laptop and the method (UPFB, DESIGN §2) is
 measurable. {size / 1e6:.1f} MB in all, safetensors only.
@@ -217,7 +217,7 @@ paper's frozen pretrained G_H: larger and trained longer, but never taught to re
 
 One command reproduces every file: `python -m training.train_all{'' if run.name == 'full' else ' --' + run.name}`
 (seeded, fp32, resumable; see training/README.md). Data: the world's train split only — every
-scene whose plan hashes into the bench bucket is rejected, so the {len(__import__('engine.miniworld', fromlist=['bench_set']).bench_set())}
+scene whose plan hashes into the bench bucket is rejected, so the {len(__import__('miniworld', fromlist=['bench_set']).bench_set())}
 mini VR-Bench instructions are never trained on.
 
 | stage | steps | wall time on the dev machine (min; one or two threads of a shared 2-core CPU with other work; `train_all` runs light and heavy side by side) |

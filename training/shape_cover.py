@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.miniworld.render import shape_mask
-from engine.miniworld.scene import Scene, trajectory
+from miniworld.render import shape_mask
+from miniworld.scene import Scene, trajectory
 
 SPATIAL = 8    # the VAE's spatial factor
 TEMPORAL = 4   # its temporal factor; latent frame 0 holds video frame 0 alone (causal VAE)

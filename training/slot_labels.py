@@ -15,8 +15,8 @@ import functools
 import torch
 from torch import nn
 
-from engine.miniworld.language import PlanParseError, parse_plan
-from engine.miniworld.scene import BG_COLOURS, BG_TEXTURES, COLOURS, KINDS, MOTIONS, SIZES, SLOT_NAMES, TEXTURES
+from miniworld.language import PlanParseError, parse_plan
+from miniworld.scene import BG_COLOURS, BG_TEXTURES, COLOURS, KINDS, MOTIONS, SIZES, SLOT_NAMES, TEXTURES
 
 IGNORE = -100
 MAX_SHAPES = 3

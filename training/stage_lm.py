@@ -169,7 +169,7 @@ def lm_loss(lm, tok, rows) -> torch.Tensor:
 @torch.no_grad()
 def evaluate(lm, tok, n_per_category: int = 8) -> dict:
     """Exact-match rate of greedy plans on held-out bench instructions, overall and per category."""
-    from engine.miniworld import bench_set
+    from miniworld import bench_set
 
     bench = bench_set()
     by_cat = collections.defaultdict(list)

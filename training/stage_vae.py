@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from engine.miniworld import psnr
+from miniworld import psnr
 
 from .common import Timer, add_common_args, load_ckpt, log, lr_at, run_from_args, save_ckpt
 from .data import eval_clips, scenes

@@ -20,7 +20,7 @@ from .common import FAMILY_DIR
 
 
 def tune(family: Path, n: int = 24, scales=(2.0, 3.0, 4.0, 6.0), seed: int = 777, modes=("light", "heavy")) -> dict:
-    from engine.miniworld import render, score_clip
+    from miniworld import render, score_clip
 
     from .data import draw_examples
     from .sample import MiniFamily

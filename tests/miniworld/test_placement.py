@@ -5,8 +5,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from engine.miniworld import placement_score, render
-from engine.miniworld.scene import Scene, Shape
+from miniworld import placement_score, render
+from miniworld.scene import Scene, Shape
 
 
 def _scene(**bg) -> Scene:

@@ -3,14 +3,14 @@
 import numpy as np
 
 from bench.vrbench import Mode, modes, run
-from engine.miniworld import render
+from miniworld import render
 
 
 class GroundTruthGenerator:
     """Returns the procedural ground truth for light-led modes and a frozen first frame for heavy."""
 
     def __init__(self):
-        from engine.miniworld import bench_set
+        from miniworld import bench_set
 
         self.scenes = {ex.instruction: ex.scene for ex, _ in bench_set()}
 
@@ -56,7 +56,7 @@ def test_mode_list_covers_every_baseline():
 
 def _result(name, mode, reasoning, detail, handoff=None, lead=0):
     from bench.vrbench import ModeResult
-    from engine.miniworld import REASONING_CATEGORIES
+    from miniworld import REASONING_CATEGORIES
 
     r = ModeResult(Mode(name, mode, handoff=handoff, light_lead=lead), {c: reasoning for c in REASONING_CATEGORIES})
     r.detail = detail

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from engine.miniworld import (
+from miniworld import (
     CATEGORIES, bench_set, detail_score, instruction_score, layout_text, parse_plan, plan_text, psnr, render,
     sample_example, sample_train_example, shape_sentences, split_of, ssim,
 )
-from engine.miniworld.scene import collides
+from miniworld.scene import collides
 
 
 @pytest.fixture(scope="module")
@@ -98,5 +98,5 @@ def test_world_imports_without_torch():
     import subprocess
     import sys
 
-    code = "import sys; sys.modules['torch'] = None; import engine.miniworld as m; m.render(m.sample_example(__import__('numpy').random.default_rng(0), 'relation').scene)"
+    code = "import sys; sys.modules['torch'] = None; import miniworld as m; m.render(m.sample_example(__import__('numpy').random.default_rng(0), 'relation').scene)"
     subprocess.run([sys.executable, "-c", code], check=True)

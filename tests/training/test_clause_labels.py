@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from engine.miniworld import CATEGORIES, sample_train_example
+from miniworld import CATEGORIES, sample_train_example
 from training.clause_labels import ATTRIBUTES, IGNORE, sentence_spans, token_labels
 from training.stage_text import build_tokenizer
 

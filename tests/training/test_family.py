@@ -59,7 +59,7 @@ def _budget() -> str:
 def test_seeded_render_follows_explicit_instructions_above_chance():
     """Light-only renders of held-out explicit instructions score clearly higher on their own instruction than on
     other instructions' scenes (chance), with fixed seeds."""
-    from engine.miniworld import bench_set, instruction_score
+    from miniworld import bench_set, instruction_score
     from training.sample import MiniFamily
 
     fam = MiniFamily(FAMILY)
@@ -77,7 +77,7 @@ def test_seeded_render_follows_explicit_instructions_above_chance():
 def test_light_follows_reasoning_instructions_where_heavy_cannot():
     """Only the light generator gets the understanding block's plan (its text tokens and the connector); the heavy
     one reads the raw reasoning instruction. Same seeds, two held-out instructions of every reasoning category."""
-    from engine.miniworld import REASONING_CATEGORIES, bench_set, instruction_score
+    from miniworld import REASONING_CATEGORIES, bench_set, instruction_score
     from training.sample import MiniFamily
 
     fam = MiniFamily(FAMILY)
@@ -95,7 +95,7 @@ def test_shared_vae_keeps_what_the_instruction_scorer_checks():
     24 clips (v2; 0.981 on the family before it); the first VAE before that stage scored 0.914 and fails."""
     from diffusers import AutoencoderKLWan
 
-    from engine.miniworld import instruction_score, render
+    from miniworld import instruction_score, render
     from training.data import eval_scenes
     from training.stage_vae import round_trip
 

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from engine.miniworld.render import shape_mask
-from engine.miniworld.scene import Scene, Shape
+from miniworld.render import shape_mask
+from miniworld.scene import Scene, Shape
 from training.shape_cover import latent_frame_groups, latent_shape_cover
 
 

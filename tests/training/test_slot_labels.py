@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from engine.miniworld import CATEGORIES, sample_train_example
+from miniworld import CATEGORIES, sample_train_example
 from training.slot_labels import (
     BACKGROUND_ATTRIBUTES, IGNORE, MAX_SHAPES, NUM_SLOTS, SHAPE_ATTRIBUTES, SlotHeads, batch_labels, slot_labels)
 

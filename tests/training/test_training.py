@@ -147,7 +147,7 @@ def test_vae_texture_crops_are_centred_on_shapes():
     """The texture phase's crops hold more shape pixels than random crops of the same clips, and none holds few."""
     import numpy as np
 
-    from engine.miniworld import render
+    from miniworld import render
     from training.data import eval_scenes
     from training.stage_vae import _crop_batch, _shape_crop_batch, saturated, to_tensor
 
