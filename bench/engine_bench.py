@@ -24,10 +24,11 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+from devtools.tiny_models import build_tiny_family  # noqa: E402
+from devtools.upfb_reference import literal_fusion  # noqa: E402
 from engine.api import ModelSpec, RenderRequest, UPFBParams  # noqa: E402
 from engine.runtime import Runtime  # noqa: E402
-from engine.upfb import fuse_velocities, gaussian_blur_hw, rms  # noqa: E402
-from tests.tiny_models import build_tiny_family  # noqa: E402
+from engine.upfb import fuse_velocities  # noqa: E402
 
 
 def timed(fn, repeats: int) -> float:
@@ -52,15 +53,6 @@ def interleaved(fns: dict, repeats: int) -> dict:
             fn()
             samples[k].append(time.perf_counter() - t0)
     return {k: statistics.median(v) for k, v in samples.items()}
-
-
-def literal_fusion(v_l, v_h, w, gamma_hf=0.7, sigma_min=0.35, sigma_max=0.7):
-    """The published steps 3-5 with two blurs and explicit HF tensors (the baseline for our one-blur form)."""
-    sigma = sigma_min + (sigma_max - sigma_min) * w
-    lf_l, lf_h = gaussian_blur_hw(v_l, sigma), gaussian_blur_hw(v_h, sigma)
-    hf_l, hf_h = v_l - lf_l, v_h - lf_h
-    v = (w * lf_l + (1 - w) * lf_h) + ((1 - w) * hf_h + w * gamma_hf * hf_l)
-    return v * (rms(v_l) / rms(v))
 
 
 def main() -> int:
@@ -111,7 +103,7 @@ def main() -> int:
     shape = (1, 16, 21, 60, 104)
     v_l, v_h = torch.randn(shape, generator=gen), torch.randn(shape, generator=gen)
     fused = timed(lambda: fuse_velocities(v_l, v_h, 0.6), args.repeats)
-    literal = timed(lambda: literal_fusion(v_l, v_h, 0.6), args.repeats)
+    literal = timed(lambda: literal_fusion(v_l, v_h, 0.6, dtype=torch.float32), args.repeats)
     rows.append(("UPFB fusion 480p vs literal two-blur form", fused, literal, "< 1"))
     step_events = []
     fresh()

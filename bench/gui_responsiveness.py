@@ -107,7 +107,7 @@ def main(argv=None) -> int:
     elif args.models == "tiny":
         # Built in another process, so that this one imports torch in the engine's worker, as the app does.
         fam = Path(tempfile.mkdtemp(prefix="lumos-tiny-"))
-        subprocess.run([sys.executable, "-c", f"from tests.tiny_models import build_tiny_family as b; b({str(fam)!r})"],
+        subprocess.run([sys.executable, "-c", f"from devtools.tiny_models import build_tiny_family as b; b({str(fam)!r})"],
                        cwd=ROOT, check=True, capture_output=True)
         settings.model_light, settings.model_heavy = str(fam / "light"), str(fam / "heavy")
     probe = Probe(app)

@@ -109,7 +109,7 @@ def pytest_sessionfinish(session, exitstatus):
 
 @pytest.fixture(scope="session")
 def tiny_family(tmp_path_factory) -> Path:
-    from tests.tiny_models import build_tiny_family
+    from devtools.tiny_models import build_tiny_family
 
     return build_tiny_family(tmp_path_factory.mktemp("tiny-family"))
 

@@ -150,7 +150,7 @@ def test_understanding_block_token_budget():
     """A causal LM reading the instruction twice, then <plan>, a plan of up to 128 tokens and </s>, inside 320
     positions: instructions up to 94 tokens (the embedded family's LM)."""
     from engine.understanding import UnderstandingBlock
-    from tests.tiny_models import make_tokenizer
+    from devtools.tiny_models import make_tokenizer
 
     block = UnderstandingBlock.__new__(UnderstandingBlock)
     block.lm = SimpleNamespace(config=SimpleNamespace(max_position_embeddings=320, instruction_readings=2))

@@ -8,7 +8,7 @@ import torch
 from engine.api import ModelSpec, RenderRequest
 from engine.runtime import Runtime
 from engine.understanding import Connector
-from tests.tiny_models import TEXT_DIM, build_tiny_family
+from devtools.tiny_models import TEXT_DIM, build_tiny_family
 
 PROMPT = "the larger shape moves to the left"
 PLAN = "a big red circle moves to the left. a small blue square stays still."

@@ -66,7 +66,7 @@ def test_the_fit_recovers_a_causal_decoder_that_one_shared_map_cannot():
 
 
 def test_wan21_vae_keeps_the_published_factors():
-    from tests.tiny_models import make_vae
+    from devtools.tiny_models import make_vae
 
     vae = make_vae()  # the default config carries Wan2.1's latent statistics
     calls = []
@@ -81,7 +81,7 @@ def test_wan21_vae_keeps_the_published_factors():
 # -- cache: the fit costs a few generator steps and decodes, so it runs once per set of models ---------------------
 @pytest.fixture
 def unknown_vae():
-    from tests.tiny_models import make_vae
+    from devtools.tiny_models import make_vae
 
     vae = make_vae()
     vae.register_to_config(latents_mean=[0.1] * 16)  # no longer the Wan2.1 statistics

@@ -1,4 +1,5 @@
-"""UPFB against an independent, literal transcription of DESIGN §2 steps 2-5, and the gate's properties."""
+"""UPFB against an independent, literal transcription of docs/design.md §2 steps 2-5 (devtools.upfb_reference),
+and the gate's properties."""
 
 import math
 
@@ -7,34 +8,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from devtools.upfb_reference import literal_upfb
 from engine.handoff import OFFICIAL_GAMMA_W, OFFICIAL_HANDOFF, gamma_w_to_handoff, gate_schedule, handoff_to_gamma_w
+from engine.request import UPFBParams
 from engine.upfb import fuse_velocities, gate
-
-
-def literal_upfb(v_l, v_h, t, gamma_w, gamma_hf, sigma_min, sigma_max):
-    """Steps 2-5 written out as published: two blurs, explicit LF/HF, fusion, global RMS rebalance."""
-    tau = min(max(t / 999, 0.0), 1.0)
-    w = 0.5 * (1 + math.cos(math.pi * (1 - tau) ** gamma_w))
-    h, wd = v_l.shape[-2:]
-    k = max(3, 2 * math.floor(math.sqrt(h * wd) / 1024) + 1)
-    sigma = sigma_min + (sigma_max - sigma_min) * w
-    r = torch.arange(k, dtype=torch.float64) - k // 2
-    g1 = torch.exp(-(r**2) / (2 * sigma**2))
-    kernel = torch.outer(g1, g1)
-    kernel = kernel / kernel.sum()
-
-    def blur(v):
-        flat = v.double().reshape(-1, 1, h, wd)
-        flat = torch.nn.functional.pad(flat, (k // 2,) * 4, mode="reflect")
-        return torch.nn.functional.conv2d(flat, kernel.view(1, 1, k, k)).reshape(v.shape)
-
-    lf_l, lf_h = blur(v_l), blur(v_h)
-    hf_l, hf_h = v_l.double() - lf_l, v_h.double() - lf_h
-    lf = w * lf_l + (1 - w) * lf_h
-    hf = (1 - w) * hf_h + w * gamma_hf * hf_l
-    v = lf + hf
-    v = v * torch.sqrt((v_l.double() ** 2).mean()) / torch.sqrt((v**2).mean())
-    return v, w
 
 
 @pytest.mark.parametrize("t", [999.0, 950.0, 800.0, 500.0, 120.0, 3.0])
@@ -43,16 +20,16 @@ def test_fusion_matches_literal_transcription(t, gamma_w):
     gen = torch.Generator().manual_seed(int(t) + int(gamma_w * 10))
     v_l = torch.randn(1, 16, 3, 12, 10, generator=gen)
     v_h = torch.randn(1, 16, 3, 12, 10, generator=gen) * 1.7
-    expected, w = literal_upfb(v_l, v_h, t, gamma_w, 0.7, 0.35, 0.7)
+    expected, w = literal_upfb(v_l, v_h, t, gamma_w)
     assert w == pytest.approx(gate(t, gamma_w))
-    ours = fuse_velocities(v_l, v_h, gate(t, gamma_w), gamma_hf=0.7, sigma_min=0.35, sigma_max=0.7)
+    ours = fuse_velocities(v_l, v_h, gate(t, gamma_w))
     assert (ours.double() - expected).abs().max().item() <= 1e-5
 
 
 def test_fusion_with_other_parameters_matches():
     gen = torch.Generator().manual_seed(1)
     v_l, v_h = torch.randn(2, 1, 16, 2, 9, 14, generator=gen)
-    expected, w = literal_upfb(v_l, v_h, 640.0, 0.8, 0.3, 0.2, 1.5)
+    expected, w = literal_upfb(v_l, v_h, 640.0, 0.8, UPFBParams(gamma_hf=0.3, sigma_min=0.2, sigma_max=1.5))
     ours = fuse_velocities(v_l, v_h, w, gamma_hf=0.3, sigma_min=0.2, sigma_max=1.5)
     assert (ours.double() - expected).abs().max().item() <= 1e-5
 
