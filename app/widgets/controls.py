@@ -73,8 +73,9 @@ class PromptEditor(QFrame):
         head.addWidget(self.recent)
         lay.addLayout(head)
         self.edit = _InstructionEdit()
-        self.edit.setPlaceholderText("Describe the video, e.g. “a red ball rolls left and bounces off a blue wall”.\n"
-                                     "Ctrl+Enter renders a draft.")
+        # an example the embedded family draws well (the models' own vocabulary: shapes, colours, textures, motions)
+        self.edit.setPlaceholderText("Describe the video, e.g. “a small red striped circle moves to the left. sand "
+                                     "checked background.”\nCtrl+Enter renders a draft.")
         self.edit.setToolTip("The instruction for the generators. Ctrl+Enter = Draft")
         self.edit.setMinimumHeight(70)
         self.edit.setMaximumHeight(130)
@@ -154,7 +155,7 @@ class PromptEditor(QFrame):
 
     def _text_changed(self) -> None:
         n = len(self.text())
-        text = f"{n} / {MAX_PROMPT_CHARS} characters"
+        text = f"{n} / {MAX_PROMPT_CHARS} chars"
         if self.token_budget:
             words = len(self.text().split())
             # Rough: T5 pieces are about 1.3 per English word; the exact count needs the tokenizer (in the engine).
