@@ -1,9 +1,10 @@
 """The engine's public API: everything app/ and the CLI may use. Importing this module does not import torch."""
+# ruff: noqa: F401 - every name imported here is re-exported
 
 from . import __version__
 from .atomic_files import atomic_write_bytes, atomic_write_json, atomic_write_text
 from .errors import Cancelled as CancelledError
-from .errors import ExportError, LumosError, ModelError, ProjectError
+from .errors import ExportError, LumosError, ModelError, ProjectError, describe_exception
 from .events import (
     Cancelled,
     DraftReady,
@@ -18,14 +19,18 @@ from .events import (
     StepEvent,
     Take,
 )
+from .export import MAX_CRF, MAX_FPS, MAX_SCALE, partial_path
 from .handoff import (
+    DEFAULT_FLOW_SHIFT,
     OFFICIAL_GAMMA_W,
     OFFICIAL_HANDOFF,
     GateSchedule,
+    Resolved,
     default_handoff,
     gamma_w_to_handoff,
     gate_schedule,
     handoff_to_gamma_w,
+    resolve_request,
 )
 from .jobs import Engine, JobHandle
 from .models import (
@@ -34,6 +39,7 @@ from .models import (
     PairReport,
     embedded_family_available,
     expected_defaults,
+    family_defaults,
     validate_spec,
 )
 from .request import (
@@ -41,15 +47,19 @@ from .request import (
     MAX_NEGATIVE_CHARS,
     MAX_PLAN_CHARS,
     MAX_PROMPT_CHARS,
+    MAX_SEED,
     MAX_SIDE,
     MAX_STEPS,
     MODES,
+    SCHEDULERS,
     ModelLimits,
     RenderRequest,
     RequestError,
     UPFBParams,
     check_request,
+    is_checked,
     nearest_valid_frames,
+    take_identity,
 )
 
 

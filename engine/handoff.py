@@ -5,13 +5,17 @@ tau* = 1 - 2^(-1/gamma_w). We let the slider choose *where in the sampling run* 
 flow schedule sigma(u) = mu u / (1 + (mu - 1) u) over the run position u (1 at the first step, 0 at the end),
 s is the run position of the crossover, so the light generator leads for about (1 - s) of the steps. That makes
 the slider read in steps whatever the shift, and puts the authors' gamma_w = 0.3 (shift 5) at s = 0.645, where
-the light generator leads 18 of 50 steps, as DESIGN §2 says.
+the light generator leads 18 of 50 steps, as docs/design.md §2 says.
+
+`resolve_request` is the one place where a request's flow shift, gamma_w and gate are worked out: the sampler, the
+take's metadata and the app's gate plot all read them from the `Resolved` it returns.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 from .gate import gate
 
@@ -108,6 +112,61 @@ def gate_schedule(steps: int, handoff: float, *, flow_shift: float = DEFAULT_FLO
                   timesteps: list[float] | None = None) -> GateSchedule:
     """w_t for every step of a run with this slider value (gamma_w, when given, overrides the slider)."""
     g = handoff_to_gamma_w(handoff, flow_shift) if gamma_w is None else float(gamma_w)
-    ts = timesteps if timesteps is not None else flow_timesteps(steps, flow_shift, scheduler)
-    w = [1.0 if i < light_lead else gate(t, g) for i, t in enumerate(ts)]
-    return GateSchedule(tuple(ts), tuple(w), g, light_lead)
+    return Resolved("upfb", steps, scheduler, float(flow_shift), g, light_lead, 0).gate(timesteps)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What a request resolves to once the models' flow shift is known, worked out once per render.
+
+    gamma_w: the gate exponent. In "upfb" mode the request's own gamma_w, else the slider's handoff mapped at
+        flow_shift (math.inf at handoff 0: the draft). "light" is math.inf (the light generator alone); "heavy" and
+        "switch" do not use the gate and carry 0.0.
+    light_lead: the steps the light generator runs alone before the gate ("upfb" only, else 0).
+    """
+
+    mode: str
+    steps: int
+    scheduler: str
+    flow_shift: float
+    gamma_w: float
+    light_lead: int
+    switch_step: int
+
+    @property
+    def recorded_gamma_w(self) -> float | None:
+        """gamma_w as a take records it: only UPFB with a finite exponent has one (others record null)."""
+        return self.gamma_w if self.mode == "upfb" and self.gamma_w != math.inf else None
+
+    @cached_property
+    def timesteps(self) -> tuple[float, ...]:
+        """The timesteps the sampler visits (built by the diffusers scheduler: importing it loads diffusers)."""
+        return tuple(flow_timesteps(self.steps, self.flow_shift, self.scheduler))
+
+    def gate(self, timesteps: "list[float] | tuple[float, ...] | None" = None) -> GateSchedule:
+        """The gate over the run: w per step, the light-leading steps and the run in words (what the slider plots).
+        timesteps: this run's, when the caller already has them (else `self.timesteps`)."""
+        ts = tuple(self.timesteps if timesteps is None else timesteps)
+        w = [1.0 if i < self.light_lead else gate(t, self.gamma_w) for i, t in enumerate(ts)]
+        return GateSchedule(ts, tuple(w), self.gamma_w, self.light_lead)
+
+
+def resolve_request(request, model_flow_shift: float | None = None) -> Resolved:
+    """Resolve `request` (an engine.request.RenderRequest) for models whose scheduler uses `model_flow_shift`.
+
+    The flow shift is the request's own, else the models' (the loaded light generator's scheduler config; the
+    `flow_shift` a take's metadata or `ModelsLoaded.summary` reports), else Wan's 5.
+    """
+    if request.flow_shift is not None:
+        shift = float(request.flow_shift)
+    elif model_flow_shift is not None:
+        shift = float(model_flow_shift)
+    else:
+        shift = DEFAULT_FLOW_SHIFT
+    if request.mode == "upfb":
+        gamma_w = float(request.gamma_w) if request.gamma_w is not None else handoff_to_gamma_w(request.handoff, shift)
+    else:
+        gamma_w = math.inf if request.mode == "light" else 0.0
+    return Resolved(mode=request.mode, steps=int(request.steps), scheduler=request.scheduler, flow_shift=shift,
+                    gamma_w=gamma_w, light_lead=request.upfb.light_lead if request.mode == "upfb" else 0,
+                    switch_step=request.switch_step or 0)

@@ -1,8 +1,15 @@
-"""One request carries every generation input; it is checked once, at the door."""
+"""One request carries every generation input; it is checked once, at the door.
+
+`check_request` returns the request marked as checked (against the model limits it was given); a checked request
+is trusted from then on, by `check_request` itself and by the engine's worker. Any change (`replace`, `from_dict`,
+a new request) gives an unchecked request again, so a value can never skip the rules.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
 import math
 import numbers
@@ -20,6 +27,9 @@ MAX_PLAN_CHARS = 4000
 MAX_SIDE = 2048
 MAX_FRAMES = 241
 MAX_STEPS = 200
+# One seed range for the engine, the CLI, stored takes and the UI's seed box (a 32-bit spin box); torch's generators
+# take any 64-bit seed, so the UI is the narrowest consumer.
+MAX_SEED = 2**31 - 1
 
 
 class RequestError(ValueError):
@@ -28,7 +38,8 @@ class RequestError(ValueError):
 
 @dataclass(frozen=True)
 class UPFBParams:
-    """UPFB knobs (DESIGN §2). Defaults are the authors' official values; light_lead is our extension."""
+    """UPFB knobs (docs/design.md §2). Defaults are the authors' official values, written here only: everything
+    else (the sampler, the fusion, the CLI, the app) takes them from this class. light_lead is our extension."""
 
     gamma_hf: float = 0.7
     sigma_min: float = 0.35
@@ -138,11 +149,29 @@ def nearest_valid_frames(frames: int) -> int:
 
 
 def check_request(req: RenderRequest, repair: bool = True, limits: "ModelLimits | None" = None) -> RenderRequest:
-    """Validate `req` and return it, with repairable values repaired (and logged) when `repair` is true.
-    limits: also check it against what the loaded models can render (`Engine.submit` passes them).
+    """Validate `req` and return it, with repairable values repaired (and logged) when `repair` is true, marked as
+    checked. limits: also check it against what the loaded models can render (`Engine.submit` passes them).
 
+    A request this function has returned is trusted as it is (no second pass), unless new limits are given.
     Raises RequestError naming the field, the rule and the value received.
     """
+    if is_checked(req, limits):
+        return req
+    checked = _validate(req, repair, limits)
+    object.__setattr__(checked, _CHECKED, (limits,))
+    return checked
+
+
+def is_checked(req: RenderRequest, limits: "ModelLimits | None" = None) -> bool:
+    """Whether `check_request` returned this very request (against `limits`, when given)."""
+    stamp = getattr(req, _CHECKED, None)
+    return stamp is not None and (limits is None or stamp[0] == limits)
+
+
+_CHECKED = "_checked_against"  # an attribute outside the dataclass fields: not in to_dict, ==, or replace()
+
+
+def _validate(req: RenderRequest, repair: bool, limits: "ModelLimits | None") -> RenderRequest:
     # texts first, lengths before anything else: no model may see an unbounded text
     if not isinstance(req.prompt, str) or not req.prompt.strip():
         raise RequestError("prompt must be a non-empty instruction")
@@ -175,7 +204,7 @@ def check_request(req: RenderRequest, repair: bool = True, limits: "ModelLimits 
         log.warning("num_frames %d is not 4k + 1; using %d", frames, fixed)
         changes["num_frames"] = fixed
     steps = _integer("steps", req.steps, 1, MAX_STEPS)
-    _integer("seed", req.seed, 0, 2**63 - 1)
+    _integer("seed", req.seed, 0, MAX_SEED)
     _finite("handoff", req.handoff, 0.0, 1.0)
     if req.gamma_w is not None:
         _finite("gamma_w", req.gamma_w, 0.0, 1e6)
@@ -197,6 +226,14 @@ def check_request(req: RenderRequest, repair: bool = True, limits: "ModelLimits 
     if limits is not None:
         limits.check(req.replace(**changes) if changes else req)
     return req.replace(**changes) if changes else req
+
+
+def take_identity(req: RenderRequest) -> str:
+    """The identity of the take a request renders: a digest of every field of the checked request, which with the
+    models (and their flow shift, for a request without one) determines the frames. Two requests with the same
+    identity render the same take; the engine's takes cache and the app's take lookup both key on it."""
+    data = check_request(req).to_dict()
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
 def _text_limit(name: str, text: str, limit: int) -> None:

@@ -15,8 +15,17 @@ from . import __version__
 from .errors import Cancelled as CancelledError
 from .errors import LumosError
 from .events import StepEvent, Take
-from .handoff import DEFAULT_FLOW_SHIFT, handoff_to_gamma_w
-from .request import MAX_FRAMES, MAX_PROMPT_CHARS, MAX_SIDE, ModelLimits, RenderRequest, RequestError, check_request
+from .handoff import DEFAULT_FLOW_SHIFT, Resolved, resolve_request
+from .request import (
+    MAX_FRAMES,
+    MAX_PROMPT_CHARS,
+    MAX_SIDE,
+    ModelLimits,
+    RenderRequest,
+    RequestError,
+    check_request,
+    take_identity,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +75,7 @@ class Runtime:
         self._plans.clear()
         summary = models.summary()
         summary["preview"] = self.previewer.source if self.previewer else None
-        summary["flow_shift"] = float(models.scheduler_config.get("flow_shift", DEFAULT_FLOW_SHIFT))
+        summary["flow_shift"] = self.model_flow_shift
         summary["limits"] = self.limits.rule()
         return summary
 
@@ -78,7 +87,8 @@ class Runtime:
     # -- checks -----------------------------------------------------------------------------------------
     def check(self, req: RenderRequest) -> RenderRequest:
         """`check_request` plus the loaded models' limits: size, frames and every text's tokens. Runs on the worker
-        (the tokenizers are not safe to share across threads), before any model sees the request's texts."""
+        (the tokenizers are not safe to share across threads), before any model sees the request's texts, once per
+        render (a request `Engine.submit` has checked against these limits is not checked again)."""
         models = self._require()
         req = check_request(req, limits=self.limits)
         window = models.max_sequence_length
@@ -169,24 +179,21 @@ class Runtime:
                 and bool(plan and plan.strip()))
 
     # -- keys -------------------------------------------------------------------------------------------
-    def flow_shift(self, req: RenderRequest) -> float:
-        if req.flow_shift is not None:
-            return float(req.flow_shift)
+    @property
+    def model_flow_shift(self) -> float:
+        """The loaded light generator's scheduler shift (what a request without its own flow_shift gets)."""
         return float(self._require().scheduler_config.get("flow_shift", DEFAULT_FLOW_SHIFT))
 
-    def gamma_w(self, req: RenderRequest) -> float:
-        if req.mode != "upfb":
-            return math.inf if req.mode == "light" else 0.0
-        if req.gamma_w is not None:
-            return float(req.gamma_w)
-        return handoff_to_gamma_w(req.handoff, self.flow_shift(req))
+    def resolve(self, req: RenderRequest) -> Resolved:
+        """Flow shift, gamma_w and gate of `req` for the loaded models (engine.handoff.resolve_request)."""
+        return resolve_request(req, self.model_flow_shift)
 
     def _model_key(self) -> dict:
         m = self._require()
         return {"light": m.light_id, "heavy": m.heavy_id, "device": str(m.device), "dtype": str(m.dtype),
                 "understanding": m.understanding is not None, "L": m.max_sequence_length}
 
-    def prefix_key(self, req: RenderRequest, plan: str | None) -> str:
+    def prefix_key(self, req: RenderRequest, plan: str | None, resolved: Resolved) -> str:
         """Everything that determines the light generator's trajectory (not the hand-off, not the heavy model)."""
         m = self._require()
         return _digest({
@@ -194,16 +201,14 @@ class Runtime:
             "understanding": m.understanding is not None, "prompt": req.prompt, "negative": req.negative_prompt,
             "plan": plan if req.use_plan else None, "seed": req.seed, "size": [req.width, req.height],
             "frames": req.num_frames, "steps": req.steps, "scheduler": req.scheduler,
-            "shift": self.flow_shift(req), "g_light": req.guidance_light,
+            "shift": resolved.flow_shift, "g_light": req.guidance_light,
         })
 
-    def take_key(self, req: RenderRequest, plan: str | None) -> str:
-        data = req.to_dict()
-        data["plan"] = plan
-        data["gamma_w"] = repr(self.gamma_w(req))
-        data["flow_shift"] = self.flow_shift(req)
-        data["models"] = self._model_key()
-        return _digest(data)
+    def take_key(self, req: RenderRequest, plan: str | None, resolved: Resolved) -> str:
+        """The takes cache's key: the take's identity (engine.request.take_identity) with the loaded models, their
+        flow shift and the plan the light generator reads (which the models' understanding block writes)."""
+        return _digest({"take": take_identity(req), "plan": plan, "flow_shift": resolved.flow_shift,
+                        "models": self._model_key()})
 
     # -- rendering --------------------------------------------------------------------------------------
     def render(self, req: RenderRequest, *, job_id: int = 0, emit: Callable | None = None,
@@ -212,17 +217,18 @@ class Runtime:
         req = self.check(req)
         started = time.perf_counter()
         plan = self.resolve_plan(req)
-        take_key = self.take_key(req, plan)
+        resolved = self.resolve(req)
+        take_key = self.take_key(req, plan, resolved)
         cached = self.takes_cache.get(take_key)
         if cached is not None:
             return Take(cached.request, cached.frames, cached.fps, cached.metadata, cached.elapsed, from_cache=True)
-        latents = self.sample(req, job_id=job_id, emit=emit, cancel_flag=cancel_flag, plan=plan)
+        latents = self._sample(req, resolved, plan, job_id=job_id, emit=emit, cancel_flag=cancel_flag)
         if cancel_flag is not None and cancel_flag.is_set():  # skip the decode
             raise CancelledError(req.steps)
         frames = self.decode(latents)
         fps = int(self._require().defaults.get("fps", 16))
         elapsed = time.perf_counter() - started
-        metadata = self.metadata(req, plan, self.gamma_w(req), self.flow_shift(req), fps, frames, elapsed)
+        metadata = self.metadata(req, plan, resolved, fps, frames, elapsed)
         take = Take(req, frames, fps, metadata, elapsed)
         self.takes_cache.put(take_key, take, frames.nbytes)
         return take
@@ -255,16 +261,15 @@ class Runtime:
             return None if parts[0] is None else torch.cat(parts)
 
         cond = Conditioning(cat("light_cond"), cat("light_uncond"), cat("heavy_cond"), cat("heavy_uncond"))
-        shift = self.flow_shift(first)
-        scheduler = self._scheduler(first)
+        resolved = self.resolve(first)
+        scheduler = self._scheduler(first, resolved)
         latents = torch.cat([self._initial_noise(r) for r in reqs])
-        settings = self._settings(first)
+        settings = self._settings(first, resolved)
         latents = denoise(models.light, models.heavy, cond, settings, scheduler, latents)
         frames = [f for i in range(0, len(reqs), 8) for f in self.decode_batch(latents[i: i + 8])]
         fps = int(models.defaults.get("fps", 16))
         elapsed = (time.perf_counter() - started) / len(reqs)
-        gamma_w = self.gamma_w(first)
-        return [Take(r, f, fps, self.metadata(r, p, gamma_w, shift, fps, f, elapsed), elapsed)
+        return [Take(r, f, fps, self.metadata(r, p, resolved, fps, f, elapsed), elapsed)
                 for r, p, f in zip(reqs, plans, frames)]
 
     def _initial_noise(self, req: RenderRequest):
@@ -280,23 +285,23 @@ class Runtime:
         return randn_tensor(shape, generator=torch.Generator().manual_seed(req.seed), device=models.device,
                             dtype=torch.float32)
 
-    def _scheduler(self, req: RenderRequest):
+    def _scheduler(self, req: RenderRequest, resolved: Resolved):
         """A fresh scheduler for the request, set to its steps and positioned before step 0."""
         from .schedulers import make_scheduler
 
         models = self._require()
-        scheduler = make_scheduler(req.scheduler, self.flow_shift(req), models.scheduler_config)
+        scheduler = make_scheduler(req.scheduler, resolved.flow_shift, models.scheduler_config)
         scheduler.set_timesteps(req.steps, device=models.device)
         scheduler.set_begin_index(0)
         return scheduler
 
-    def _settings(self, req: RenderRequest):
+    def _settings(self, req: RenderRequest, resolved: Resolved):
         from .sampler import SamplerSettings
 
         return SamplerSettings(
-            mode=req.mode, gamma_w=self.gamma_w(req), gamma_hf=req.upfb.gamma_hf, sigma_min=req.upfb.sigma_min,
-            sigma_max=req.upfb.sigma_max, light_lead=req.upfb.light_lead if req.mode == "upfb" else 0,
-            switch_step=req.switch_step or 0, guidance_light=req.guidance_light, guidance_heavy=req.guidance_heavy)
+            mode=req.mode, gamma_w=resolved.gamma_w, gamma_hf=req.upfb.gamma_hf, sigma_min=req.upfb.sigma_min,
+            sigma_max=req.upfb.sigma_max, light_lead=resolved.light_lead, switch_step=resolved.switch_step,
+            guidance_light=req.guidance_light, guidance_heavy=req.guidance_heavy)
 
     def resolve_plan(self, req: RenderRequest) -> str | None:
         """The plan the light generator is conditioned on (None without an understanding block or use_plan)."""
@@ -307,11 +312,16 @@ class Runtime:
     def sample(self, req: RenderRequest, *, job_id: int = 0, emit: Callable | None = None, cancel_flag=None,
                plan: str | None = None):
         """Run the denoising loop for `req` and return the final normalised latents [1, C, F, h, w]."""
+        req = self.check(req)
+        return self._sample(req, self.resolve(req), plan, job_id=job_id, emit=emit, cancel_flag=cancel_flag)
+
+    def _sample(self, req: RenderRequest, resolved: Resolved, plan: str | None, *, job_id: int = 0,
+                emit: Callable | None = None, cancel_flag=None):
+        """`sample` for a request already checked and resolved (once, by `render`)."""
         from .cache import DraftRecord
         from .sampler import denoise
 
         models = self._require()
-        req = self.check(req)
         started = time.perf_counter()
         emit = emit or (lambda event: None)
 
@@ -321,9 +331,9 @@ class Runtime:
 
         # 1. Conditioning, scheduler, initial noise
         cond = self.conditioning(req, plan)
-        scheduler = self._scheduler(req)
+        scheduler = self._scheduler(req, resolved)
         latents = self._initial_noise(req)
-        settings = self._settings(req)
+        settings = self._settings(req, resolved)
 
         # 2. Resume the light-only prefix from the draft cache where one is there
         total = len(scheduler.timesteps)
@@ -331,7 +341,7 @@ class Runtime:
             settings.light_lead if req.mode == "upfb" else (settings.switch_step if req.mode == "switch" else 0))
         # a refine can resume at step k only from the state *before* step k: keep states 0..limit
         limit = min(prefix_len, math.ceil(total * self.max_lead_fraction))
-        prefix_key = self.prefix_key(req, plan)
+        prefix_key = self.prefix_key(req, plan, resolved)
         record = self.draft_cache.get(prefix_key) if prefix_len else None
         start = 0
         if record is not None and not settings.light_only and 0 < prefix_len < len(record):
@@ -400,8 +410,7 @@ class Runtime:
                 light = torch.cat([text, models.understanding.context("", "").to(text.device, text.dtype)], dim=1)
         cond = Conditioning(light.expand(count, -1, -1).to(models.light.dtype), None,
                             text.expand(count, -1, -1).to(models.heavy.dtype), None)
-        scheduler = make_scheduler("unipc", float(models.scheduler_config.get("flow_shift", DEFAULT_FLOW_SHIFT)),
-                                   models.scheduler_config)
+        scheduler = make_scheduler("unipc", self.model_flow_shift, models.scheduler_config)
         scheduler.set_timesteps(steps, device=models.device)
         scheduler.set_begin_index(0)
         noise = randn_tensor((count, models.light.config.in_channels, 3, h, w), device=models.device,
@@ -427,7 +436,7 @@ class Runtime:
             frames = models.pipe.video_processor.postprocess_video(video, output_type="np")
         return np.ascontiguousarray((np.clip(frames, 0.0, 1.0) * 255.0).round().astype(np.uint8))
 
-    def metadata(self, req: RenderRequest, plan, gamma_w, shift, fps, frames, elapsed) -> dict:
+    def metadata(self, req: RenderRequest, plan, resolved: Resolved, fps, frames, elapsed) -> dict:
         models = self._require()
         request = req.to_dict()
         if plan is not None and request.get("plan") is None:
@@ -438,8 +447,8 @@ class Runtime:
             "request": request,
             "plan": plan,
             # γ_w only means something for UPFB; light/heavy/switch takes record null rather than a made-up exponent.
-            "gamma_w": gamma_w if req.mode == "upfb" and gamma_w != math.inf else None,
-            "flow_shift": shift,
+            "gamma_w": resolved.recorded_gamma_w,
+            "flow_shift": resolved.flow_shift,
             "models": {"light": models.light_id, "heavy": models.heavy_id,
                        "understanding": models.understanding is not None},
             "device": str(models.device),

@@ -13,7 +13,7 @@ def test_light_lead_prefix_is_independent_of_gamma_w(runtime, small_request):
     k0 = 3
     captured = {}
     for gamma_w in (0.1, 0.3, 2.0):
-        sched = make_scheduler("unipc", runtime.flow_shift(small_request), runtime.models.scheduler_config)
+        sched = make_scheduler("unipc", runtime.resolve(small_request).flow_shift, runtime.models.scheduler_config)
         sched.set_timesteps(small_request.steps)
         sched.set_begin_index(0)
         cond = runtime.conditioning(small_request, None)

@@ -44,7 +44,7 @@ def test_heavy_equals_wan_pipeline_with_heavy(runtime, tiny_family, small_reques
 def test_switch_equals_wan22_pipeline(runtime, tiny_family, small_request, boundary_ratio):
     from engine.schedulers import make_scheduler
 
-    sched = make_scheduler("unipc", runtime.flow_shift(small_request), runtime.models.scheduler_config)
+    sched = make_scheduler("unipc", runtime.resolve(small_request).flow_shift, runtime.models.scheduler_config)
     sched.set_timesteps(small_request.steps)
     switch_step = int((sched.timesteps >= boundary_ratio * 1000).sum())
     assert 0 < switch_step < small_request.steps

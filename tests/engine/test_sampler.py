@@ -87,7 +87,7 @@ def test_step_events_stream_previews_coarse_to_fine(runtime, small_request):
     assert ws[0] == pytest.approx(1.0) and all(a >= b for a, b in zip(ws, ws[1:])) and ws[-1] < 0.5
     assert all(a.elapsed <= b.elapsed for a, b in zip(steps, steps[1:]))
     assert steps[-1].preview.shape == (2, 4, 4, 3)
-    assert take.metadata["gamma_w"] == pytest.approx(runtime.gamma_w(small_request.replace(handoff=0.6)))
+    assert take.metadata["gamma_w"] == pytest.approx(runtime.resolve(small_request.replace(handoff=0.6)).gamma_w)
 
 
 def test_gamma_w_is_recorded_only_for_upfb_takes(runtime, small_request):
