@@ -15,10 +15,37 @@ import queue
 import sys
 from pathlib import Path
 
-from .errors import LumosError, describe_exception
-from .handoff import default_handoff
-from .models import DEFAULT_FAMILY, ModelSpec, embedded_family_available, family_defaults
-from .request import MODES, RenderRequest, RequestError, UPFBParams, check_request
+from .api import (
+    DEFAULT_FAMILY,
+    MAX_CRF,
+    MAX_FPS,
+    MAX_SCALE,
+    MODES,
+    SCHEDULERS,
+    Cancelled,
+    Done,
+    Engine,
+    Failed,
+    LoadProgress,
+    LumosError,
+    ModelsLoaded,
+    ModelSpec,
+    RenderRequest,
+    RequestError,
+    StepEvent,
+    UPFBParams,
+    check_request,
+    default_handoff,
+    describe_exception,
+    embedded_family_available,
+    export_take,
+    family_defaults,
+    partial_path,
+    read_take_metadata,
+    validate_spec,
+)
+
+OFFICIAL_UPFB = UPFBParams()
 
 WAN_DEFAULTS = {"width": 832, "height": 480, "num_frames": 81, "steps": 50, "fps": 16, "guidance_light": 5.0,
                 "guidance_heavy": 5.0}
@@ -50,9 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "measured hand-off, else the authors' gamma_w = 0.3 at the model's flow shift)")
     r.add_argument("--gamma-w", type=float, help="set UPFB's gate exponent directly (overrides --handoff)")
     r.add_argument("--light-lead", type=int, default=0, help="steps the light generator runs alone first (k0)")
-    r.add_argument("--gamma-hf", type=float, default=0.7, help="light high-frequency weight (default 0.7)")
-    r.add_argument("--sigma-min", type=float, default=0.35)
-    r.add_argument("--sigma-max", type=float, default=0.7)
+    r.add_argument("--gamma-hf", type=float, default=OFFICIAL_UPFB.gamma_hf,
+                   help=f"light high-frequency weight (default {OFFICIAL_UPFB.gamma_hf})")
+    r.add_argument("--sigma-min", type=float, default=OFFICIAL_UPFB.sigma_min,
+                   help=f"blur width at the end of the run (default {OFFICIAL_UPFB.sigma_min})")
+    r.add_argument("--sigma-max", type=float, default=OFFICIAL_UPFB.sigma_max,
+                   help=f"blur width at pure noise (default {OFFICIAL_UPFB.sigma_max})")
     r.add_argument("--mode", choices=MODES, default="upfb")
     r.add_argument("--switch-step", type=int, help="switch mode: first step run by the heavy generator")
     r.add_argument("--steps", type=int)
@@ -61,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--cfg", type=float, help="guidance scale for both generators")
     r.add_argument("--cfg-heavy", type=float, help="guidance scale for the heavy generator")
-    r.add_argument("--scheduler", choices=("unipc", "euler"), default="unipc")
+    r.add_argument("--scheduler", choices=SCHEDULERS, default=SCHEDULERS[0])
     r.add_argument("--shift", type=float, help="flow shift (default: the model's)")
     r.add_argument("--plan", help="plan text to condition the light generator on (default: the block's own)")
     r.add_argument("--no-plan", action="store_true", help="condition on the instruction only")
@@ -112,8 +142,6 @@ def _model_source(model_id: str | None) -> str | None:
 
 def _check_output(path: str) -> Path:
     """The output path, refused before any rendering when it cannot be written (with the system's own reason)."""
-    from .export import partial_path
-
     out = Path(os.path.expanduser(path))
     if out.suffix.lower() != ".mp4":
         raise CliError(f"--out must end in .mp4, got {path!r}")
@@ -134,8 +162,6 @@ def _check_output(path: str) -> Path:
 
 def _check_export_args(args) -> None:
     """--fps, --crf and --scale are checked before rendering, not after it."""
-    from .export import MAX_CRF, MAX_FPS, MAX_SCALE
-
     if args.fps is not None and not 1 <= args.fps <= MAX_FPS:
         raise CliError(f"--fps must be between 1 and {MAX_FPS}, got {args.fps}")
     if not 0 <= args.crf <= MAX_CRF:
@@ -173,8 +199,6 @@ class _Session:
         self.engine = None
 
     def start(self, spec: ModelSpec, on_event):
-        from .jobs import Engine
-
         self.engine = Engine(spec, on_event=on_event, preview=False)
         return self.engine
 
@@ -207,8 +231,6 @@ def run_render(request: RenderRequest, spec: ModelSpec, out: Path, *, fps: int |
                quiet: bool, session: _Session, made_with: str | None = None) -> int:
     from tqdm import tqdm
 
-    from .api import export_take
-    from .events import Cancelled, Done, Failed, LoadProgress, ModelsLoaded, StepEvent
 
     finished: "queue.Queue" = queue.Queue()
     result: dict = {}
@@ -295,9 +317,7 @@ def _prepare(args):
         spec = ModelSpec(light=args.light, heavy=args.heavy, understanding=args.understanding,
                          device=args.device, dtype=args.dtype, offload=args.offload)
         return check_request(request_from_args(args)), spec, out, None
-    from .export import read_metadata
-
-    meta = read_metadata(args.file)
+    meta = read_take_metadata(args.file)
     data = meta.get("request")
     if not isinstance(data, dict):
         raise CliError(f"{Path(args.file).name} carries no render settings")
@@ -312,8 +332,8 @@ def _prepare(args):
     out = _check_output(args.out or str(Path(args.file).with_name(Path(args.file).stem + "-reproduced.mp4")))
     if args.fps is None and meta.get("fps") is not None:
         fps = meta["fps"]
-        if isinstance(fps, bool) or not isinstance(fps, int) or not 1 <= fps <= 240:
-            raise CliError(f"the file's fps must be a whole number from 1 to 240, got {str(fps)[:40]!r}")
+        if isinstance(fps, bool) or not isinstance(fps, int) or not 1 <= fps <= MAX_FPS:
+            raise CliError(f"the file's fps must be a whole number from 1 to {MAX_FPS}, got {str(fps)[:40]!r}")
         args.fps = fps
     return request, spec, out, made_with
 
@@ -340,8 +360,6 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args, session: _Session) -> int:
     try:
         request, spec, out, made_with = _prepare(args)
-        from .models import validate_spec
-
         report = validate_spec(spec)
         if not report.ok:
             raise LumosError(report.message())

@@ -8,7 +8,10 @@ from typing import Callable
 
 import torch
 
+from .request import UPFBParams
 from .upfb import fuse_velocities, gate
+
+_OFFICIAL = UPFBParams()
 
 
 @dataclass(frozen=True)
@@ -36,9 +39,9 @@ class StepPlan:
 class SamplerSettings:
     mode: str  # "light", "heavy", "switch", "upfb"
     gamma_w: float = math.inf
-    gamma_hf: float = 0.7
-    sigma_min: float = 0.35
-    sigma_max: float = 0.7
+    gamma_hf: float = _OFFICIAL.gamma_hf
+    sigma_min: float = _OFFICIAL.sigma_min
+    sigma_max: float = _OFFICIAL.sigma_max
     light_lead: int = 0
     switch_step: int = 0
     guidance_light: float = 5.0
@@ -107,8 +110,9 @@ def denoise(light, heavy, cond: Conditioning, settings: SamplerSettings, schedul
             v_heavy = guided_velocity(heavy, latents, t, cond.heavy_cond, cond.heavy_uncond, settings.guidance_heavy)
         if plan.fuse:
             # at w_t = 1 the heavy velocity has weight 0 and fuse_velocities never reads it
-            velocity = fuse_velocities(v_light, v_light if v_heavy is None else v_heavy, plan.w_t, gamma_hf=settings.gamma_hf,
-                                       sigma_min=settings.sigma_min, sigma_max=settings.sigma_max)
+            velocity = fuse_velocities(v_light, v_light if v_heavy is None else v_heavy, plan.w_t,
+                                       gamma_hf=settings.gamma_hf, sigma_min=settings.sigma_min,
+                                       sigma_max=settings.sigma_max)
         else:
             velocity = v_light if plan.run_light else v_heavy
         new_latents = scheduler.step(velocity, t, latents, return_dict=False)[0]

@@ -1,4 +1,4 @@
-"""Unified Progressive Frequency Bridging (Lumos-Nexus, DESIGN §2): pure tensor code, no models.
+"""Unified Progressive Frequency Bridging (Lumos-Nexus, docs/design.md §2): pure tensor code, no models.
 
 Per step, both generators' CFG velocities v_L, v_H at the same (x_t, t) are fused:
 
@@ -19,6 +19,9 @@ import torch
 import torch.nn.functional as F
 
 from .gate import gate  # noqa: F401 - step 2 of the method, re-exported beside steps 3-5
+from .request import UPFBParams
+
+_OFFICIAL = UPFBParams()
 
 
 def blur_kernel_size(height: int, width: int) -> int:
@@ -52,8 +55,9 @@ def rms(x: torch.Tensor) -> torch.Tensor:
     return x.float().pow(2).mean(dim=tuple(range(1, x.ndim)), keepdim=True).sqrt()
 
 
-def fuse_velocities(v_light: torch.Tensor, v_heavy: torch.Tensor, w_t: float, *, gamma_hf: float = 0.7,
-                    sigma_min: float = 0.35, sigma_max: float = 0.7) -> torch.Tensor:
+def fuse_velocities(v_light: torch.Tensor, v_heavy: torch.Tensor, w_t: float, *,
+                    gamma_hf: float = _OFFICIAL.gamma_hf, sigma_min: float = _OFFICIAL.sigma_min,
+                    sigma_max: float = _OFFICIAL.sigma_max) -> torch.Tensor:
     """UPFB steps 3-5 for one step's velocities [B, C, F, H, W] and gate value w_t (module docstring).
 
     The two splits need only one blur: since LF_H + HF_H = v_H, the fused velocity is
