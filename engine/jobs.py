@@ -6,7 +6,6 @@ import itertools
 import logging
 import queue
 import threading
-import time
 import traceback
 from collections import deque
 from dataclasses import dataclass, field
@@ -159,17 +158,6 @@ class Engine:
     def running(self) -> JobHandle | None:
         with self._lock:
             return self._running
-
-    def wait_idle(self, timeout: float | None = None) -> bool:
-        """Block until no job is queued or running (True), or until `timeout` passes (False)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._lock:
-            while self._jobs or self._running is not None:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                self._lock.wait(remaining)
-        return True
 
     def shutdown(self, wait: bool = True, timeout: float | None = 30.0) -> bool:
         """Cancel everything and stop the worker; True once the worker has ended. A process must not exit while the

@@ -87,12 +87,6 @@ class Scene:
         shapes = tuple(replace(s, motion=m, target=t) for s, (m, t) in zip(self.shapes, motions))
         return replace(self, shapes=shapes)
 
-    def index_of(self, colour: str) -> int:
-        for i, s in enumerate(self.shapes):
-            if s.colour == colour:
-                return i
-        raise KeyError(colour)
-
 
 def _end_point(scene: Scene, i: int) -> tuple[np.ndarray, float]:
     """End centre of shape i and the distance it travels (before clamping to the frame)."""
