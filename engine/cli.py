@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--heavy", help="heavy generator: folder or cached HF repo id (default: embedded)")
     r.add_argument("--understanding", help="understanding block folder, or 'none'")
     r.add_argument("--handoff", type=float, help="hand-off s in [0,1]; 0 = draft (default: the model family's "
-                   "measured hand-off, else the authors' gamma_w = 0.3 at the model's flow shift)")
+                   "measured hand-off from its lumos.json, e.g. 0.2 for the embedded family; else the authors' "
+                   "gamma_w = 0.3 placed at --shift, the family's flow shift, or Wan's 5: s = 0.645)")
     r.add_argument("--gamma-w", type=float, help="set UPFB's gate exponent directly (overrides --handoff)")
     r.add_argument("--light-lead", type=int, default=0, help="steps the light generator runs alone first (k0)")
     r.add_argument("--gamma-hf", type=float, default=OFFICIAL_UPFB.gamma_hf,
@@ -173,7 +174,7 @@ def _check_export_args(args) -> None:
 def request_from_args(args) -> RenderRequest:
     d = _defaults_for(args.light)
     width, height = args.size if args.size else (d["width"], d["height"])
-    handoff = args.handoff if args.handoff is not None else default_handoff(d)[0]
+    handoff = args.handoff if args.handoff is not None else default_handoff(d, args.shift)[0]
     steps = args.steps if args.steps is not None else d["steps"]
     switch_step = args.switch_step
     if args.mode == "switch" and switch_step is None:

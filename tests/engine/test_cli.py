@@ -101,3 +101,22 @@ def test_default_handoff_is_the_authors_gamma_at_the_familys_shift(tmp_path):
     args = build_parser().parse_args(["render", "--prompt", "a red circle", "--light", str(fam / "light"), "--out",
                                       str(tmp_path / "o.mp4")])
     assert request_from_args(args).handoff == pytest.approx(gamma_w_to_handoff(OFFICIAL_GAMMA_W, 2.0))
+
+
+def test_default_handoff_follows_shift_and_the_measured_default(tmp_path):
+    """The family's measured hand-off holds at its own shift only; --shift places γ_w = 0.3 at the shift asked for."""
+    import json
+
+    from engine.cli import build_parser, request_from_args
+    from engine.handoff import OFFICIAL_GAMMA_W, gamma_w_to_handoff
+
+    fam = tmp_path / "fam"
+    (fam / "light").mkdir(parents=True)
+    (fam / "lumos.json").write_text(json.dumps({"flow_shift": 2.0, "handoff": 0.2}))
+
+    def handoff(*extra):
+        args = build_parser().parse_args(["render", "--prompt", "a red circle", "--light", str(fam / "light"), *extra])
+        return request_from_args(args).handoff
+
+    assert handoff() == 0.2 and handoff("--shift", "2") == 0.2
+    assert handoff("--shift", "5") == pytest.approx(gamma_w_to_handoff(OFFICIAL_GAMMA_W, 5.0))
