@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 # The CPU build of this torch release installs from local disk on our CI; GPU users may preinstall any 2.x build.
 TORCH_PIN = "torch==2.13.0"
-# Qt's offscreen/xcb platform plugins need these on Debian/Ubuntu (DESIGN §7).
+# Qt's offscreen/xcb platform plugins need these on Debian/Ubuntu (docs/design.md §7).
 QT_DEBIAN_PACKAGES = [
     "fonts-dejavu-core", "fontconfig", "libegl1", "libgl1", "libfontconfig1", "libglib2.0-0", "libx11-xcb1",
     "libxcb-cursor0", "libxcb-icccm4", "libxcb-image0", "libxcb-keysyms1", "libxcb-randr0", "libxcb-render-util0",

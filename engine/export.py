@@ -1,6 +1,6 @@
 """MP4 export (H.264, yuv420p, +faststart) with the take's metadata in the container, written atomically.
 
-imageio-ffmpeg's bundled ffmpeg does the encoding. Its pitfalls (DESIGN §7): odd sizes fail inside ffmpeg while
+imageio-ffmpeg's bundled ffmpeg does the encoding. Its pitfalls (docs/design.md §7): odd sizes fail inside ffmpeg while
 Python sees nothing and a 0-byte file is left, and frames must be C-contiguous uint8. So we check sizes first,
 write to a temporary name beside the target, read the result back (frame count, size), then rename.
 

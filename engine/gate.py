@@ -1,4 +1,4 @@
-"""UPFB's temporal semantic gate (docs/design.md §2 step 2), torch-free so that the UI can plot it without loading torch."""
+"""UPFB's temporal semantic gate (docs/design.md §2 step 2), torch-free so that the UI can plot it without torch."""
 
 from __future__ import annotations
 

@@ -51,7 +51,7 @@ def pick_dtype(choice: str, device: torch.device) -> torch.dtype:
         if choice not in table:
             raise ModelError(f"unknown dtype {choice!r}; use auto, float32, bfloat16 or float16")
         return table[choice]
-    # bf16 is 10-40x slower than fp32 on CPUs without AMX (DESIGN §7)
+    # bf16 is 10-40x slower than fp32 on CPUs without AMX (docs/design.md §7)
     return torch.bfloat16 if device.type == "cuda" else torch.float32
 
 

@@ -198,7 +198,7 @@ def write_card(run, out: Path, metrics: dict) -> None:
 
 Small, honestly trained models for the procedural **mini world** (`miniworld`: one to three coloured,
 textured shapes moving on textured backgrounds, 64×64, 17 frames), in the same formats as the real Wan2.1 pair,
-so the whole draft → refine loop (DESIGN §3) runs offline on a CPU laptop and the method (UPFB, DESIGN §2) is
+so the whole draft → refine loop (docs/design.md §3) runs offline on a CPU laptop and the method (UPFB, docs/design.md §2) is
 measurable. {size / 1e6:.1f} MB in all, safetensors only.
 
 | part | folder | parameters |
