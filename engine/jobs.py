@@ -99,9 +99,10 @@ class Engine:
                replace_pending: bool = False) -> JobHandle:
         """Queue a render. The request is checked now: a bad one raises RequestError at once, including one the
         loaded models cannot render (size, frames; their text-token windows are checked on the worker, before any
-        model reads the texts, and fail the job with the same RequestError message).
+        model reads the texts, and fail the job with the same RequestError message). The checked request is what
+        the worker renders, and it is not checked again (engine.request: checked once, at the door).
 
-        cancel_running: cancel the render running now (the slider does this when it moves on).
+        cancel_running: cancel the render running now (the app's slider instead cancels its stale refines by id).
         replace_pending: drop renders still waiting in the queue (they are reported Cancelled).
         """
         request = self.check(request)
