@@ -11,6 +11,26 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePol
 from ..resources import icon
 
 
+def section_title(text: str) -> QLabel:
+    """A panel's title (the style sheet styles the objectName "sectionTitle")."""
+    label = QLabel(text)
+    label.setObjectName("sectionTitle")
+    return label
+
+
+def panel_header(title: str, *controls: QWidget, fill: QWidget | None = None) -> QHBoxLayout:
+    """A panel's header row: its title, then `fill` taking the free width (else an empty stretch), then `controls`."""
+    head = QHBoxLayout()
+    head.addWidget(section_title(title))
+    if fill is None:
+        head.addStretch(1)
+    else:
+        head.addWidget(fill, 1)
+    for control in controls:
+        head.addWidget(control)
+    return head
+
+
 class ElidedLabel(QLabel):
     """A one-line label that ends in "…" when narrower than its text, instead of being cut off mid-letter.
     Its minimum width is small, so it never widens the layout it sits in; the whole text is in the tooltip."""
@@ -204,8 +224,7 @@ class Storyboard(QFrame):
         lay = QHBoxLayout(self)
         lay.setContentsMargins(8, 6, 8, 6)
         lay.setSpacing(8)
-        self._title = QLabel("Storyboard")
-        self._title.setObjectName("sectionTitle")
+        self._title = section_title("Storyboard")
         self._empty = QLabel("Keyframes of the draft appear here.")
         self._empty.setObjectName("hint")
         self.strip = KeyframeStrip()

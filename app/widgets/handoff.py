@@ -23,6 +23,8 @@ from PySide6.QtWidgets import (
 
 from engine.api import OFFICIAL_HANDOFF
 
+from .common import panel_header
+
 LIGHT = QColor("#7aa2ff")
 HEAVY = QColor("#ffb454")
 
@@ -147,15 +149,9 @@ class HandoffPanel(QFrame):
         lay = QHBoxLayout(self)
         lay.setContentsMargins(10, 6, 10, 6)
         left = QVBoxLayout()
-        head = QHBoxLayout()
-        title = QLabel("Hand-off")
-        title.setObjectName("sectionTitle")
         self.value_label = QLabel()
         self.value_label.setObjectName("handoffValue")
-        head.addWidget(title)
-        head.addStretch(1)
-        head.addWidget(self.value_label)
-        left.addLayout(head)
+        left.addLayout(panel_header("Hand-off", self.value_label))
         self.slider = MarkedSlider()
         self.official_label = "authors' default"
         self.slider.setToolTip("How far the heavy generator takes over. 0 % = the draft (light generator alone);"
@@ -193,9 +189,6 @@ class HandoffPanel(QFrame):
         self._update_labels()
         if fire:
             self._fire()
-
-    def set_debounce(self, ms: int) -> None:
-        self._timer.setInterval(ms)
 
     def set_rendered(self, values: set[float]) -> None:
         self.slider.rendered = {round(v * 100) for v in values}

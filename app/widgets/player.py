@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 
 from ..bridge import frame_to_qimage
 from ..resources import icon
-from .common import FrameView, draw_caption, fit_rect
+from .common import FrameView, draw_caption, fit_rect, panel_header
 
 
 class FrameSource:
@@ -396,9 +396,6 @@ class CompareView(QFrame):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
-        head = QHBoxLayout()
-        title = QLabel("Compare")
-        title.setObjectName("sectionTitle")
         self.mode = QComboBox()
         self.mode.addItem("Side by side", "side")
         self.mode.addItem("Wipe", "wipe")
@@ -406,11 +403,7 @@ class CompareView(QFrame):
         self.mode.currentIndexChanged.connect(self._mode)
         close = _tool("close", "Back to the player (Esc closes too)")
         close.clicked.connect(self.closed)
-        head.addWidget(title)
-        head.addStretch(1)
-        head.addWidget(self.mode)
-        head.addWidget(close)
-        lay.addLayout(head)
+        lay.addLayout(panel_header("Compare", self.mode, close))
         self.canvas = CompareCanvas()
         lay.addWidget(self.canvas, 1)
         self.transport = Transport()

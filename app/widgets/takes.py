@@ -10,9 +10,7 @@ from PySide6.QtGui import QColor, QIcon, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
-    QHBoxLayout,
     QInputDialog,
-    QLabel,
     QListWidget,
     QListWidgetItem,
     QMenu,
@@ -24,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..project import TakeRecord
-from .common import ElidedLabel
+from .common import ElidedLabel, panel_header
 from ..resources import icon
 
 ID_ROLE = Qt.ItemDataRole.UserRole
@@ -94,9 +92,6 @@ class TakesStrip(QFrame):
         self.setObjectName("panel")
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 4, 6, 6)
-        head = QHBoxLayout()
-        title = QLabel("Takes")
-        title.setObjectName("sectionTitle")
         self.hint = ElidedLabel("Every draft and refine is kept here.")
         self.hint.setObjectName("hint")
         self.compare = QPushButton(icon("compare"), "Compare")
@@ -111,12 +106,7 @@ class TakesStrip(QFrame):
         self.delete.setIcon(icon("trash"))
         self.delete.setToolTip("Delete the selected takes (their files too)")
         self.delete.clicked.connect(self._delete)
-        head.addWidget(title)
-        head.addWidget(self.hint, 1)
-        head.addWidget(self.star)
-        head.addWidget(self.delete)
-        head.addWidget(self.compare)
-        lay.addLayout(head)
+        lay.addLayout(panel_header("Takes", self.star, self.delete, self.compare, fill=self.hint))
         self.list = _PlaceholderList("No takes yet: press Draft (Ctrl+Enter). Every draft and refine lands here, "
                                      "saved with the project.")
         self.list.setObjectName("takes")
@@ -272,17 +262,11 @@ class QueueView(QFrame):
         self.setObjectName("panel")
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 4, 6, 6)
-        head = QHBoxLayout()
-        title = QLabel("Queue")
-        title.setObjectName("sectionTitle")
         self.cancel = QToolButton()
         self.cancel.setIcon(icon("stop"))
         self.cancel.setToolTip("Cancel the selected job (Esc cancels the running one)")
         self.cancel.clicked.connect(self._cancel)
-        head.addWidget(title)
-        head.addStretch(1)
-        head.addWidget(self.cancel)
-        lay.addLayout(head)
+        lay.addLayout(panel_header("Queue", self.cancel))
         self.list = QListWidget()
         self.list.setToolTip("Jobs: the running one first, then those waiting")
         self.list.setFixedHeight(112)
