@@ -22,6 +22,7 @@ from engine.api import (
     MAX_NEGATIVE_CHARS,
     MAX_PLAN_CHARS,
     MAX_PROMPT_CHARS,
+    MAX_SEED,
     MAX_SIDE,
     MAX_STEPS,
     MODES,
@@ -40,8 +41,6 @@ MAX_TAKES = 100_000
 MAX_QUEUE = 1_000
 MAX_RECENT = 50
 MAX_FPS = 240
-PANEL_MAX_SEED = 2**31 - 1  # the seed box is a 32-bit spin box (app.widgets.controls.MAX_SEED)
-MAX_SEED = 2**63 - 1
 TAKE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 TAKES_FOLDER = "takes"
 
@@ -336,7 +335,7 @@ PANEL_FIELDS = Obj({
     "steps": Int(1, MAX_STEPS),
     "guidance_light": Num(0.0, 50.0),
     "guidance_heavy": Num(0.0, 50.0),
-    "seed": Int(0, PANEL_MAX_SEED),
+    "seed": Int(0, MAX_SEED),
     "seed_locked": Bool(),
     "scheduler": Str(32),
     "upfb": UPFB_FIELDS,

@@ -22,12 +22,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.api import UPFBParams
-from engine.api import MAX_PROMPT_CHARS, MAX_STEPS
+from engine.api import MAX_PROMPT_CHARS, MAX_STEPS, UPFBParams
 
 from ..resources import icon, presets
+from ..schema import MAX_SEED
+from .common import panel_header
 
-MAX_SEED = 2**31 - 1
 
 
 class _InstructionEdit(QPlainTextEdit):
@@ -58,9 +58,6 @@ class PromptEditor(QFrame):
         self.setObjectName("panel")
         lay = QVBoxLayout(self)
         lay.setContentsMargins(8, 8, 8, 8)
-        head = QHBoxLayout()
-        title = QLabel("Instruction")
-        title.setObjectName("sectionTitle")
         self.recent = QComboBox()
         self.recent.setToolTip("Recent instructions (Alt+Up / Alt+Down in the editor walk through them)")
         self.recent.setPlaceholderText("Recent…")
@@ -68,10 +65,7 @@ class PromptEditor(QFrame):
         self.recent.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.recent.setMinimumContentsLength(8)
         self.recent.activated.connect(self._pick_recent)
-        head.addWidget(title)
-        head.addStretch(1)
-        head.addWidget(self.recent)
-        lay.addLayout(head)
+        lay.addLayout(panel_header("Instruction", self.recent))
         self.edit = _InstructionEdit()
         # an example the embedded family draws well (the models' own vocabulary: shapes, colours, textures, motions)
         self.edit.setPlaceholderText("Describe the video, e.g. “a small red striped circle moves to the left. sand "

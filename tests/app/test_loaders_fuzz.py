@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app import schema
-from app.project import Project, Settings, open_project, restore_from_metadata
+from app.project import Project, Settings
+from app.project_open import open_project, restore_from_metadata
 from engine.api import ProjectError, RenderRequest, RequestError, check_request
 
 ABS = "@ABSOLUTE@"  # replaced by an absolute path outside the project, per example

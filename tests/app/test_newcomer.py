@@ -342,7 +342,7 @@ def test_gate_plot_has_axes(make_window, qtbot):
 
 # -- 12. the export folder ------------------------------------------------------------------------------------------
 def test_export_starts_in_the_videos_folder_then_the_last_one(make_window, qtbot, tmp_path, monkeypatch, user_dirs):
-    import app.main_window as mw
+    import app.window_export as mw
 
     seen = []
 

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from app import project as proj
-from app.project import PROJECT_FILE, Project, Settings, open_project
+from app.project import PROJECT_FILE, Project, Settings
+from app.project_open import open_project
 from app.project_lock import LOCK_FILE, ProjectLock, ProjectLocked
 from engine.api import ProjectError, RenderRequest, export_take
 from tests.app.conftest import draft
@@ -494,13 +495,17 @@ def test_dropping_a_crafted_mp4_shows_a_banner(make_window, qtbot, tmp_path, cas
     assert "crafted.mp4: its settings cannot be used" in win.banner.text.text()
 
 
-def test_a_seed_beyond_the_seed_box_is_still_rendered_exactly(make_window, qtbot, tmp_path):
+def test_one_seed_range_the_largest_seed_is_restored_and_rendered_exactly(make_window, qtbot, tmp_path):
+    from engine.api import MAX_SEED
+
     win = make_window()
-    win._apply_metadata("big.mp4", {"request": good_request(seed=2**40)})
-    assert win.banner.level == "info" and "larger than the seed box" in win.banner.text.text()
+    win._apply_metadata("big.mp4", {"request": good_request(seed=MAX_SEED)})
+    assert win.banner.level == "info" and win.settings_panel.seed.value() == MAX_SEED
     win.banner.action.click()
     qtbot.waitUntil(lambda: bool(win.engine.submitted), timeout=5000)
-    assert win.engine.submitted[-1].seed == 2**40
+    assert win.engine.submitted[-1].seed == MAX_SEED
+    win._apply_metadata("bigger.mp4", {"request": good_request(seed=MAX_SEED + 1)})
+    assert win.banner.level == "error" and "seed" in win.banner.text.text()
 
 
 def test_render_it_with_out_of_range_values_says_why(make_window, qtbot):
@@ -559,6 +564,6 @@ def test_schema_limits_match_the_widgets_and_the_engine():
     from app import schema
     from app.widgets.controls import MAX_SEED
 
-    assert schema.PANEL_MAX_SEED == MAX_SEED
+    assert schema.MAX_SEED == MAX_SEED == engine.api.MAX_SEED  # one seed range: the seed box holds every seed
     assert (schema.MAX_NEGATIVE_CHARS, schema.MAX_PLAN_CHARS) == (engine.api.MAX_NEGATIVE_CHARS,
                                                                    engine.api.MAX_PLAN_CHARS)

@@ -374,16 +374,16 @@ def test_player_keys_and_storyboard_click(make_window, qtbot):
 
 
 def test_time_left_follows_the_pace_of_computed_steps():
-    from app.main_window import JobInfo, MainWindow
+    from app.session import JobInfo, remaining_seconds
     from engine.api import StepEvent
 
     job = JobInfo(1, "refine", "Refine")
     # Steps 1-10 came from the draft cache in 0.1 s; then 1 s per step.
     job.live_from = (11, 1.6)
     ev = StepEvent(1, 13, 50, "bridging", 0.4, 500.0, 3.6)
-    assert abs(MainWindow._remaining(job, ev) - 37.0) < 1e-6
+    assert abs(remaining_seconds(job, ev) - 37.0) < 1e-6
     fresh = JobInfo(2, "draft", "Draft")
-    assert MainWindow._remaining(fresh, StepEvent(2, 5, 50, "draft", 1.0, 900.0, 5.0)) == 45.0
+    assert remaining_seconds(fresh, StepEvent(2, 5, 50, "draft", 1.0, 900.0, 5.0)) == 45.0
 
 
 def test_size_presets_are_valid_and_bad_ones_dropped(tmp_path, monkeypatch):
