@@ -26,9 +26,10 @@ from . import project as proj
 from .bridge import EngineBridge, FinishedTake, StepPreview, Tasks
 from .gate_view import GateView
 from .plan_state import PlanState, same_instruction
-from .project import Project, Settings
+from .project import Project
 from .resources import icon
 from .session import Session, remaining_seconds
+from .settings import Settings
 from .widgets.dialogs import ModelPickerDialog, ShortcutsDialog
 from .window_export import ExportRoom
 from .window_layout import WindowLayout

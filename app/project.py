@@ -1,4 +1,4 @@
-"""Projects, takes and settings on disk: versioned JSON, atomic writes, clear messages for bad files.
+"""Projects and takes on disk: versioned JSON, atomic writes, clear messages for bad files.
 
 No Qt here: the window binds to these objects and saves them; tests use them directly.
 
@@ -22,9 +22,7 @@ Opening one as the window does (lock, crash leftovers, recovered takes) is app.p
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import re
 import shutil
 import time
@@ -33,135 +31,22 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from engine.api import ProjectError, RenderRequest, RequestError
-from engine.api import atomic_write_bytes as _atomic_write_bytes
-from engine.api import atomic_write_json as _atomic_write_json
 
 from . import schema
 from .project_lock import LockOwner, ProjectLock, ProjectLocked
 from .schema import Invalid
+from .settings import Settings  # noqa: F401  (re-exported: scripts and benches import it from here)
+from .settings import atomic_write_json, default_project_dir, read_json_object
 
 log = logging.getLogger(__name__)
 
-APP_NAME = "LumosStudio"
 PROJECT_FORMAT = "lumos-studio-project"
 PROJECT_VERSION = 1
 PROJECT_FILE = "project.json"
-SETTINGS_FORMAT = "lumos-studio-settings"
-SETTINGS_VERSION = 1
-MAX_RECENT_PROMPTS = 50
 MAX_PROJECT_BYTES = 64 << 20
-MAX_SETTINGS_BYTES = 4 << 20
-MAX_LISTED_PROBLEMS = 3
 # Leftovers of our own atomic writes (engine.atomic_files: ".<name>.<8 random>.tmp"); partial MP4 exports are the
 # engine's to recognise (engine.api.remove_stale_partials).
 STALE_TMP_RE = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp")
-
-
-# -- where things live -------------------------------------------------------------------------------------
-def data_dir() -> Path:
-    """Per-user data folder (projects). LUMOS_STUDIO_HOME overrides it (tests, portable installs)."""
-    home = os.environ.get("LUMOS_STUDIO_HOME")
-    if home:
-        return Path(home) / "data"
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir(APP_NAME, False))
-
-
-def config_dir() -> Path:
-    """Per-user config folder (settings.json). LUMOS_STUDIO_HOME overrides it."""
-    home = os.environ.get("LUMOS_STUDIO_HOME")
-    if home:
-        return Path(home) / "config"
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir(APP_NAME, False))
-
-
-def videos_dir() -> Path:
-    """Where exports go by default: the platform's videos folder. LUMOS_STUDIO_HOME overrides it."""
-    home = os.environ.get("LUMOS_STUDIO_HOME")
-    if home:
-        return Path(home) / "videos"
-    import platformdirs
-
-    return Path(platformdirs.user_videos_dir())
-
-
-def export_folder(last: str = "") -> Path:
-    """The folder an export dialog opens in: the last one used while it exists, else the videos folder (created
-    when missing), else the home folder when that cannot be created."""
-    if last and Path(last).is_dir():
-        return Path(last)
-    folder = videos_dir()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        log.warning("cannot create %s (%s); exports start in the home folder", folder, exc)
-        return Path.home()
-    return folder
-
-
-def default_project_dir() -> Path:
-    return data_dir() / "projects" / "Untitled"
-
-
-# -- atomic files: engine.atomic_files, through engine.api -------------------------------------------------
-
-
-def atomic_write_json(path: Path, obj: dict) -> None:
-    _atomic_write_json(path, obj, indent=1)
-
-
-def _read_json_object(path: Path, what: str, max_bytes: int = MAX_PROJECT_BYTES,
-                      raw_out: list | None = None) -> dict:
-    """The JSON object in `path`, its whole document checked by schema.check_document; ProjectError otherwise."""
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(max_bytes + 1)
-    except FileNotFoundError:
-        raise ProjectError(f"{what} not found: {path}") from None
-    except IsADirectoryError:
-        raise ProjectError(f"{path} is a folder, not a Lumos Studio {what}.") from None
-    except (OSError, ValueError) as exc:
-        raise ProjectError(f"cannot read {what} {path}: {getattr(exc, 'strerror', None) or exc}") from None
-    if len(raw) > max_bytes:
-        raise ProjectError(f"{path} is larger than {max_bytes >> 20} MB: it is not a Lumos Studio {what}. "
-                           f"It was left untouched.")
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # ValueError: JSON, or a 5000-digit number
-        reason = "nested too deeply" if isinstance(exc, RecursionError) else f"{exc.__class__.__name__}: {exc}"
-        raise ProjectError(f"{path} is damaged or not a Lumos Studio {what} ({reason}). "
-                           f"It was left untouched.") from None
-    if not isinstance(data, dict):
-        raise ProjectError(f"{path} is not a Lumos Studio {what} (it holds a JSON {type(data).__name__}). "
-                           f"It was left untouched.")
-    try:
-        schema.check_document(data, "it")
-    except Invalid as exc:
-        raise ProjectError(f"{path} is damaged or not a Lumos Studio {what}: {exc}. It was left untouched.") from None
-    if raw_out is not None:
-        raw_out.append(raw)
-    return data
-
-
-def keep_damaged_copy(file: Path, raw: bytes) -> Path:
-    """Write `raw` (the file as it was read) beside `file` as `<name>.damaged-<time>` and return that path."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    target = file.with_name(f"{file.name}.damaged-{stamp}")
-    n = 2
-    while target.exists():
-        target = file.with_name(f"{file.name}.damaged-{stamp}-{n}")
-        n += 1
-    _atomic_write_bytes(target, raw)
-    return target
-
-
-def summarize(problems: list[str], limit: int = MAX_LISTED_PROBLEMS) -> str:
-    """"a; b; c (and 4 more)" for a banner."""
-    shown = "; ".join(problems[:limit])
-    return shown + (f" (and {len(problems) - limit} more)" if len(problems) > limit else "")
 
 
 # -- takes ---------------------------------------------------------------------------------------------------
@@ -425,7 +310,7 @@ class Project:
         path = Path(path)
         folder, file = (path, path / PROJECT_FILE) if path.suffix != ".json" else (path.parent, path)
         raw: list[bytes] = []
-        project = cls.from_dict(_read_json_object(file, "project", raw_out=raw), folder)
+        project = cls.from_dict(read_json_object(file, "project", MAX_PROJECT_BYTES, raw_out=raw), folder)
         project.source_bytes = raw[0]
         return project
 
@@ -535,116 +420,3 @@ def unused_project_dir(base: Path | None = None) -> Path:
         if not candidate.exists():
             return candidate
     return root / f"Untitled {uuid.uuid4().hex[:6]}"
-
-
-# -- settings ------------------------------------------------------------------------------------------------
-@dataclass
-class Settings:
-    """Typed app settings with defaults; a bad value falls back to its default (and is reported by `load`)."""
-
-    geometry: str = ""  # base64 of QMainWindow.saveGeometry()
-    window_state: str = ""
-    splitter: str = ""
-    last_project: str = ""
-    recent_projects: list = field(default_factory=list)
-    last_export_dir: str = ""
-    export_crf: int = 18
-    recent_prompts: list = field(default_factory=list)
-    model_light: str = ""  # "" = the embedded default family
-    model_heavy: str = ""
-    model_understanding: str = ""
-    model_device: str = "auto"
-    model_offload: bool = False
-    render: dict = field(default_factory=dict)  # last settings-panel values, for new projects
-    defaults_applied_for: str = ""  # which model pair's family defaults were copied into `render`
-    debounce_ms: int = 350
-
-    def add_recent_prompt(self, prompt: str) -> None:
-        prompt = prompt.strip()
-        if not prompt:
-            return
-        self.recent_prompts = [p for p in self.recent_prompts if p != prompt]
-        self.recent_prompts.insert(0, prompt)
-        del self.recent_prompts[MAX_RECENT_PROMPTS:]
-
-    def add_recent_project(self, folder: str) -> None:
-        self.last_project = folder
-        self.recent_projects = [folder] + [p for p in self.recent_projects if p != folder][:9]
-
-    def model_key(self) -> str:
-        return f"{self.model_light}|{self.model_heavy}"
-
-    def to_dict(self) -> dict:
-        d = {f.name: getattr(self, f.name) for f in fields(self)}
-        d["format"] = SETTINGS_FORMAT
-        d["version"] = SETTINGS_VERSION
-        return d
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "Settings":
-        return cls.read(data)[0]
-
-    @classmethod
-    def read(cls, data: dict) -> tuple["Settings", list[str]]:
-        """(settings, problems): every value goes through schema.SETTINGS_FIELDS; a bad one keeps its default."""
-        s, problems = cls(), []
-        if not isinstance(data, dict):
-            return s, [f"it holds a JSON {type(data).__name__}, not settings"]
-        if data.get("format") not in (None, SETTINGS_FORMAT):
-            return s, [f"it is not a Lumos Studio settings file (format {schema.show(data.get('format'))})"]
-        try:
-            schema.check_document(data, "it")
-        except Invalid as exc:
-            return s, [str(exc)]
-        for name in ("recent_prompts", "recent_projects"):
-            if isinstance(data.get(name), list) and len(data[name]) > MAX_RECENT_PROMPTS:
-                data = dict(data, **{name: data[name][:MAX_RECENT_PROMPTS]})  # a longer history is just cut
-        for name, value in schema.SETTINGS_FIELDS.read(data, "", problems).items():
-            setattr(s, name, value)
-        s.recent_projects = s.recent_projects[:10]
-        for problem in problems:
-            log.warning("setting %s", problem)
-        return s, problems
-
-    @staticmethod
-    def path() -> Path:
-        return config_dir() / "settings.json"
-
-    @classmethod
-    def load(cls) -> tuple["Settings", str | None]:
-        """(settings, problem): a missing file gives defaults silently. A damaged file, or bad values in it, give
-        defaults (for those values) and one message; the file as it was is kept aside as
-        `settings.json.damaged-<time>`, since the next save rewrites it."""
-        path = cls.path()
-        if not path.exists():
-            return cls(), None
-        raw: list[bytes] = []
-        try:
-            data = _read_json_object(path, "settings file", MAX_SETTINGS_BYTES, raw_out=raw)
-        except ProjectError as exc:
-            settings, message = cls(), f"Settings could not be read, defaults are used: {exc}"
-            try:
-                raw = [path.read_bytes()] if path.stat().st_size <= MAX_SETTINGS_BYTES else []
-            except OSError:
-                raw = []
-        else:
-            settings, problems = cls.read(data)
-            if not problems:
-                return settings, None
-            message = (f"Some settings could not be used and were reset to their defaults: "
-                       f"{summarize(problems)}.")
-        if raw:
-            try:
-                kept = keep_damaged_copy(path, raw[0])
-                message += f" The original file is kept as {kept}."
-            except OSError as exc:
-                log.warning("cannot keep a copy of %s: %s", path, exc)
-        return settings, message
-
-    def save(self) -> None:
-        try:
-            atomic_write_json(self.path(), self.to_dict())
-        except (ValueError, TypeError) as exc:
-            raise ProjectError(f"could not save settings to {self.path()}: {exc}") from None
-        except OSError as exc:
-            raise ProjectError(f"could not save settings to {self.path()}: {exc.strerror or exc}") from None

@@ -22,11 +22,10 @@ from .project import (
     STALE_TMP_RE,
     Project,
     TakeRecord,
-    keep_damaged_copy,
     new_take_id,
-    summarize,
 )
 from .schema import Invalid
+from .settings import keep_damaged_copy, summarize
 
 log = logging.getLogger(__name__)
 

@@ -16,10 +16,10 @@ from PySide6.QtWidgets import QFileDialog
 
 from engine.api import RenderRequest, RequestError, export_take, read_take_metadata
 
-from . import project as proj
 from .media import read_mp4_frames
 from .plan_state import PlanState
 from .project_open import restore_from_metadata
+from .settings import export_folder
 from .widgets.dialogs import ExportDialog
 
 
@@ -34,7 +34,7 @@ class ExportRoom:
         # a file name from the take's name: a typed name may hold "/" or other characters a file name cannot
         stem = re.sub(r"[^\w.-]+", "_", (t.name or t.kind_label()).replace("%", "pct")).strip("._") or "take"
         name = f"{stem[:80]}-seed{t.seed}.mp4"
-        start = proj.export_folder(self.settings.last_export_dir) / name
+        start = export_folder(self.settings.last_export_dir) / name
         dlg = ExportDialog(str(start), t.fps, t.width, t.height, self.settings.export_crf, self)
         if dlg.exec():
             opts = dlg.options()
@@ -101,7 +101,7 @@ class ExportRoom:
 
     def open_take_dialog(self) -> None:
         """File ▸ Open take from MP4…: the same as dropping an exported take on the window."""
-        start = proj.export_folder(self.settings.last_export_dir)
+        start = export_folder(self.settings.last_export_dir)
         path, _ = QFileDialog.getOpenFileName(self, "Open take from MP4", str(start), "MP4 video (*.mp4)")
         if path:
             self.reproduce_from(path)

@@ -20,6 +20,7 @@ from engine.api import ProjectError, export_take, expected_defaults
 from . import project as proj
 from .project import Project, TakeRecord
 from .project_open import open_project, unused_copy_dir
+from .settings import default_project_dir
 
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ class ProjectRoom:
 
     # ------------------------------------------------------------------ projects and settings
     def _open_initial_project(self, path) -> Project:
-        target = Path(path) if path else Path(self.settings.last_project or proj.default_project_dir())
+        target = Path(path) if path else Path(self.settings.last_project or default_project_dir())
         failed = None
         try:
             opened = open_project(target, create=True)

@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 
 from app import project as proj
+from app import settings as app_settings
 from app.project import PROJECT_FILE, Project, Settings
-from app.project_open import open_project
 from app.project_lock import LOCK_FILE, ProjectLock, ProjectLocked
+from app.project_open import open_project
 from engine.api import ProjectError, RenderRequest, export_take
 from tests.app.conftest import draft
 
@@ -525,7 +526,7 @@ def test_isolation_survives_monkeypatch_undo(monkeypatch):
     monkeypatch.undo()
     for name, value in conftest.ISOLATED_ENV.items():
         assert os.environ[name] == value
-    for d in (proj.config_dir(), proj.data_dir()):
+    for d in (app_settings.config_dir(), app_settings.data_dir()):
         assert conftest.SESSION_HOME in d.parents and d not in conftest.REAL_USER_DIRS
 
 
