@@ -1,14 +1,15 @@
 """What the hand-off panel shows for the draft on screen: the amber mark, the gate plot and its words. No Qt here.
 
-The gate depends on the draft's steps, scheduler and flow shift; its timesteps need diffusers, so they are computed
-once per (steps, shift, scheduler) on a helper thread after the models have loaded, then kept.
+The gate depends on the draft's steps, scheduler and flow shift, resolved by the engine (engine.api.resolve_request)
+as for the render itself; its timesteps need diffusers, so they are computed once per (steps, shift, scheduler) on a
+helper thread after the models have loaded, then kept.
 """
 
 from __future__ import annotations
 
 from typing import Callable
 
-from engine.api import default_handoff, gate_schedule
+from engine.api import RenderRequest, RequestError, Resolved, default_handoff, gate_schedule, resolve_request
 
 from .project import TakeRecord
 
@@ -16,19 +17,16 @@ DRAFT_SETTINGS = {"Size": ("width", "height"), "Frames": ("num_frames",), "Steps
                   "Guidance light": ("guidance_light",), "Sampler": ("scheduler",)}
 
 
-def flow_shift(request: dict, metadata: dict, defaults: dict) -> float:
-    """The shift the sampler used for a draft: its request's, else what the engine recorded in the take (the model's
-    scheduler config), else the family default, else Wan's 5. The one place the app resolves it."""
-    if request.get("flow_shift") is not None:
-        return float(request["flow_shift"])
-    if isinstance(metadata.get("flow_shift"), (int, float)):
-        return float(metadata["flow_shift"])
-    return float(defaults.get("flow_shift", 5.0))
-
-
-def gate_timesteps(steps: int, shift: float, scheduler: str) -> list[float]:
-    """The sampler's timesteps for these settings (imports diffusers: run it on a helper thread)."""
-    return list(gate_schedule(steps, 0.5, flow_shift=shift, scheduler=scheduler).timesteps)
+def resolve_draft(draft: TakeRecord, defaults: dict) -> Resolved | None:
+    """The draft's run as the engine resolves it (steps, scheduler, flow shift; `.timesteps` imports diffusers). The
+    models' shift is what the engine recorded in the take, else the family default. None for an unusable request.
+    The one place the app resolves them."""
+    recorded = draft.metadata.get("flow_shift") if isinstance(draft.metadata, dict) else None
+    model_shift = recorded if isinstance(recorded, (int, float)) else defaults.get("flow_shift")
+    try:
+        return resolve_request(RenderRequest.from_dict(draft.request), model_shift)
+    except (RequestError, TypeError, ValueError):
+        return None
 
 
 def changed_since_draft(panel: dict, draft_request: dict) -> str:
@@ -82,14 +80,15 @@ class GateView:
     def _prepare(self, base: TakeRecord) -> None:
         if self.session.summary is None:
             return  # gate_schedule imports diffusers: only once the models (and diffusers) are loaded
-        req = base.request
-        shift = flow_shift(req, base.metadata, self.defaults())
-        key = (int(req.get("steps", 50)), shift, req.get("scheduler", "unipc"))
-        self.mark_default(shift)
+        resolved = resolve_draft(base, self.defaults())
+        if resolved is None:
+            return
+        key = (resolved.steps, resolved.flow_shift, resolved.scheduler)
+        self.mark_default(resolved.flow_shift)
         if key in self.timesteps:
             self.panel.set_describer(self._describer(key))
             return
-        self.run(lambda: gate_timesteps(*key), on_done=lambda ts: self._ready(key, ts))
+        self.run(lambda: list(resolved.timesteps), on_done=lambda ts: self._ready(key, ts))
 
     def _ready(self, key: tuple, ts: list[float]) -> None:
         self.timesteps[key] = ts

@@ -11,7 +11,6 @@ trusted. A take's identity is `take_key`: the one place to change it.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import OrderedDict
@@ -20,7 +19,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from engine.api import RenderRequest, RequestError, check_request
+from engine.api import RenderRequest, RequestError, check_request, take_identity
 
 from . import project as proj
 from .plan_state import PlanState
@@ -33,8 +32,8 @@ ACTIVE = ("queued", "running")
 
 
 def take_key(req: RenderRequest) -> str:
-    """Identity of a take: every field of its (already checked) request. The one definition in the app."""
-    return json.dumps(req.to_dict(), sort_keys=True, default=str)
+    """Identity of a take (the engine's: a digest of every field of the checked request). The one use in the app."""
+    return take_identity(req)
 
 
 def take_models(metadata: dict) -> tuple | None:
