@@ -4,7 +4,7 @@
 from . import __version__
 from .atomic_files import atomic_write_bytes, atomic_write_json, atomic_write_text
 from .errors import Cancelled as CancelledError
-from .errors import ExportError, LumosError, ModelError, ProjectError, describe_exception
+from .errors import ExportError, LumosError, ModelError, OutOfMemory, ProjectError, describe_exception
 from .events import (
     Cancelled,
     DraftReady,
@@ -33,6 +33,7 @@ from .handoff import (
     resolve_request,
 )
 from .jobs import Engine, JobHandle
+from .memory_plan import MEMORY_CHOICES, PLANS as MEMORY_PLANS, MemoryEstimate, MemoryPlan, choose_plan, next_plan
 from .models import (
     DEFAULT_FAMILY,
     ModelSpec,
@@ -61,6 +62,16 @@ from .request import (
     nearest_valid_frames,
     take_identity,
 )
+
+
+def estimate_memory(spec=None, width=None, height=None, num_frames=None, device=None):
+    """(MemoryEstimate, MemoryPlan) for a ModelSpec and a request size (None: the family's defaults) on its device
+    now, from config files alone (nothing is loaded; imports torch). The plan is what loading `spec` would apply:
+    spec.memory, or with "auto" the first of resident/balanced/low that fits the free memory (resident off CUDA).
+    `plan.describe()` is the one line to show; `estimate.peak(name)` is each plan's peak in bytes."""
+    from .loading import estimate_memory as estimate
+
+    return estimate(spec, width, height, num_frames, device)
 
 
 def export_take(take, path, **kwargs):

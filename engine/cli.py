@@ -9,6 +9,7 @@ partial file is left).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import queue
@@ -20,6 +21,7 @@ from .api import (
     MAX_CRF,
     MAX_FPS,
     MAX_SCALE,
+    MEMORY_CHOICES,
     MODES,
     SCHEDULERS,
     Cancelled,
@@ -38,6 +40,7 @@ from .api import (
     default_handoff,
     describe_exception,
     embedded_family_available,
+    estimate_memory,
     export_take,
     family_defaults,
     partial_path,
@@ -117,7 +120,12 @@ def _output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scale", type=int, default=1, help="integer upscale before encoding")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
     p.add_argument("--dtype", default="auto", help="auto, float32, bfloat16, float16")
-    p.add_argument("--offload", action="store_true", help="stream generator blocks from CPU memory (GPU)")
+    p.add_argument("--offload", action="store_true", help="stream generator blocks from CPU memory (GPU); "
+                   "the same as --memory low")
+    p.add_argument("--memory", choices=MEMORY_CHOICES, default="auto",
+                   help="GPU memory plan: resident (everything on the GPU), balanced (text encoder off the GPU between "
+                   "prompts, heavy generator streamed block by block), low (both generators streamed, VAE tiling); "
+                   "auto (default) picks the first that fits the card's free memory (resident on CPU)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -316,7 +324,7 @@ def _prepare(args):
     if args.command == "render":
         out = _check_output(args.out or "take.mp4")
         spec = ModelSpec(light=args.light, heavy=args.heavy, understanding=args.understanding,
-                         device=args.device, dtype=args.dtype, offload=args.offload)
+                         device=args.device, dtype=args.dtype, offload=args.offload, memory=args.memory)
         return check_request(request_from_args(args)), spec, out, None
     meta = read_take_metadata(args.file)
     data = meta.get("request")
@@ -329,7 +337,8 @@ def _prepare(args):
         light, heavy = args.light or _model_source(light_id), args.heavy or _model_source(heavy_id)
     else:  # the file is untrusted input: it never chooses which folders we load
         light, heavy = args.light, args.heavy
-    spec = ModelSpec(light=light, heavy=heavy, device=args.device, dtype=args.dtype, offload=args.offload)
+    spec = ModelSpec(light=light, heavy=heavy, device=args.device, dtype=args.dtype, offload=args.offload,
+                     memory=args.memory)
     out = _check_output(args.out or str(Path(args.file).with_name(Path(args.file).stem + "-reproduced.mp4")))
     if args.fps is None and meta.get("fps") is not None:
         fps = meta["fps"]
@@ -358,12 +367,27 @@ def main(argv: list[str] | None = None) -> int:
         jobs_log.setLevel(level)
 
 
+def _memory_plan(spec: ModelSpec, request: RenderRequest) -> ModelSpec:
+    """Choose the memory plan for this request's size (configs only, nothing loaded), print it, and have the loader
+    apply that plan as is. A config the estimate cannot read leaves the choice to the loader."""
+    try:
+        _estimate, plan = estimate_memory(spec, request.width, request.height, request.num_frames)
+    except LumosError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the loader plans without an estimate and says so
+        logging.getLogger(__name__).warning("could not estimate the memory needed (%s)", exc)
+        return spec
+    print(plan.describe(), file=sys.stderr)
+    return dataclasses.replace(spec, memory=plan.name)
+
+
 def _run(args, session: _Session) -> int:
     try:
         request, spec, out, made_with = _prepare(args)
         report = validate_spec(spec)
         if not report.ok:
             raise LumosError(report.message())
+        spec = _memory_plan(spec, request)
     except (CliError, RequestError, LumosError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -85,6 +85,7 @@ class Failed(Event):
     message: str
     error_type: str  # e.g. "RequestError", "ModelError", "OutOfMemory", "InternalError"
     details: str = field(default="", repr=False)  # traceback text, for logs only
+    suggested_memory: str | None = None  # OutOfMemory: the memory plan to reload the models with (a one-click offer)
 
 
 @dataclass(frozen=True)

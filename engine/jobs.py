@@ -265,7 +265,8 @@ class Engine:
             job.state = "failed"
             message, error_type = describe_exception(exc)
             log.error("job %d failed: %s", job.id, message)
-            emit(Failed(job.id, message, error_type, traceback.format_exc()))
+            emit(Failed(job.id, message, error_type, traceback.format_exc(),
+                        suggested_memory=getattr(exc, "suggested_plan", None)))
 
     def _ensure_loaded(self, job: JobHandle, emit) -> None:
         if not self._runtime.loaded:

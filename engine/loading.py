@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -10,6 +11,7 @@ from typing import Callable
 import torch
 
 from .errors import ModelError
+from .memory_plan import apply_plan
 from .models import (
     DEFAULT_FAMILY,
     ModelSpec,
@@ -71,6 +73,22 @@ class LoadedModels:
     understanding: object | None = None
     defaults: dict = field(default_factory=dict)
     max_sequence_length: int = DEFAULT_MAX_SEQUENCE_LENGTH
+    memory_plan: object | None = None  # engine.memory_plan.MemoryPlan applied at loading
+    text_encoder_offloaded: bool = False  # the text encoder lives in host memory between prompts
+
+    @contextmanager
+    def text_encoding(self):
+        """The text encoder on the device for the block's duration (plans that keep it in host memory)."""
+        if not self.text_encoder_offloaded:
+            yield
+            return
+        self.text_encoder.to(self.device)
+        try:
+            yield
+        finally:
+            self.text_encoder.to("cpu")
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
 
     def summary(self) -> dict:
         def params(m):
@@ -88,6 +106,9 @@ class LoadedModels:
             "max_sequence_length": self.max_sequence_length,
             "vae_scale_spatial": int(self.vae.config.scale_factor_spatial),
             "vae_scale_temporal": int(self.vae.config.scale_factor_temporal),
+            "memory_plan": ({"name": self.memory_plan.name, "peak_bytes": self.memory_plan.peak_bytes,
+                             "free_bytes": self.memory_plan.free_bytes, "fits": self.memory_plan.fits,
+                             "line": self.memory_plan.describe()} if self.memory_plan is not None else None),
         }
 
 
@@ -175,13 +196,16 @@ def load_models(spec: ModelSpec | None, progress: Progress | None = None) -> Loa
     pipe = WanPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=light_model,
                        scheduler=make_scheduler("unipc", scheduler_config.get("flow_shift", 5.0), scheduler_config))
     pipe.set_progress_bar_config(disable=True)
-    say("moving models to " + str(device), 0.92)
-    _place(light_model, heavy_model, vae, text_encoder, device, spec.offload)
+    plan = memory_plan_for_sources(spec, light, heavy, device, dtype, family_request_size(defaults))
+    say(f"{plan.describe()}; moving models to {device}", 0.92)
+    placed = apply_plan(plan.name, light=light_model, heavy=heavy_model, vae=vae, text_encoder=text_encoder,
+                        device=device)
     models = LoadedModels(
         light=light_model, heavy=heavy_model, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, pipe=pipe,
         scheduler_config=scheduler_config, device=device, dtype=dtype, light_id=_display_id(light),
         heavy_id=_display_id(heavy), understanding=understanding, defaults=defaults,
         max_sequence_length=int(defaults.get("max_sequence_length", DEFAULT_MAX_SEQUENCE_LENGTH)),
+        memory_plan=plan, text_encoder_offloaded=placed["text_encoder_offloaded"],
     )
     say("ready", 1.0)
     return models
@@ -196,16 +220,53 @@ def _load_understanding(folder: Path, device: torch.device):
     return _load("understanding block", folder, lambda: UnderstandingBlock.from_pretrained(folder, device=device))
 
 
-def _place(light, heavy, vae, text_encoder, device: torch.device, offload: bool) -> None:
-    if device.type == "cpu":
-        return
-    if offload and device.type == "cuda":
-        # Group offload streams each generator's blocks to the GPU as they run (a 14B pair does not fit 24 GB).
-        for model in (light, heavy):
-            model.enable_group_offload(onload_device=device, offload_device=torch.device("cpu"),
-                                       offload_type="block_level", num_blocks_per_group=1, use_stream=True)
-        vae.to(device)
-        text_encoder.to(device)
-        return
-    for module in (light, heavy, vae, text_encoder):
-        module.to(device)
+def family_request_size(defaults: dict) -> tuple[int, int, int]:
+    """(width, height, frames) a pair is sized for when no request is given: its family's defaults, else Wan's."""
+    def value(key, fallback):
+        v = defaults.get(key)
+        return int(v) if isinstance(v, int) and not isinstance(v, bool) and v > 0 else fallback
+
+    return value("width", 832), value("height", 480), value("num_frames", 81)
+
+
+def _memory_choice(spec: ModelSpec, device: torch.device) -> str:
+    choice = getattr(spec, "memory", "auto") or "auto"
+    if choice == "auto" and spec.offload and device.type == "cuda":
+        return "low"  # --offload (before memory plans) streamed both generators' blocks
+    return choice
+
+
+def memory_plan_for_sources(spec: ModelSpec, light: ResolvedSource, heavy: ResolvedSource, device: torch.device,
+                            dtype: torch.dtype, size: tuple[int, int, int]):
+    """The MemoryPlan for two inspected sources on `device` (configs only; nothing is loaded)."""
+    from .memory_plan import estimate_for_sources, resolve_plan
+
+    width, height, frames = size
+    try:
+        estimate = estimate_for_sources(light, heavy, width=width, height=height, num_frames=frames, dtype=dtype)
+    except ModelError:
+        raise
+    except Exception as exc:  # an unusual config: plan without an estimate rather than refuse to load
+        log.warning("could not estimate the memory these models need (%s: %s)", type(exc).__name__, exc)
+        estimate = None
+    return resolve_plan(_memory_choice(spec, device), estimate, device)
+
+
+def estimate_memory(spec: ModelSpec | None, width: int | None = None, height: int | None = None,
+                    num_frames: int | None = None, device: str | None = None):
+    """(MemoryEstimate, MemoryPlan) for `spec` and a request size (None: the family's defaults), from config files
+    alone: what loading `spec` would choose on its device now. Raises ModelError for unusable sources."""
+    from .memory_plan import estimate_for_sources, resolve_plan
+
+    spec = spec or ModelSpec()
+    light_src, heavy_src = default_spec_sources(spec)
+    light, heavy = inspect_source(light_src), inspect_source(heavy_src)
+    report = check_pair(light, heavy)
+    if not report.ok:
+        raise ModelError(report.message())
+    dev = pick_device(device or spec.device)
+    dtype = pick_dtype(spec.dtype, dev)
+    fw, fh, ff = family_request_size(family_defaults(family_dir_of(light)))
+    estimate = estimate_for_sources(light, heavy, width=width or fw, height=height or fh, num_frames=num_frames or ff,
+                                    dtype=dtype)
+    return estimate, resolve_plan(_memory_choice(spec, dev), estimate, dev)

@@ -35,7 +35,9 @@ class ModelSpec:
 
     understanding: a folder with lm/ and connector/, "none" to disable, or None for the family's own block.
     device: "auto" (cuda -> mps -> cpu) or a torch device string. dtype: "auto" (bf16 on GPU, fp32 on CPU),
-    "float32", "bfloat16" or "float16". offload: model CPU offload (GPU memory below both generators).
+    "float32", "bfloat16" or "float16". offload: model CPU offload (GPU memory below both generators); with
+    memory "auto" on a CUDA device it asks for the "low" plan. memory: "auto" (the first plan that fits the card's
+    free memory, resident off CUDA), "resident", "balanced" or "low" (engine/memory_plan.py).
     """
 
     light: str | None = None
@@ -44,9 +46,11 @@ class ModelSpec:
     device: str = "auto"
     dtype: str = "auto"
     offload: bool = False
+    memory: str = "auto"
 
     def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("light", "heavy", "understanding", "device", "dtype", "offload")}
+        return {k: getattr(self, k) for k in ("light", "heavy", "understanding", "device", "dtype", "offload",
+                                              "memory")}
 
 
 @dataclass

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import __version__
 from .errors import Cancelled as CancelledError
-from .errors import LumosError
+from .errors import LumosError, OutOfMemory
 from .events import StepEvent, Take
 from .handoff import DEFAULT_FLOW_SHIFT, Resolved, resolve_request
 from .request import (
@@ -64,8 +64,24 @@ class Runtime:
     # -- loading ----------------------------------------------------------------------------------------
     def load(self, spec, progress: Callable[[str, float], None] | None = None) -> dict:
         from .loading import load_models
+        from .memory_plan import free_device_memory, is_out_of_memory
 
-        models = load_models(spec, progress)
+        try:
+            models = load_models(spec, progress)
+            failed = None
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            failed = getattr(spec, "memory", "auto")
+        if failed is not None:  # outside the except block: nothing holds the partly placed models
+            free_device_memory()
+            if failed == "low":
+                message = ("Out of memory while placing the models on the device with the low memory plan: close "
+                           "other programs using the GPU, or choose a smaller pair.")
+            else:
+                message = ("Out of memory while placing the models on the device: load them with the low memory "
+                           "plan (--memory low).")
+            raise OutOfMemory(message, suggested_plan=None if failed == "low" else "low", current_plan=failed)
         self.models = models
         self.limits = model_limits(models)
         self.previewer = self._make_previewer() if self.preview_enabled else None
@@ -135,7 +151,7 @@ class Runtime:
         if key not in self._text_cache:
             if len(self._text_cache) >= TEXT_CACHE_ENTRIES:
                 self._text_cache.pop(next(iter(self._text_cache)))
-            with torch.no_grad():
+            with torch.no_grad(), models.text_encoding():
                 self._text_cache[key] = models.pipe._get_t5_prompt_embeds(
                     prompt=prompt, max_sequence_length=models.max_sequence_length, device=models.device,
                     dtype=models.dtype)
@@ -213,7 +229,43 @@ class Runtime:
     # -- rendering --------------------------------------------------------------------------------------
     def render(self, req: RenderRequest, *, job_id: int = 0, emit: Callable | None = None,
                cancel_flag=None) -> Take:
-        """Render one request: stream StepEvents through `emit`, return the decoded Take (cached by parameters)."""
+        """Render one request: stream StepEvents through `emit`, return the decoded Take (cached by parameters).
+        Out of device memory: everything the render held is freed and OutOfMemory names the plan to use next."""
+        return self._guard_memory(req, lambda: self._render(req, job_id=job_id, emit=emit, cancel_flag=cancel_flag))
+
+    def _guard_memory(self, req, run):
+        """`run()`, turning an out-of-memory failure into OutOfMemory after freeing what the render held."""
+        from .memory_plan import is_out_of_memory
+
+        try:
+            return run()
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            detail = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        # outside the except block: its traceback (and the frames holding the render's tensors) is gone
+        raise self._out_of_memory(req, detail)
+
+    def _out_of_memory(self, req, detail: str) -> OutOfMemory:
+        from .memory_plan import PLANS, free_device_memory, next_plan
+
+        free_device_memory()
+        models = self.models
+        current = models.memory_plan.name if models is not None and models.memory_plan is not None else None
+        suggested = next_plan(current) if current in PLANS else None
+        size = f"{req.width}x{req.height}, {req.num_frames} frames" if isinstance(req, RenderRequest) else "this size"
+        if suggested is not None:
+            message = (f"Out of memory while rendering ({size}) with the {current} memory plan. The settings are "
+                       f"kept: reload the models with the {suggested} plan (--memory {suggested}) and render again, "
+                       f"or render fewer frames or a smaller size.")
+        else:
+            message = (f"Out of memory while rendering ({size}) even with the {current or 'lowest'} memory plan. "
+                       f"The settings are kept: render fewer frames or a smaller size.")
+        log.warning("out of memory (%s); suggested plan: %s", detail, suggested)
+        return OutOfMemory(message, suggested_plan=suggested, current_plan=current, request=req)
+
+    def _render(self, req: RenderRequest, *, job_id: int = 0, emit: Callable | None = None,
+                cancel_flag=None) -> Take:
         req = self.check(req)
         started = time.perf_counter()
         plan = self.resolve_plan(req)
@@ -239,12 +291,15 @@ class Runtime:
         Each clip equals its single render (same noise from its own seed, per-sample UPFB rebalance); no previews,
         no caches. Much faster than one by one for small models, whose steps are dominated by per-call overhead.
         """
+        if not reqs:
+            return []
+        return self._guard_memory(reqs[0], lambda: self._render_batch(reqs))
+
+    def _render_batch(self, reqs: list[RenderRequest]) -> list[Take]:
         import torch
 
         from .sampler import Conditioning, denoise
 
-        if not reqs:
-            return []
         reqs = [self.check(r) for r in reqs]
         first = reqs[0]
         shared = first.replace(prompt="", seed=0, plan=None)
