@@ -152,7 +152,9 @@ class MemoryPlan:
 
 
 def fmt_gb(n: int | None) -> str:
-    return "?" if n is None else f"{n / GB:.1f} GB"
+    if n is None:
+        return "?"
+    return f"{n / GB:.1f} GB" if n >= 0.1 * GB else f"{max(1, round(n / 1e6))} MB"
 
 
 def fits(peak: int, free: int) -> bool:
