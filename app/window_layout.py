@@ -54,7 +54,6 @@ class ColumnScroll(QScrollArea):
         return super().eventFilter(obj, event)
 
 
-
 class WindowLayout:
     """MainWindow's widgets and menus."""
 
@@ -196,10 +195,11 @@ class WindowLayout:
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         action(f, "Open take from MP4…", self.open_take_dialog, "Ctrl+Shift+O",
                "Restore the instruction and settings of an exported take (same as dropping the MP4 here)", "folder")
-        action(f, "Save project as…", self.save_as_dialog, "Ctrl+Shift+S", "Copy this project and its takes to a folder")
+        action(f, "Save project as…", self.save_as_dialog, "Ctrl+Shift+S",
+               "Copy this project and its takes to a folder")
         f.addSeparator()
-        self.export_action = action(f, "Export take…", self.export_dialog, "Ctrl+E",
-                                    "Export the shown take as MP4 (settings inside, drop it back to reproduce)", "export")
+        self.export_action = action(f, "Export take…", self.export_dialog, "Ctrl+E", "Export the shown take as MP4 "
+                                    "(settings inside, drop it back to reproduce)", "export")
         f.addSeparator()
         action(f, "Quit", self.close, "Ctrl+Q")
         r = mb.addMenu("&Render")
@@ -218,7 +218,8 @@ class WindowLayout:
         v = mb.addMenu("&View")
         action(v, "Compare selected takes", self.compare_selected, "Ctrl+K", "Side by side or wipe", "compare")
         m = mb.addMenu("&Models")
-        action(m, "Choose models…", self.choose_models, None, "Embedded family or your own light + heavy pair", "model")
+        action(m, "Choose models…", self.choose_models, None, "Embedded family or your own light + heavy pair",
+               "model")
         h = mb.addMenu("&Help")
         action(h, "Shortcuts", self.show_shortcuts, "F1", "Every keyboard shortcut")
         action(h, "About Lumos Studio", self.show_about)
