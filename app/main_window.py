@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -146,7 +147,8 @@ class MainWindow(WindowLayout, ProjectRoom, TakesRoom, ExportRoom, QMainWindow):
     def current_spec(self) -> ModelSpec:
         s = self.settings
         return ModelSpec(light=s.model_light or None, heavy=s.model_heavy or None,
-                         understanding=s.model_understanding or None, device=s.model_device, offload=s.model_offload)
+                         understanding=s.model_understanding or None, device=s.model_device, offload=s.model_offload,
+                         memory=s.model_memory)
 
     @property
     def engine(self):
@@ -308,7 +310,11 @@ class MainWindow(WindowLayout, ProjectRoom, TakesRoom, ExportRoom, QMainWindow):
         params = ""
         if s.get("light_params") and s.get("heavy_params"):
             params = f" · {s['light_params'] / 1e6:.1f} M + {s['heavy_params'] / 1e6:.1f} M parameters"
-        self.device_label.setText(f"{s.get('device', '?')} · {s.get('dtype', '?')}{params}")
+        memory = s.get("memory_plan") if isinstance(s.get("memory_plan"), dict) else {}
+        plan = f" · memory: {memory['name']}" if memory.get("name") else ""
+        self.device_label.setText(f"{s.get('device', '?')} · {s.get('dtype', '?')}{params}{plan}")
+        self.device_label.setToolTip("Where the models run, their precision and size"
+                                     + (f"\n{memory['line']}" if memory.get("line") else ""))
         self.plan.setVisible(bool(s.get("has_understanding")))
         if isinstance(s.get("max_sequence_length"), int):
             self.prompt.set_token_budget(s["max_sequence_length"])
@@ -372,9 +378,13 @@ class MainWindow(WindowLayout, ProjectRoom, TakesRoom, ExportRoom, QMainWindow):
         message = ev.message.strip()
         if message and message[-1] not in ".!?…)":
             message += "."
+        action, run = (("Choose models…", self.choose_models) if ev.error_type == "ModelError" else (None, None))
+        plan = getattr(ev, "suggested_memory", None)
+        if ev.error_type == "OutOfMemory" and plan:
+            # one click: reload with the lighter plan; the settings and the queue stay as they are
+            action, run = f"Reload with the {plan} memory plan", lambda: self.use_memory_plan(plan)
         self.banner.show_message(f"{what} failed: {message}{ERROR_HINTS.get(ev.error_type, '')}", "error",
-                                 "Choose models…" if ev.error_type == "ModelError" else None,
-                                 self.choose_models if ev.error_type == "ModelError" else None)
+                                 action, run)
         if job is not None and job.kind == "load" or (self.session.summary is None and ev.error_type == "ModelError"):
             self._draft_after_load = self._models_pending = False
             self.load_bar.setVisible(False)
@@ -438,7 +448,7 @@ class MainWindow(WindowLayout, ProjectRoom, TakesRoom, ExportRoom, QMainWindow):
     def apply_model_spec(self, spec: ModelSpec) -> None:
         s = self.settings
         s.model_light, s.model_heavy = spec.light or "", spec.heavy or ""
-        s.model_device, s.model_offload = spec.device, spec.offload
+        s.model_device, s.model_offload, s.model_memory = spec.device, spec.offload, spec.memory
         self._store_settings()
         self.session.summary = None
         self._models_pending = True
@@ -450,6 +460,11 @@ class MainWindow(WindowLayout, ProjectRoom, TakesRoom, ExportRoom, QMainWindow):
         self.load_bar.setVisible(True)
         self.load_bar.setValue(0)
         self.session.track(self.engine.load(spec), "load", "Load models")
+
+    def use_memory_plan(self, plan: str) -> None:
+        """Reload the same models under another GPU memory plan (after an out-of-memory, or from the picker)."""
+        self.apply_model_spec(replace(self.current_spec(), memory=plan))
+        self.statusBar().showMessage(f"Reloading the models with the {plan} memory plan; then render again.", 8000)
 
     def show_shortcuts(self) -> None:
         ShortcutsDialog(self).exec()

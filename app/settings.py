@@ -155,6 +155,7 @@ class Settings:
     model_understanding: str = ""
     model_device: str = "auto"
     model_offload: bool = False
+    model_memory: str = "auto"  # GPU memory plan: auto (chosen from the card), resident, balanced or low
     render: dict = field(default_factory=dict)  # last settings-panel values, for new projects
     defaults_applied_for: str = ""  # which model pair's family defaults were copied into `render`
     debounce_ms: int = 350

@@ -143,7 +143,17 @@ class ModelPickerDialog(QDialog):
         self.offload = QCheckBox("CPU offload (for GPUs with less memory than both generators need)")
         self.offload.setChecked(spec.offload)
         self.offload.setToolTip("Keep only the active generator on the GPU: slower, but avoids out-of-memory")
+        self.memory = QComboBox()
+        for value, label in (("auto", "Auto (chosen from the card's free memory)"),
+                             ("resident", "Resident: everything on the GPU (fastest)"),
+                             ("balanced", "Balanced: text encoder off the GPU, heavy generator offloaded"),
+                             ("low", "Low: both generators offloaded, tiled VAE decode")):
+            self.memory.addItem(label, value)
+        self.memory.setCurrentIndex(max(0, self.memory.findData(getattr(spec, "memory", "auto"))))
+        self.memory.setToolTip("How the models share GPU memory; the plan in use and its estimated peak are in the "
+                               "status bar (hover the device)")
         form.addRow("Device", self.device)
+        form.addRow("Memory", self.memory)
         form.addRow("", self.offload)
         lay.addLayout(form)
         row = QHBoxLayout()
@@ -211,9 +221,11 @@ class ModelPickerDialog(QDialog):
 
     def spec(self) -> ModelSpec:
         if self.embedded.isChecked():
-            return ModelSpec(device=self.device.currentData(), offload=self.offload.isChecked())
+            return ModelSpec(device=self.device.currentData(), offload=self.offload.isChecked(),
+                             memory=self.memory.currentData())
         return ModelSpec(light=self.light.text().strip() or None, heavy=self.heavy.text().strip() or None,
-                         device=self.device.currentData(), offload=self.offload.isChecked())
+                         device=self.device.currentData(), offload=self.offload.isChecked(),
+                         memory=self.memory.currentData())
 
     def validate(self) -> None:
         """Check the choice and show the result (the "Check pair" button)."""
