@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import math
 import os
 import queue
+import re
 import sys
 from pathlib import Path
 
@@ -58,6 +60,43 @@ class CliError(Exception):
     """Bad command-line input: printed as one line, exit code 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line ("error: ..."), exit code 2, not the usage block."""
+
+    def error(self, message: str):
+        hint = f"see `{self.prog} --help`"
+        if "expected one argument" in message:
+            hint = "a value that starts with '-' can also be written --option=-1; " + hint
+        self.exit(2, f"error: {message} ({hint})\n")
+
+
+def _join_dash_values(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """`--cfg -1`, `--size -16x-16`, `--prompt "-a dog"`: argparse takes a value starting with '-' for an option and
+    answers "expected one argument"; give it to the option as `--cfg=-1`, so that the value's own rule is named."""
+    takes_value, options = set(), set()
+    parsers = [parser] + [p for a in parser._actions if isinstance(a, argparse._SubParsersAction)
+                          for p in a.choices.values()]
+    for p in parsers:
+        for action in p._actions:
+            options.update(action.option_strings)
+            if action.option_strings and action.nargs is None:
+                takes_value.update(action.option_strings)
+    out, i = [], 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":
+            out += argv[i:]
+            break
+        if (token in takes_value and i + 1 < len(argv) and argv[i + 1].startswith("-")
+                and argv[i + 1] not in options and argv[i + 1] != "--"):
+            out.append(f"{token}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(token)
+        i += 1
+    return out
+
+
 def _size(text: str) -> tuple[int, int]:
     try:
         w, h = text.lower().split("x")
@@ -67,7 +106,7 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="main.py", description="Lumos Studio: draft with a light video generator, "
+    parser = _Parser(prog="main.py", description="Lumos Studio: draft with a light video generator, "
                                      "hand over to a heavy one with UPFB, export MP4. No arguments starts the app.")
     sub = parser.add_subparsers(dest="command", required=True)
     r = sub.add_parser("render", help="render one take to an MP4")
@@ -151,11 +190,27 @@ def _model_source(model_id: str | None) -> str | None:
 
 def _check_output(path: str) -> Path:
     """The output path, refused before any rendering when it cannot be written (with the system's own reason)."""
+    try:
+        return _check_output_path(path)
+    except OSError as exc:  # a name too long, a loop of links, ...: the system's reason, not an internal error
+        raise CliError(f"cannot write --out {_cut(path)}: {exc.strerror or exc}") from None
+
+
+def _cut(text: str, n: int = 80) -> str:
+    return text if len(text) <= n else text[:n - 3] + "..."
+
+
+def _check_output_path(path: str) -> Path:
+    if not path.strip():
+        raise CliError("--out is empty; give a file name ending in .mp4")
     out = Path(os.path.expanduser(path))
     if out.suffix.lower() != ".mp4":
         raise CliError(f"--out must end in .mp4, got {path!r}")
     if not out.parent.is_dir():
         raise CliError(f"the output folder {out.parent} does not exist")
+    limit = os.pathconf(out.parent, "PC_NAME_MAX") if hasattr(os, "pathconf") else 255
+    if len(os.fsencode(out.name)) > limit:
+        raise CliError(f"--out's file name is {len(os.fsencode(out.name))} bytes long; at most {limit} here")
     if out.is_dir():
         raise CliError(f"--out {path} is a folder")
     if not os.access(out.parent, os.W_OK):
@@ -179,7 +234,36 @@ def _check_export_args(args) -> None:
         raise CliError(f"--scale must be from 1 to {MAX_SCALE}, got {args.scale}")
 
 
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d{1,3})?)$")
+_DTYPES = ("auto", "float32", "fp32", "bfloat16", "bf16", "float16", "fp16")
+
+
+def _check_model_args(args) -> None:
+    """--device, --dtype and --understanding are checked before anything loads, not after the generators have."""
+    for name in ("light", "heavy"):
+        value = getattr(args, name, None)
+        if value is not None and not value.strip():  # "" would quietly mean the embedded family
+            raise CliError(f"--{name} is empty; give a model folder or a Hugging Face repo id, or leave it out for "
+                           f"the embedded family")
+    if not _DEVICE.match(args.device):
+        raise CliError(f"--device must be auto, cpu, cuda, cuda:N or mps, got {args.device[:40]!r}")
+    if args.dtype not in _DTYPES:
+        raise CliError(f"--dtype must be auto, float32, bfloat16 or float16, got {args.dtype[:40]!r}")
+    folder = getattr(args, "understanding", None)
+    if folder is not None and folder != "none":
+        path = Path(os.path.expanduser(folder))
+        if not path.is_dir():
+            what = "is not a folder" if path.exists() else "does not exist"
+            raise CliError(f"--understanding {folder[:200]} {what}; give the block's folder (lm/ and connector/) "
+                           f"or 'none'")
+
+
 def request_from_args(args) -> RenderRequest:
+    if args.shift is not None and not (math.isfinite(args.shift) and 0.01 <= args.shift <= 100.0):
+        # checked before the default hand-off is placed at this shift, which would otherwise be the one named
+        raise CliError(f"--shift (the flow shift) must be a number from 0.01 to 100, got {args.shift}")
+    if args.switch_step is not None and args.mode != "switch":
+        raise CliError(f"--switch-step applies to --mode switch only (this is --mode {args.mode})")
     d = _defaults_for(args.light)
     width, height = args.size if args.size else (d["width"], d["height"])
     handoff = args.handoff if args.handoff is not None else default_handoff(d, args.shift)[0]
@@ -321,8 +405,9 @@ def _models_of(meta: dict) -> tuple[str | None, str | None]:
 def _prepare(args):
     """(request, spec, out, made_with) from the arguments; CliError, RequestError or LumosError for bad input."""
     _check_export_args(args)
+    _check_model_args(args)
     if args.command == "render":
-        out = _check_output(args.out or "take.mp4")
+        out = _check_output(args.out if args.out is not None else "take.mp4")
         spec = ModelSpec(light=args.light, heavy=args.heavy, understanding=args.understanding,
                          device=args.device, dtype=args.dtype, offload=args.offload, memory=args.memory)
         return check_request(request_from_args(args)), spec, out, None
@@ -339,7 +424,7 @@ def _prepare(args):
         light, heavy = args.light, args.heavy
     spec = ModelSpec(light=light, heavy=heavy, device=args.device, dtype=args.dtype, offload=args.offload,
                      memory=args.memory)
-    out = _check_output(args.out or str(Path(args.file).with_name(Path(args.file).stem + "-reproduced.mp4")))
+    out = _check_output(args.out if args.out is not None else str(Path(args.file).with_name(Path(args.file).stem + "-reproduced.mp4")))
     if args.fps is None and meta.get("fps") is not None:
         fps = meta["fps"]
         if isinstance(fps, bool) or not isinstance(fps, int) or not 1 <= fps <= MAX_FPS:
@@ -350,7 +435,7 @@ def _prepare(args):
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_join_dash_values(parser, list(sys.argv[1:] if argv is None else argv)))
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     jobs_log = logging.getLogger("engine.jobs")
     level = jobs_log.level

@@ -36,8 +36,16 @@ def pick_device(choice: str = "auto") -> torch.device:
             device = torch.device(choice)
         except RuntimeError:
             raise ModelError(f"unknown device {choice!r}; use auto, cpu, cuda, cuda:N or mps") from None
+        if device.type not in ("cpu", "cuda", "mps"):  # torch knows more ("meta", "xpu"...); we render on these
+            raise ModelError(f"unsupported device {choice!r}; use auto, cpu, cuda, cuda:N or mps")
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ModelError("device cuda was asked for, but no CUDA GPU is available; use auto or cpu")
+        if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+            raise ModelError(f"there is no {choice}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
+                             f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+        if device.type == "mps" and not (getattr(torch.backends, "mps", None) is not None
+                                         and torch.backends.mps.is_available()):
+            raise ModelError("device mps was asked for, but it is not available here; use auto or cpu")
         return device
     if torch.cuda.is_available():
         return torch.device("cuda")

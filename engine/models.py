@@ -101,6 +101,57 @@ def _read_json(path: Path) -> dict:
     return data
 
 
+# What a usable model's config can hold: a value outside these (a crafted or damaged config.json) would have the
+# loader or the memory estimate build billions of layers or tensors before anything could fail. Wan2.1/2.2 14B sits
+# far inside them (40 layers, 40 heads of 128, ffn 13824; UMT5-XXL 24 layers of 4096, vocabulary 256384).
+MAX_PARAMETERS = 200e9
+_TRANSFORMER_BOUNDS = {"num_layers": (1, 1000), "num_attention_heads": (1, 1024), "attention_head_dim": (1, 4096),
+                       "ffn_dim": (1, 1 << 20), "in_channels": (1, 4096), "out_channels": (1, 4096),
+                       "text_dim": (1, 1 << 16), "freq_dim": (1, 1 << 16), "rope_max_seq_len": (1, 1 << 20),
+                       "patch_size": (1, 64), "position_grid": (1, 1 << 16), "image_dim": (1, 1 << 16),
+                       "added_kv_proj_dim": (1, 1 << 16), "pos_embed_seq_len": (1, 1 << 20)}
+_TEXT_ENCODER_BOUNDS = {"d_model": (1, 1 << 16), "d_ff": (1, 1 << 20), "d_kv": (1, 4096), "num_heads": (1, 1024),
+                        "num_layers": (1, 1000), "vocab_size": (1, 1 << 21), "relative_attention_num_buckets":
+                        (1, 1 << 16), "relative_attention_max_distance": (1, 1 << 20)}
+_VAE_BOUNDS = {"base_dim": (1, 4096), "decoder_base_dim": (1, 4096), "z_dim": (1, 1024), "dim_mult": (1, 64),
+               "num_res_blocks": (1, 64), "in_channels": (1, 64), "out_channels": (1, 64),
+               "scale_factor_spatial": (1, 64), "scale_factor_temporal": (1, 64), "patch_size": (1, 64)}
+_MAX_LIST = 16  # patch_size, dim_mult, position_grid: a handful of numbers
+
+
+def _check_numbers(config: dict, bounds: dict, path: Path) -> None:
+    """ModelError unless every bounded key of `config` holds a whole number (or a short list of them) in range."""
+    for key, (lo, hi) in bounds.items():
+        value = config.get(key)
+        if value is None:
+            continue
+        items = value if isinstance(value, list) and 0 < len(value) <= _MAX_LIST else [value]
+        for item in items:
+            if isinstance(item, bool) or not isinstance(item, int) or not lo <= item <= hi:
+                raise ModelError(f"{path}: {key} is {_short(value)}; a usable model has whole numbers from {lo} to "
+                                 f"{hi} there (is the file damaged?)")
+
+
+def _check_size(config: dict, path: Path, parameters: float) -> None:
+    if parameters > MAX_PARAMETERS:
+        raise ModelError(f"{path} describes a model of about {parameters / 1e9:.0f} billion parameters; "
+                         f"at most {MAX_PARAMETERS / 1e9:.0f} billion can be loaded (is the file damaged?)")
+
+
+def _check_transformer_config(config: dict, path: Path) -> None:
+    _check_numbers(config, _TRANSFORMER_BOUNDS, path)
+    dim = config.get("num_attention_heads", 1) * config.get("attention_head_dim", 1)
+    per_layer = 8 * dim * dim + 2 * dim * config.get("ffn_dim", 1)
+    _check_size(config, path, config.get("num_layers", 1) * per_layer + dim * config.get("text_dim", 1))
+
+
+def _check_text_encoder_config(config: dict, path: Path) -> None:
+    _check_numbers(config, _TEXT_ENCODER_BOUNDS, path)
+    d, inner = config.get("d_model", 1), config.get("num_heads", 1) * config.get("d_kv", 1)
+    per_layer = 4 * d * inner + 3 * d * config.get("d_ff", 1)
+    _check_size(config, path, config.get("num_layers", 1) * per_layer + config.get("vocab_size", 1) * d)
+
+
 def _looks_like_repo_id(text: str) -> bool:
     parts = text.split("/")
     return len(parts) == 2 and all(parts) and not text.startswith((".", "/", "~")) and "\\" not in text
@@ -163,7 +214,9 @@ def inspect_source(source: str) -> ResolvedSource:
         raise ModelError(f"{path} is not a diffusers Wan model: expected model_index.json, config.json or transformer/")
     tconf = _read_json(tdir / "config.json")
     if tconf.get("_class_name") not in TRANSFORMER_CLASSES:
-        raise ModelError(f"{tdir} holds a {tconf.get('_class_name', 'unknown model')}, not a {TRANSFORMER_CLASS}")
+        raise ModelError(f"{tdir} holds a {_short(tconf.get('_class_name', 'unknown model'))}, not a "
+                         f"{TRANSFORMER_CLASS}")
+    _check_transformer_config(tconf, tdir / "config.json")
     _check_weights(tdir, "the transformer")
     resolved = ResolvedSource(str(source), path, kind, tdir, tconf)
     if kind == "pipeline":
@@ -171,7 +224,9 @@ def inspect_source(source: str) -> ResolvedSource:
             if not (path / sub).is_dir():
                 raise ModelError(f"pipeline folder {path} has no {sub}/")
         resolved.vae_config = _read_json(path / "vae" / "config.json")
+        _check_numbers(resolved.vae_config, _VAE_BOUNDS, path / "vae" / "config.json")
         resolved.text_encoder_config = _read_json(path / "text_encoder" / "config.json")
+        _check_text_encoder_config(resolved.text_encoder_config, path / "text_encoder" / "config.json")
         _check_weights(path / "vae", "the VAE")
         _check_weights(path / "text_encoder", "the text encoder")
     return resolved
@@ -224,10 +279,32 @@ def family_dir_of(light: ResolvedSource) -> Path | None:
     return None
 
 
+# lumos.json's settings, checked when read: the CLI, the loader and the runtime use them as they are
+_FAMILY_NUMBERS = {"width": (int, 16, 2048), "height": (int, 16, 2048), "num_frames": (int, 1, 241),
+                   "steps": (int, 1, 200), "fps": (int, 1, 240), "max_sequence_length": (int, 1, 4096),
+                   "guidance_light": (float, 0.0, 50.0), "guidance_heavy": (float, 0.0, 50.0),
+                   "flow_shift": (float, 0.01, 100.0), "handoff": (float, 0.0, 1.0)}
+_FAMILY_TEXTS = ("name", "light_text")
+
+
 def family_defaults(family: Path | None) -> dict:
+    """The family's lumos.json settings; ModelError naming the file and the key when one is of the wrong kind."""
     if family is None:
         return {}
-    data = _read_json(family / FAMILY_FILE)
+    path = family / FAMILY_FILE
+    data = _read_json(path)
+    for key, (kind, lo, hi) in _FAMILY_NUMBERS.items():
+        value = data.get(key)
+        if value is None:
+            continue
+        number = isinstance(value, int) if kind is int else isinstance(value, (int, float))
+        if isinstance(value, bool) or not number or not (lo <= value <= hi):  # NaN fails the range too
+            whole = "a whole number" if kind is int else "a number"
+            raise ModelError(f"{path}: {key} must be {whole} from {lo} to {hi}, got {_short(repr(value))} "
+                             f"(is the file damaged?)")
+    for key in _FAMILY_TEXTS:
+        if key in data and not (isinstance(data[key], str) and len(data[key]) <= 200):
+            raise ModelError(f"{path}: {key} must be a short text, got {_short(repr(data[key]))}")
     return data
 
 

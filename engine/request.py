@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import numbers
+import unicodedata
 from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
@@ -173,7 +174,7 @@ _CHECKED = "_checked_against"  # an attribute outside the dataclass fields: not 
 
 def _validate(req: RenderRequest, repair: bool, limits: "ModelLimits | None") -> RenderRequest:
     # texts first, lengths before anything else: no model may see an unbounded text
-    if not isinstance(req.prompt, str) or not req.prompt.strip():
+    if not isinstance(req.prompt, str) or not _visible(req.prompt):
         raise RequestError("prompt must be a non-empty instruction")
     _text_limit("prompt", req.prompt, MAX_PROMPT_CHARS)
     if not isinstance(req.negative_prompt, str):
@@ -239,6 +240,20 @@ def take_identity(req: RenderRequest) -> str:
 def _text_limit(name: str, text: str, limit: int) -> None:
     if len(text) > limit:
         raise RequestError(f"the {name} has {len(text)} characters; at most {limit}")
+    # the texts go to the tokenizers (a lone surrogate, from bytes that are not UTF-8, fails deep inside them) and
+    # into the MP4's metadata through ffmpeg's command line (which cannot carry a NUL)
+    if "\x00" in text:
+        raise RequestError(f"the {name} contains a NUL character (\\x00); remove it")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise RequestError(f"the {name} is not valid text: character {exc.start + 1} is not Unicode (bytes that are "
+                           f"not UTF-8?); retype it") from None
+
+
+def _visible(text: str) -> bool:
+    """Whether `text` has a character that shows: spaces, zero-width and control characters alone are no instruction."""
+    return any(not ch.isspace() and unicodedata.category(ch)[0] not in "CZ" for ch in text)
 
 
 @dataclass(frozen=True)
