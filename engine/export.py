@@ -289,22 +289,41 @@ def _unescape_ffmetadata(value: str) -> str:
 
 
 def read_metadata(path: str | os.PathLike) -> dict:
-    """The take metadata stored by `export_mp4` in `path`; ExportError when the file has none or is unreadable."""
+    """The take metadata stored by `export_mp4` in `path`; ExportError (one line) when the file has none, is not a
+    video, or its metadata is damaged (not UTF-8, not JSON, nested too deep, numbers too long)."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ExportError(f"no such file: {path}")
-    proc = subprocess.run([_ffmpeg(), "-v", "error", "-i", str(path), "-f", "ffmetadata", "-"],
-                          capture_output=True, text=True, timeout=60)
+    if not path.is_file():
+        raise ExportError(f"{path} is not a file; give an MP4 exported by Lumos Studio")
+    try:
+        proc = subprocess.run([_ffmpeg(), "-v", "error", "-i", str(path), "-f", "ffmetadata", "-"],
+                              capture_output=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        raise ExportError(f"{path.name}: reading its metadata took over a minute; is it a video?") from None
+    except OSError as exc:
+        raise ExportError(f"could not run ffmpeg to read {path.name}: {exc.strerror or exc}") from None
     if proc.returncode != 0:
-        raise ExportError(f"{path.name} is not a readable video: {proc.stderr.strip()[:200]}")
-    for line in proc.stdout.splitlines():
+        reason = ffmpeg_reason(proc.stderr.decode("utf-8", "replace"))
+        raise ExportError(f"{path.name} is not a readable video ({reason[:150]})")
+    # other tags may hold any bytes; only our comment has to be UTF-8
+    for line in proc.stdout.decode("utf-8", "surrogateescape").splitlines():
         if line.startswith(METADATA_KEY + "="):
             value = _unescape_ffmetadata(line[len(METADATA_KEY) + 1:])
-            if value.startswith(METADATA_PREFIX):
-                try:
-                    data = json.loads(value[len(METADATA_PREFIX):])
-                except json.JSONDecodeError:
-                    break
-                if isinstance(data, dict):
-                    return data
+            if not value.startswith(METADATA_PREFIX):
+                continue
+            damaged = f"{path.name}'s Lumos Studio metadata is damaged"
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ExportError(f"{damaged}: it is not UTF-8 text") from None
+            try:
+                data = json.loads(value[len(METADATA_PREFIX):])
+            except RecursionError:
+                raise ExportError(f"{damaged}: its values are nested too deeply") from None
+            except ValueError as exc:  # not JSON, or a number of thousands of digits
+                raise ExportError(f"{damaged}: {str(exc).split(':')[0][:100]}") from None
+            if not isinstance(data, dict):
+                raise ExportError(f"{damaged}: it is not a JSON object")
+            return data
     raise ExportError(f"{path.name} carries no Lumos Studio take metadata (was it exported by Lumos Studio?)")

@@ -140,7 +140,7 @@ def _integer(name: str, value, lo: int, hi: int) -> int:
         else:
             raise RequestError(f"{name} must be a whole number, got {_show(value)}")
     if not lo <= value <= hi:
-        raise RequestError(f"{name} must be between {lo} and {hi}, got {value}")
+        raise RequestError(f"{name} must be between {lo} and {hi}, got {_show(value)}")
     return value
 
 
@@ -174,7 +174,9 @@ _CHECKED = "_checked_against"  # an attribute outside the dataclass fields: not 
 
 def _validate(req: RenderRequest, repair: bool, limits: "ModelLimits | None") -> RenderRequest:
     # texts first, lengths before anything else: no model may see an unbounded text
-    if not isinstance(req.prompt, str) or not _visible(req.prompt):
+    if not isinstance(req.prompt, str):
+        raise RequestError(f"prompt must be text, got {_show(req.prompt)}")
+    if not _visible(req.prompt):
         raise RequestError("prompt must be a non-empty instruction")
     _text_limit("prompt", req.prompt, MAX_PROMPT_CHARS)
     if not isinstance(req.negative_prompt, str):

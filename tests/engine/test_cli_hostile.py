@@ -159,3 +159,47 @@ def test_reproduce_refuses_unreadable_texts_from_a_file(tmp_path, capsys, change
     code, err = _main(capsys, "reproduce", str(crafted), "--out", str(tmp_path / "o.mp4"))
     assert code == 2 and len(_error_lines(err)) == 1 and message in err
     assert not (tmp_path / "o.mp4").exists()
+
+
+def _video_with_comment(path, comment: bytes):
+    """A tiny MP4 whose comment tag is `comment` as given (ffmpeg's own -metadata, not our exporter)."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-v", "error", "-f", "lavfi", "-i",
+                    "color=c=red:s=16x16:d=0.2", "-pix_fmt", "yuv420p", "-metadata", b"comment=" + comment, str(path)],
+                   check=True, timeout=60)
+    return path
+
+
+@pytest.mark.parametrize("make, message", [
+    # ffmpeg's three-line complaint came through, and a folder or /dev/null was "no such file"
+    (lambda p: (p.write_text("not a video"), p)[1], "t.mp4 is not a readable video (Error opening input files: "),
+    (lambda p: (p.write_bytes(b""), p)[1], "t.mp4 is not a readable video ("),
+    (lambda p: (p.mkdir(), p)[1], "t.mp4 is not a file; give an MP4 exported by Lumos Studio"),
+    # "Unexpected error (ValueError / RecursionError / UnicodeDecodeError)", exit 1
+    (lambda p: _video_with_comment(p, b'lumos-take:{"request": {"prompt": "x", "steps": ' + b"9" * 5000 + b"}}"),
+     "t.mp4's Lumos Studio metadata is damaged: Exceeds the limit (4300 digits)"),
+    (lambda p: _video_with_comment(p, b'lumos-take:{"request": {"prompt": "x", "plan": ' + b"[" * 30000
+                                   + b"]" * 30000 + b"}}"),
+     "t.mp4's Lumos Studio metadata is damaged: its values are nested too deeply"),
+    (lambda p: _video_with_comment(p, b'lumos-take:{"request": {"prompt": "\xff\xfe"}}'),
+     "t.mp4's Lumos Studio metadata is damaged: it is not UTF-8 text"),
+    # damaged JSON was "carries no Lumos Studio take metadata"
+    (lambda p: _video_with_comment(p, b"lumos-take:{not json"), "t.mp4's Lumos Studio metadata is damaged: Expecting"),
+    (lambda p: _video_with_comment(p, b"lumos-take:[1, 2]"), "t.mp4's Lumos Studio metadata is damaged: it is not a JSON"),
+    # a duplicated key left the prompt a number: "prompt must be a non-empty instruction"
+    (lambda p: _video_with_comment(p, b'lumos-take:{"request": {"prompt": "x", "prompt": 5}}'),
+     "prompt must be text, got 5"),
+    # a huge number was printed whole
+    (lambda p: _video_with_comment(p, b'lumos-take:{"request": {"prompt": "x", "width": 1e300}}'),
+     "width must be between 16 and 2048, got 100000000000000005250476025520442024870446858110815915491..."),
+])
+def test_reproduce_refuses_damaged_files_with_one_line(tmp_path, capsys, make, message):
+    crafted = make(tmp_path / "t.mp4")
+    out = tmp_path / "o.mp4"
+    code, err = _main(capsys, "reproduce", str(crafted), "--out", str(out))
+    lines = _error_lines(err)
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], err
+    assert len(lines[0]) < 200 and not out.exists()
