@@ -19,7 +19,7 @@ from .events import (
     StepEvent,
     Take,
 )
-from .export import MAX_CRF, MAX_FPS, MAX_SCALE, partial_path
+from .export import MAX_CRF, MAX_EXPORT_SIDE, MAX_FPS, MAX_SCALE, check_export_size, partial_path
 from .handoff import (
     DEFAULT_FLOW_SHIFT,
     OFFICIAL_GAMMA_W,

@@ -41,6 +41,7 @@ from .api import (
     check_request,
     default_handoff,
     describe_exception,
+    check_export_size,
     embedded_family_available,
     estimate_memory,
     export_take,
@@ -410,12 +411,15 @@ def _prepare(args):
         out = _check_output(args.out if args.out is not None else "take.mp4")
         spec = ModelSpec(light=args.light, heavy=args.heavy, understanding=args.understanding,
                          device=args.device, dtype=args.dtype, offload=args.offload, memory=args.memory)
-        return check_request(request_from_args(args)), spec, out, None
+        request = check_request(request_from_args(args))
+        check_export_size(request.width, request.height, args.scale)  # --scale with the size, before rendering
+        return request, spec, out, None
     meta = read_take_metadata(args.file)
     data = meta.get("request")
     if not isinstance(data, dict):
         raise CliError(f"{Path(args.file).name} carries no render settings")
     request = check_request(RenderRequest.from_dict(data))
+    check_export_size(request.width, request.height, args.scale)
     light_id, heavy_id = _models_of(meta)
     made_with = f"the take was made with light {light_id or 'unknown'}, heavy {heavy_id or 'unknown'}"
     if args.trust_models_in_file:

@@ -39,6 +39,7 @@ METADATA_PREFIX = "lumos-take:"
 MAX_FPS = 240
 MAX_CRF = 51
 MAX_SCALE = 16
+MAX_EXPORT_SIDE = 8192  # the encoded width and height (after --scale); beyond, x264 and the players give up
 # ffmpeg gets the metadata as one argument; Linux refuses a single argument over 128 KiB ("Argument list too long")
 MAX_METADATA_BYTES = 120_000
 
@@ -106,12 +107,20 @@ def _failure(target: Path, reason: str) -> ExportError:
     return ExportError(f"could not write {target}: {reason}{hint}")
 
 
-def _upscale(frames: np.ndarray, scale: int) -> np.ndarray:
+def check_export_size(width: int, height: int, scale: int) -> None:
+    """ExportError when a take of width x height, upscaled `scale` times, is larger than an MP4 export can be."""
+    if max(width, height) * scale > MAX_EXPORT_SIDE:
+        raise ExportError(f"a {width}x{height} take at scale {scale} would be {width * scale}x{height * scale}; "
+                          f"exports are at most {MAX_EXPORT_SIDE} pixels wide and high: use a smaller scale")
+
+
+def _upscale(frame: np.ndarray, scale: int) -> np.ndarray:
+    """One frame, upscaled as it is written (a whole take upscaled at once could need tens of GB)."""
     if scale == 1:
-        return frames
+        return frame
     import cv2
 
-    return np.stack([cv2.resize(f, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC) for f in frames])
+    return np.ascontiguousarray(cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC))
 
 
 def export_mp4(frames: np.ndarray, path: str | os.PathLike, *, fps: int = 16, crf: int = 18, metadata: dict | None = None,
@@ -126,7 +135,8 @@ def export_mp4(frames: np.ndarray, path: str | os.PathLike, *, fps: int = 16, cr
     if target.suffix.lower() != ".mp4":
         raise ExportError(f"export to an .mp4 file, got {target.name!r}")
     check_export_options(fps, crf, scale)
-    frames = _check_frames(_upscale(_check_frames(frames), scale))
+    frames = _check_frames(frames)
+    check_export_size(frames.shape[2], frames.shape[1], scale)
     folder = target.parent
     if not folder.is_dir():
         raise ExportError(f"the folder {folder} does not exist")
@@ -144,7 +154,7 @@ def export_mp4(frames: np.ndarray, path: str | os.PathLike, *, fps: int = 16, cr
                               f"at most {MAX_METADATA_BYTES // 1000} KB fit in an MP4 export")
     remove_stale_partials(folder)
 
-    count, height, width = len(frames), frames.shape[1], frames.shape[2]
+    count, height, width = len(frames), frames.shape[1] * scale, frames.shape[2] * scale
     tmp = partial_path(target)
     try:
         # create it ourselves first: a path we cannot write is reported with its real reason, not ffmpeg's
@@ -152,7 +162,7 @@ def export_mp4(frames: np.ndarray, path: str | os.PathLike, *, fps: int = 16, cr
     except OSError as exc:
         raise _failure(target, exc.strerror or str(exc)) from None
     try:
-        _encode(frames, tmp, fps=fps, crf=crf, meta_arg=meta_arg, target=target)
+        _encode(frames, tmp, fps=fps, crf=crf, meta_arg=meta_arg, target=target, scale=scale)
         got_count, got_size = _read_back(tmp, target)
         if got_count != count or got_size != (width, height):
             raise ExportError(f"the written file does not match the take ({got_count} frames of {got_size}, "
@@ -164,9 +174,10 @@ def export_mp4(frames: np.ndarray, path: str | os.PathLike, *, fps: int = 16, cr
     return target
 
 
-def _encode(frames: np.ndarray, tmp: Path, *, fps, crf: int, meta_arg: str | None, target: Path) -> None:
+def _encode(frames: np.ndarray, tmp: Path, *, fps, crf: int, meta_arg: str | None, target: Path,
+            scale: int = 1) -> None:
     """Pipe raw RGB frames into ffmpeg (the command imageio-ffmpeg's writer builds), its messages kept aside."""
-    height, width = frames.shape[1], frames.shape[2]
+    height, width = frames.shape[1] * scale, frames.shape[2] * scale
     cmd = [_ffmpeg(), "-y", "-f", "rawvideo", "-vcodec", "rawvideo", "-s", f"{width}x{height}", "-pix_fmt", "rgb24",
            "-r", str(Fraction(fps).limit_denominator()), "-i", "-", "-an", "-vcodec", "libx264", "-pix_fmt", "yuv420p",
            "-v", "error", "-preset", "veryfast", "-crf", str(crf), "-movflags", "+faststart"]
@@ -183,7 +194,7 @@ def _encode(frames: np.ndarray, tmp: Path, *, fps, crf: int, meta_arg: str | Non
         try:
             try:
                 for frame in frames:
-                    proc.stdin.write(frame.tobytes())
+                    proc.stdin.write(_upscale(frame, scale).tobytes())
                 proc.stdin.close()
             except (BrokenPipeError, OSError):
                 pass  # ffmpeg stopped reading; its exit status and message say why

@@ -203,3 +203,33 @@ def test_reproduce_refuses_damaged_files_with_one_line(tmp_path, capsys, make, m
     lines = _error_lines(err)
     assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], err
     assert len(lines[0]) < 200 and not out.exists()
+
+
+def test_scale_is_checked_with_the_size_before_rendering(tmp_path, capsys, tiny_family):
+    """--scale 16 at 1024x512 passed both checks and upscaled the whole take in memory after the render (81 frames
+    of 832x480 at 16x: 25 GB); now the encoded size is bounded up front, and frames are upscaled one at a time."""
+    code, err = _render(capsys, tmp_path, tiny_family, "--size", "1024x512", "--scale", "16")
+    assert code == 2 and _error_lines(err) == [
+        "error: a 1024x512 take at scale 16 would be 16384x8192; exports are at most 8192 pixels wide and high: "
+        "use a smaller scale"]
+    from engine.export import read_metadata
+
+    out = export_mp4(np.zeros((3, 16, 16, 3), np.uint8), tmp_path / "big.mp4", scale=16, metadata={"request": {}})
+    assert out.is_file() and read_metadata(out) == {"request": {}}
+
+
+def test_ctrl_c_while_the_cli_imports_is_a_cancel_not_a_traceback(monkeypatch, capsys):
+    import builtins
+
+    import main as entry
+
+    real_import = builtins.__import__
+
+    def interrupted(name, *args, **kwargs):
+        if name == "engine.cli":
+            raise KeyboardInterrupt
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", interrupted)
+    assert entry.main(["render", "--prompt", "x"]) == 130
+    assert capsys.readouterr().err.strip() == "cancelled"
