@@ -263,6 +263,8 @@ def request_from_args(args) -> RenderRequest:
     if args.shift is not None and not (math.isfinite(args.shift) and 0.01 <= args.shift <= 100.0):
         # checked before the default hand-off is placed at this shift, which would otherwise be the one named
         raise CliError(f"--shift (the flow shift) must be a number from 0.01 to 100, got {args.shift}")
+    if args.plan is not None and args.no_plan:
+        raise CliError("--plan and --no-plan contradict each other: give one of them")
     if args.switch_step is not None and args.mode != "switch":
         raise CliError(f"--switch-step applies to --mode switch only (this is --mode {args.mode})")
     d = _defaults_for(args.light)

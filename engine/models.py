@@ -185,6 +185,8 @@ def resolve_path(source: str) -> Path:
                 f"'{source}' is not in the local Hugging Face cache ({cache}). "
                 f"Download it on a connected machine (`hf download {source}`) or choose its folder."
             ) from None
+    if path.is_symlink():
+        raise ModelError(f"{path} is a link to nothing (a broken link, or a loop of links); choose the model's folder")
     raise ModelError(f"model folder not found: {path}")
 
 

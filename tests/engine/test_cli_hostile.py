@@ -63,6 +63,7 @@ def _render(capsys, tmp_path, family, *args):
     (["--shift", "nan"], "error: --shift (the flow shift) must be a number from 0.01 to 100, got nan"),
     (["--shift", "inf"], "error: --shift (the flow shift) must be a number from 0.01 to 100, got inf"),
     # silently ignored
+    (["--plan", "a circle moves left", "--no-plan"], "error: --plan and --no-plan contradict each other"),
     (["--switch-step", "999"], "error: --switch-step applies to --mode switch only (this is --mode upfb)"),
     # found only after both generators had loaded (exit 1), or an internal error from torch
     (["--device", "meta"], "error: --device must be auto, cpu, cuda, cuda:N or mps, got 'meta'"),
@@ -233,3 +234,12 @@ def test_ctrl_c_while_the_cli_imports_is_a_cancel_not_a_traceback(monkeypatch, c
     monkeypatch.setattr(builtins, "__import__", interrupted)
     assert entry.main(["render", "--prompt", "x"]) == 130
     assert capsys.readouterr().err.strip() == "cancelled"
+
+
+def test_a_model_folder_that_is_a_loop_of_links_says_so(tmp_path, capsys, tiny_family):
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")  # was "model folder not found"
+    code, err = _main(capsys, "render", "--prompt", "x", "--light", str(tmp_path / "a"), "--heavy",
+                      str(tiny_family / "heavy"), "--out", str(tmp_path / "t.mp4"))
+    assert code == 2 and _error_lines(err) == [f"error: {tmp_path / 'a'} is a link to nothing (a broken link, or a "
+                                               f"loop of links); choose the model's folder"]
