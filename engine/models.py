@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,9 +108,9 @@ def _read_json(path: Path) -> dict:
 MAX_PARAMETERS = 200e9
 _TRANSFORMER_BOUNDS = {"num_layers": (1, 1000), "num_attention_heads": (1, 1024), "attention_head_dim": (1, 4096),
                        "ffn_dim": (1, 1 << 20), "in_channels": (1, 4096), "out_channels": (1, 4096),
-                       "text_dim": (1, 1 << 16), "freq_dim": (1, 1 << 16), "rope_max_seq_len": (1, 1 << 20),
-                       "patch_size": (1, 64), "position_grid": (1, 1 << 16), "image_dim": (1, 1 << 16),
-                       "added_kv_proj_dim": (1, 1 << 16), "pos_embed_seq_len": (1, 1 << 20)}
+                       "text_dim": (1, 1 << 16), "freq_dim": (1, 1 << 16), "rope_max_seq_len": (1, 1 << 16),
+                       "patch_size": (1, 64), "position_grid": (1, 4096), "image_dim": (1, 1 << 16),
+                       "added_kv_proj_dim": (1, 1 << 16), "pos_embed_seq_len": (1, 1 << 16)}
 _TEXT_ENCODER_BOUNDS = {"d_model": (1, 1 << 16), "d_ff": (1, 1 << 20), "d_kv": (1, 4096), "num_heads": (1, 1024),
                         "num_layers": (1, 1000), "vocab_size": (1, 1 << 21), "relative_attention_num_buckets":
                         (1, 1 << 16), "relative_attention_max_distance": (1, 1 << 20)}
@@ -142,7 +143,17 @@ def _check_transformer_config(config: dict, path: Path) -> None:
     _check_numbers(config, _TRANSFORMER_BOUNDS, path)
     dim = config.get("num_attention_heads", 1) * config.get("attention_head_dim", 1)
     per_layer = 8 * dim * dim + 2 * dim * config.get("ffn_dim", 1)
-    _check_size(config, path, config.get("num_layers", 1) * per_layer + dim * config.get("text_dim", 1))
+    grid = config.get("position_grid")
+    positions = math.prod(grid) if isinstance(grid, list) else 0  # an absolute position table of this many rows
+    _check_size(config, path, config.get("num_layers", 1) * per_layer + dim * config.get("text_dim", 1)
+                + positions * dim)
+
+
+def _check_vae_config(config: dict, path: Path) -> None:
+    _check_numbers(config, _VAE_BOUNDS, path)
+    mult = config.get("dim_mult") if isinstance(config.get("dim_mult"), list) else [4]
+    widest = config.get("base_dim", 96) * max(mult)  # 3x3x3 convolutions, encoder and decoder
+    _check_size(config, path, 2 * 27 * widest * widest * len(mult) * (config.get("num_res_blocks", 2) + 1))
 
 
 def _check_text_encoder_config(config: dict, path: Path) -> None:
@@ -226,7 +237,7 @@ def inspect_source(source: str) -> ResolvedSource:
             if not (path / sub).is_dir():
                 raise ModelError(f"pipeline folder {path} has no {sub}/")
         resolved.vae_config = _read_json(path / "vae" / "config.json")
-        _check_numbers(resolved.vae_config, _VAE_BOUNDS, path / "vae" / "config.json")
+        _check_vae_config(resolved.vae_config, path / "vae" / "config.json")
         resolved.text_encoder_config = _read_json(path / "text_encoder" / "config.json")
         _check_text_encoder_config(resolved.text_encoder_config, path / "text_encoder" / "config.json")
         _check_weights(path / "vae", "the VAE")
