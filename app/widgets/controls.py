@@ -87,8 +87,7 @@ class PromptEditor(QFrame):
         self.more.setCheckable(True)
         self.more.setToolTip("Show the negative prompt")
         self.more.toggled.connect(self._toggle_advanced)
-        foot.addWidget(self.count)
-        foot.addStretch(1)
+        foot.addWidget(self.count, 1)  # all the room there is: a wrapping label would otherwise wrap early
         foot.addWidget(self.more)
         lay.addLayout(foot)
         self.negative = QPlainTextEdit()

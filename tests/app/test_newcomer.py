@@ -406,3 +406,14 @@ def test_export_status_message_is_short(make_window, qtbot, tmp_path):
     qtbot.waitUntil(lambda: bool(done), timeout=30000)
     assert win.statusBar().currentMessage() == "Exported take.mp4"
     assert str(out) in win.banner.text.text()
+
+
+def test_count_line_stays_on_one_line_when_there_is_room(make_window, qtbot):
+    win = make_window()
+    win.resize(1600, 1000)
+    win.prompt.set_token_budget(80)
+    type_instruction(qtbot, win, "a small red dotted circle at the top right moves left. sand checked background.")
+    QApplication.processEvents()
+    count = win.prompt.count
+    one_line = count.fontMetrics().horizontalAdvance(count.text())
+    assert one_line <= count.width() and count.height() < 2 * count.fontMetrics().lineSpacing()
