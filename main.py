@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 CLI_COMMANDS = {"render", "reproduce", "-h", "--help"}
@@ -21,9 +22,28 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unknown command {argv[0]!r}; use render, reproduce, or no arguments for the app",
               file=sys.stderr)
         return 2
+    if argv and argv[0] == "--version":
+        from engine.api import __version__
+
+        print(f"Lumos Studio {__version__}")
+        return 0
+    problem = no_display()
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     from app import run
 
     return run(argv)
+
+
+def no_display() -> str | None:
+    """Why the window cannot open here (Qt would abort with SIGABRT after a page of plugin messages), or None."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return None
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    return ("no display to open the window on (neither DISPLAY nor WAYLAND_DISPLAY is set): start Lumos Studio "
+            "from a desktop session, use `main.py render` for headless work, or set QT_QPA_PLATFORM=offscreen")
 
 
 if __name__ == "__main__":
