@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -16,7 +18,7 @@ def run_main(*args, env_drop=("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")):
 
 def test_no_display_is_one_line_and_exit_2():
     if not sys.platform.startswith("linux"):
-        return
+        pytest.skip("the display check is for Linux (X11 / Wayland)")
     out = run_main()
     assert out.returncode == 2, out.stderr
     assert out.stderr.strip().count("\n") == 0 and "no display" in out.stderr
