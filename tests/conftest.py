@@ -23,7 +23,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-APP_NAME = "LumosStudio"  # app.project.APP_NAME (not imported here: this runs before any test module)
+APP_NAME = "LumosStudio"  # app.settings.APP_NAME (not imported here: this runs before any test module)
 
 
 def real_user_dirs(env=None) -> list[Path]:

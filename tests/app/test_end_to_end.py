@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def tiny_family(tmp_path_factory):
-    from tests.tiny_models import build_tiny_family
+    from devtools.tiny_models import build_tiny_family
 
     return build_tiny_family(tmp_path_factory.mktemp("tiny"))
 
