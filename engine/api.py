@@ -44,6 +44,7 @@ from .models import (
     validate_spec,
 )
 from .request import (
+    FAST_PRESET,
     MAX_FRAMES,
     MAX_NEGATIVE_CHARS,
     MAX_PLAN_CHARS,

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .api import (
     DEFAULT_FAMILY,
+    FAST_PRESET,
     MAX_CRF,
     MAX_FPS,
     MAX_SCALE,
@@ -135,7 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--cfg", type=float, help="guidance scale for both generators")
     r.add_argument("--cfg-heavy", type=float, help="guidance scale for the heavy generator")
-    r.add_argument("--scheduler", choices=SCHEDULERS, default=SCHEDULERS[0])
+    r.add_argument("--scheduler", choices=SCHEDULERS, help=f"sampler (default {SCHEDULERS[0]}); fewstep: for step- "
+                   "and CFG-distilled generators, fixed timesteps re-noised each step (4 steps, no CFG unless given)")
+    r.add_argument("--fast", action="store_true", help="the Fast preset for distilled generators: --scheduler fewstep "
+                   "--steps 4 --cfg 1 (an explicit --steps or --cfg wins)")
     r.add_argument("--shift", type=float, help="flow shift (default: the model's)")
     r.add_argument("--plan", help="plan text to condition the light generator on (default: the block's own)")
     r.add_argument("--no-plan", action="store_true", help="condition on the instruction only")
@@ -267,7 +271,12 @@ def request_from_args(args) -> RenderRequest:
         raise CliError("--plan and --no-plan contradict each other: give one of them")
     if args.switch_step is not None and args.mode != "switch":
         raise CliError(f"--switch-step applies to --mode switch only (this is --mode {args.mode})")
+    if args.fast and args.scheduler not in (None, FAST_PRESET["scheduler"]):
+        raise CliError(f"--fast samples with --scheduler {FAST_PRESET['scheduler']}, not {args.scheduler}")
+    scheduler = FAST_PRESET["scheduler"] if args.fast else (args.scheduler or SCHEDULERS[0])
     d = _defaults_for(args.light)
+    if scheduler == FAST_PRESET["scheduler"]:  # a distilled generator's own steps and guidance
+        d = {**d, **{k: FAST_PRESET[k] for k in ("steps", "guidance_light", "guidance_heavy")}}
     width, height = args.size if args.size else (d["width"], d["height"])
     handoff = args.handoff if args.handoff is not None else default_handoff(d, args.shift)[0]
     steps = args.steps if args.steps is not None else d["steps"]
@@ -282,7 +291,7 @@ def request_from_args(args) -> RenderRequest:
                         light_lead=args.light_lead),
         switch_step=switch_step, steps=steps, num_frames=args.frames if args.frames is not None else d["num_frames"],
         width=width, height=height, seed=args.seed, guidance_light=g_light, guidance_heavy=g_heavy,
-        scheduler=args.scheduler, flow_shift=args.shift, plan=args.plan, use_plan=not args.no_plan)
+        scheduler=scheduler, flow_shift=args.shift, plan=args.plan, use_plan=not args.no_plan)
 
 
 class _Session:

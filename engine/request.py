@@ -19,7 +19,10 @@ from dataclasses import dataclass, field
 log = logging.getLogger(__name__)
 
 MODES = ("light", "heavy", "switch", "upfb")
-SCHEDULERS = ("unipc", "euler")
+SCHEDULERS = ("unipc", "euler", "fewstep")  # fewstep: step- and CFG-distilled generators (engine.schedulers)
+# The settings a step- and CFG-distilled generator (e.g. the published 4-step Wan2.1 distillations) is run with:
+# the fixed few-step schedule with fresh noise each step, and no CFG. The CLI's --fast and the app's Fast preset.
+FAST_PRESET = {"scheduler": "fewstep", "steps": 4, "guidance_light": 1.0, "guidance_heavy": 1.0}
 # Text limits, checked before any model sees the text: the understanding LM's cost grows with the square of its
 # input (a 100 KB negative asked for a 519 GB allocation), and the take's metadata travels on ffmpeg's command line.
 MAX_PROMPT_CHARS = 2000

@@ -318,6 +318,8 @@ class Runtime:
         cond = Conditioning(cat("light_cond"), cat("light_uncond"), cat("heavy_cond"), cat("heavy_uncond"))
         resolved = self.resolve(first)
         scheduler = self._scheduler(first, resolved)
+        if hasattr(scheduler, "noise_seeds"):
+            scheduler.noise_seeds = [r.seed for r in reqs]  # each clip re-noised as in its single render
         latents = torch.cat([self._initial_noise(r) for r in reqs])
         settings = self._settings(first, resolved)
         latents = denoise(models.light, models.heavy, cond, settings, scheduler, latents)
@@ -348,6 +350,8 @@ class Runtime:
         scheduler = make_scheduler(req.scheduler, resolved.flow_shift, models.scheduler_config)
         scheduler.set_timesteps(req.steps, device=models.device)
         scheduler.set_begin_index(0)
+        if hasattr(scheduler, "noise_seeds"):  # fewstep: each step's fresh noise comes from the request's seed
+            scheduler.noise_seeds = [req.seed]
         return scheduler
 
     def _settings(self, req: RenderRequest, resolved: Resolved):
