@@ -33,6 +33,7 @@ from .handoff import (
     resolve_request,
 )
 from .jobs import Engine, JobHandle
+from .lora import check_lora_file, find_recorded_lora, parse_lora_arg
 from .memory_plan import MEMORY_CHOICES, PLANS as MEMORY_PLANS, MemoryEstimate, MemoryPlan, choose_plan, next_plan
 from .models import (
     DEFAULT_FAMILY,

@@ -157,6 +157,56 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _lora(text: str) -> tuple[str, float | None]:
+    from .api import parse_lora_arg
+
+    try:
+        return parse_lora_arg(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _loras_of(given) -> tuple:
+    """The LoRA flags as ModelSpec wants them, each file checked now (.safetensors, exists)."""
+    from .api import check_lora_file
+
+    return tuple((str(check_lora_file(path)), 1.0 if scale is None else scale) for path, scale in given or ())
+
+
+def _recorded_loras(meta: dict, args) -> tuple[tuple, tuple]:
+    """reproduce: the LoRAs the take recorded, found among the --lora-* paths or next to the MP4 by file name, each
+    with the recorded sha256 (engine.lora.find_recorded_lora); a --lora-* SCALE overrides the recorded strength, and
+    a --lora-* file the take did not record is added."""
+    from .api import check_lora_file, find_recorded_lora
+
+    recorded = meta.get("loras") or {}
+    if not isinstance(recorded, dict):
+        raise CliError(f"the file's LoRA list is malformed: {str(recorded)[:60]!r}")
+    out = []
+    for role in ("light", "heavy"):
+        given = list(getattr(args, f"lora_{role}", None) or [])
+        records = recorded.get(role) or []
+        if not isinstance(records, list) or len(records) > 64:
+            raise CliError(f"the file's {role} LoRA list is malformed")
+        chosen = []
+        for record in records:
+            if not isinstance(record, dict):
+                raise CliError(f"the file's {role} LoRA record is malformed: {str(record)[:60]!r}")
+            path = find_recorded_lora(record, role, [g[0] for g in given], args.file)
+            scale = record.get("scale", 1.0)
+            if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not abs(scale) <= 100:
+                raise CliError(f"the file's {role} LoRA strength is malformed: {str(scale)[:40]!r}")
+            for g in given:
+                if Path(g[0]).name == path.name:
+                    given.remove(g)
+                    scale = scale if g[1] is None else g[1]
+                    break
+            chosen.append((str(path), float(scale)))
+        chosen += [(str(check_lora_file(p)), 1.0 if sc is None else sc) for p, sc in given]
+        out.append(tuple(chosen))
+    return out[0], out[1]
+
+
 def _output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="output .mp4 (default: take.mp4, or FILE-reproduced.mp4)")
     p.add_argument("--fps", type=int, help="frames per second (default: the model family's)")
@@ -170,6 +220,10 @@ def _output_args(p: argparse.ArgumentParser) -> None:
                    help="GPU memory plan: resident (everything on the GPU), balanced (text encoder off the GPU between "
                    "prompts, heavy generator streamed block by block), low (both generators streamed, VAE tiling); "
                    "auto (default) picks the first that fits the card's free memory (resident on CPU)")
+    for role in ("light", "heavy"):
+        p.add_argument(f"--lora-{role}", type=_lora, action="append", default=[], metavar="PATH[:SCALE]",
+                       help=f"a .safetensors LoRA for the {role} generator, with its strength (default 1); "
+                       "repeatable")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -421,7 +475,8 @@ def _prepare(args):
     if args.command == "render":
         out = _check_output(args.out if args.out is not None else "take.mp4")
         spec = ModelSpec(light=args.light, heavy=args.heavy, understanding=args.understanding,
-                         device=args.device, dtype=args.dtype, offload=args.offload, memory=args.memory)
+                         device=args.device, dtype=args.dtype, offload=args.offload, memory=args.memory,
+                         lora_light=_loras_of(args.lora_light), lora_heavy=_loras_of(args.lora_heavy))
         request = check_request(request_from_args(args))
         check_export_size(request.width, request.height, args.scale)  # --scale with the size, before rendering
         return request, spec, out, None
@@ -437,8 +492,9 @@ def _prepare(args):
         light, heavy = args.light or _model_source(light_id), args.heavy or _model_source(heavy_id)
     else:  # the file is untrusted input: it never chooses which folders we load
         light, heavy = args.light, args.heavy
+    lora_light, lora_heavy = _recorded_loras(meta, args)
     spec = ModelSpec(light=light, heavy=heavy, device=args.device, dtype=args.dtype, offload=args.offload,
-                     memory=args.memory)
+                     memory=args.memory, lora_light=lora_light, lora_heavy=lora_heavy)
     out = _check_output(args.out if args.out is not None else str(Path(args.file).with_name(Path(args.file).stem + "-reproduced.mp4")))
     if args.fps is None and meta.get("fps") is not None:
         fps = meta["fps"]

@@ -83,6 +83,7 @@ class LoadedModels:
     max_sequence_length: int = DEFAULT_MAX_SEQUENCE_LENGTH
     memory_plan: object | None = None  # engine.memory_plan.MemoryPlan applied at loading
     text_encoder_offloaded: bool = False  # the text encoder lives in host memory between prompts
+    loras: dict = field(default_factory=dict)  # {"light": [{"name", "sha256", "scale"}], "heavy": [...]}
 
     @contextmanager
     def text_encoding(self):
@@ -204,6 +205,13 @@ def load_models(spec: ModelSpec | None, progress: Progress | None = None) -> Loa
     pipe = WanPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=light_model,
                        scheduler=make_scheduler("unipc", scheduler_config.get("flow_shift", 5.0), scheduler_config))
     pipe.set_progress_bar_config(disable=True)
+    loras = {}
+    if spec.lora_light or spec.lora_heavy:
+        from .lora import apply_loras
+
+        say("loading LoRAs", 0.88)
+        loras = {"light": apply_loras(light_model, spec.lora_light, "light"),
+                 "heavy": apply_loras(heavy_model, spec.lora_heavy, "heavy")}
     plan = memory_plan_for_sources(spec, light, heavy, device, dtype, family_request_size(defaults))
     say(f"{plan.describe()}; moving models to {device}", 0.92)
     placed = apply_plan(plan.name, light=light_model, heavy=heavy_model, vae=vae, text_encoder=text_encoder,
@@ -213,7 +221,7 @@ def load_models(spec: ModelSpec | None, progress: Progress | None = None) -> Loa
         scheduler_config=scheduler_config, device=device, dtype=dtype, light_id=_display_id(light),
         heavy_id=_display_id(heavy), understanding=understanding, defaults=defaults,
         max_sequence_length=int(defaults.get("max_sequence_length", DEFAULT_MAX_SEQUENCE_LENGTH)),
-        memory_plan=plan, text_encoder_offloaded=placed["text_encoder_offloaded"],
+        memory_plan=plan, text_encoder_offloaded=placed["text_encoder_offloaded"], loras=loras,
     )
     say("ready", 1.0)
     return models

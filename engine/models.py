@@ -48,10 +48,17 @@ class ModelSpec:
     dtype: str = "auto"
     offload: bool = False
     memory: str = "auto"
+    # LoRAs per generator: ((path, scale), ...), attached in order with their strengths (engine/lora.py)
+    lora_light: tuple = ()
+    lora_heavy: tuple = ()
 
     def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("light", "heavy", "understanding", "device", "dtype", "offload",
-                                              "memory")}
+        out = {k: getattr(self, k) for k in ("light", "heavy", "understanding", "device", "dtype", "offload",
+                                             "memory")}
+        if self.lora_light or self.lora_heavy:
+            out["lora_light"] = [list(x) for x in self.lora_light]
+            out["lora_heavy"] = [list(x) for x in self.lora_heavy]
+        return out
 
 
 @dataclass

@@ -206,13 +206,18 @@ class Runtime:
 
     def _model_key(self) -> dict:
         m = self._require()
-        return {"light": m.light_id, "heavy": m.heavy_id, "device": str(m.device), "dtype": str(m.dtype),
-                "understanding": m.understanding is not None, "L": m.max_sequence_length}
+        key = {"light": m.light_id, "heavy": m.heavy_id, "device": str(m.device), "dtype": str(m.dtype),
+               "understanding": m.understanding is not None, "L": m.max_sequence_length}
+        if any(getattr(m, "loras", {}).values()):  # LoRAs (name, sha256, strength) change both generators' output
+            key["loras"] = m.loras
+        return key
 
     def prefix_key(self, req: RenderRequest, plan: str | None, resolved: Resolved) -> str:
         """Everything that determines the light generator's trajectory (not the hand-off, not the heavy model)."""
         m = self._require()
+        light_loras = getattr(m, "loras", {}).get("light")
         return _digest({
+            **({"light_loras": light_loras} if light_loras else {}),
             "light": m.light_id, "device": str(m.device), "dtype": str(m.dtype), "L": m.max_sequence_length,
             "understanding": m.understanding is not None, "prompt": req.prompt, "negative": req.negative_prompt,
             "plan": plan if req.use_plan else None, "seed": req.seed, "size": [req.width, req.height],
@@ -510,6 +515,7 @@ class Runtime:
             "flow_shift": resolved.flow_shift,
             "models": {"light": models.light_id, "heavy": models.heavy_id,
                        "understanding": models.understanding is not None},
+            "loras": {role: list(getattr(models, "loras", {}).get(role, [])) for role in ("light", "heavy")},
             "device": str(models.device),
             "dtype": str(models.dtype).replace("torch.", ""),
             "frames": int(frames.shape[0]),
