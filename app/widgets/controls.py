@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.api import MAX_PROMPT_CHARS, MAX_STEPS, UPFBParams
+from engine.api import FAST_PRESET, MAX_PROMPT_CHARS, MAX_STEPS, UPFBParams
 
 from ..resources import icon, presets
 from ..schema import MAX_SEED
@@ -315,6 +315,14 @@ class SettingsPanel(QGroupBox):
         self.dice.setIcon(icon("dice"))
         self.dice.setToolTip("Roll a new random seed")
         self.dice.clicked.connect(self.roll_seed)
+        self.fast = QToolButton()
+        self.fast.setText("Fast")
+        self.fast.setToolTip(f"Fast preset, for step- and CFG-distilled generators (e.g. the 4-step Wan2.1 "
+                             f"distillations): the few-step sampler, {FAST_PRESET['steps']} steps, no CFG")
+        self.fast.clicked.connect(self.apply_fast_preset)
+        st = QHBoxLayout()
+        st.addWidget(self.steps, 1)
+        st.addWidget(self.fast)
         sd = QHBoxLayout()
         sd.addWidget(self.seed, 1)
         sd.addWidget(self.dice)
@@ -322,7 +330,7 @@ class SettingsPanel(QGroupBox):
         form.addRow("Size", self.size)
         form.addRow("", wh)
         form.addRow("Frames", fr)
-        form.addRow("Steps", self.steps)
+        form.addRow("Steps", st)
         form.addRow("Guidance light", self.guidance_light)
         form.addRow("Guidance heavy", self.guidance_heavy)
         form.addRow("Seed", sd)
@@ -346,6 +354,7 @@ class SettingsPanel(QGroupBox):
         self.scheduler = QComboBox()
         self.scheduler.addItem("UniPC (Wan default)", "unipc")
         self.scheduler.addItem("Euler", "euler")
+        self.scheduler.addItem("Few-step (distilled generators)", "fewstep")
         self.scheduler.setToolTip("Sampler; a new draft is needed after changing it")
         for w in (self.gamma_hf, self.sigma_min, self.sigma_max, self.light_lead):
             w.valueChanged.connect(self._upfb_changed)
@@ -415,6 +424,11 @@ class SettingsPanel(QGroupBox):
         v = self.values()
         return {k: v[k] for k in ("width", "height", "num_frames", "steps", "guidance_light", "guidance_heavy",
                                   "seed", "scheduler")} | {"upfb": UPFBParams(**v["upfb"])}
+
+    def apply_fast_preset(self) -> None:
+        """The Fast preset (engine.api.FAST_PRESET): few-step sampler, 4 steps, guidance 1 for both generators."""
+        self.set_values(dict(FAST_PRESET))
+        self.changed.emit()
 
     def set_fps(self, fps: int) -> None:
         self._fps = max(1, int(fps))
