@@ -23,7 +23,8 @@ from PySide6.QtWidgets import (
 
 from .resources import icon
 from .widgets.common import Banner, Storyboard
-from .widgets.controls import PlanPanel, PromptEditor, SettingsPanel
+from .widgets.controls import SettingsPanel
+from .widgets.instruction import PlanPanel, PromptEditor
 from .widgets.handoff import HandoffPanel
 from .widgets.player import CompareView, Player
 from .widgets.takes import QueueView, TakesStrip
