@@ -75,3 +75,22 @@ def test_flop_floor_of_the_real_14b_and_the_card_table():
     assert 1.5e15 < flops["total"] < 2.0e15  # ≈ 1.8 PFLOP: a ≈ 1.8 s floor on an H100
     assert gc.bf16_peak("NVIDIA H100 80GB HBM3") == gc.bf16_peak("NVIDIA H200") == 989e12
     assert gc.bf16_peak("Some Future Card") is None
+
+
+def test_the_whole_script_runs_at_tiny_widths_on_cpu():
+    """Every stage and every memory plan of the script runs (a smoke run: toy widths, nothing timed for real)."""
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--device", "cpu", "--tiny", "--width", "64", "--height",
+                           "64", "--frames", "5"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    table = proc.stdout
+    assert "FAILED" not in table
+    for row in ("encode", "light (", "heavy (", "UPFB step", "VAE decode (1, 3, 5, 64, 64)",
+                "plan resident", "plan balanced", "plan low", "total"):
+        assert row in table, f"row {row!r} missing from\n{table}"
+
+
+def test_real_widths_without_cuda_are_refused_with_a_hint(capsys):
+    gc = _module()
+    with pytest.raises(SystemExit) as exc:
+        gc.main(["--device", "cpu"])
+    assert exc.value.code == 2 and "--tiny" in capsys.readouterr().err
