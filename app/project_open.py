@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.api import ProjectError, RenderRequest, RequestError, read_take_metadata, remove_stale_partials
@@ -207,6 +207,9 @@ class Restored:
     request: RenderRequest  # checked: "Render it" renders exactly this
     panel: dict  # the settings panel's values it sets
     plan: str | None  # the plan the understanding block wrote for it, when the request does not carry one
+    # the LoRAs it recorded, {"light": [{"name", "sha256", "scale"}], "heavy": [...]}: checked, looked up later
+    loras: dict = field(default_factory=lambda: {"light": [], "heavy": []})
+    lora_problems: list = field(default_factory=list)  # records that could not be read (left out, named)
 
 
 def restore_from_metadata(meta) -> Restored:
@@ -226,4 +229,7 @@ def restore_from_metadata(meta) -> Restored:
              "guidance_light": req.guidance_light, "guidance_heavy": req.guidance_heavy, "seed": req.seed,
              "scheduler": req.scheduler, "upfb": req.upfb.to_dict()}
     plan = meta.get("plan") if isinstance(meta.get("plan"), str) and meta.get("plan") else None
-    return Restored(req, schema.PANEL_FIELDS.check(panel, "settings"), plan)
+    problems: list[str] = []
+    loras = schema.LORA_RECORDS.read(meta["loras"], "loras", problems) if meta.get("loras") is not None else {}
+    loras = {role: loras.get(role, []) for role in ("light", "heavy")}
+    return Restored(req, schema.PANEL_FIELDS.check(panel, "settings"), plan, loras, problems)

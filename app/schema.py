@@ -403,6 +403,35 @@ PROJECT_FIELDS = Obj({
 
 PATH_TEXT = Str(MAX_PATH_CHARS, no_nul=True)
 
+# LoRAs. The settings keep each generator's list as [[file, strength], ...]; a take's metadata records
+# {"light": [{"name", "sha256", "scale"}, ...], "heavy": [...]} (engine/lora.py writes it).
+MAX_LORAS = 16  # per generator in the settings (the picker's lists)
+MAX_LORA_RECORDS = 64  # per generator in a take's metadata (what `reproduce` accepts)
+MAX_LORA_STRENGTH = 100.0  # the engine's limit; the picker offers -4..4
+LORA_STRENGTH = Num(-MAX_LORA_STRENGTH, MAX_LORA_STRENGTH)
+LORA_FILE = Str(MAX_PATH_CHARS, non_empty=True, no_nul=True)
+
+
+class LoraEntry(Schema):
+    """One settings entry [file, strength] -> [file, strength as a float]."""
+
+    def _check(self, value, where):
+        if not isinstance(value, list) or len(value) != 2:
+            raise Invalid(where, f"must be [file, strength], got {show(value)}")
+        return [LORA_FILE.check(value[0], f"{where}[0]"), float(LORA_STRENGTH.check(value[1], f"{where}[1]"))]
+
+
+LORA_LIST = ListOf(LoraEntry(), MAX_LORAS)
+
+LORA_RECORD = Obj({
+    "name": Field(Str(MAX_NAME_CHARS, non_empty=True, no_nul=True), required=True),
+    "sha256": Field(Str(64, pattern=re.compile(r"[0-9a-f]{64}")), required=True),
+    "scale": LORA_STRENGTH,
+})
+
+# Read leniently (LORA_RECORDS.read): a bad record is left out and named, the take's other settings stay.
+LORA_RECORDS = Obj({"light": ListOf(LORA_RECORD, MAX_LORA_RECORDS), "heavy": ListOf(LORA_RECORD, MAX_LORA_RECORDS)})
+
 SETTINGS_FIELDS = Obj({
     "geometry": Str(65_536),
     "window_state": Str(65_536),
@@ -418,6 +447,8 @@ SETTINGS_FIELDS = Obj({
     "model_device": Str(32, pattern=re.compile(r"[A-Za-z0-9:_-]{1,32}")),
     "model_offload": Bool(),
     "model_memory": OneOf(MEMORY_CHOICES),
+    "model_lora_light": LORA_LIST,
+    "model_lora_heavy": LORA_LIST,
     "render": PANEL_FIELDS,
     "defaults_applied_for": Str(2 * MAX_PATH_CHARS + 1),
     "debounce_ms": Int(50, 5000),

@@ -156,6 +156,8 @@ class Settings:
     model_device: str = "auto"
     model_offload: bool = False
     model_memory: str = "auto"  # GPU memory plan: auto (chosen from the card), resident, balanced or low
+    model_lora_light: list = field(default_factory=list)  # LoRAs on the light generator: [[file, strength], ...]
+    model_lora_heavy: list = field(default_factory=list)
     render: dict = field(default_factory=dict)  # last settings-panel values, for new projects
     defaults_applied_for: str = ""  # which model pair's family defaults were copied into `render`
     debounce_ms: int = 350
