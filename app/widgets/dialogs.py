@@ -26,6 +26,8 @@ from PySide6.QtWidgets import (
 
 from engine.api import LumosError, ModelSpec, embedded_family_available, validate_spec
 
+from .lora_list import LoraList, loras_problem
+
 SHORTCUTS = [
     ("Ctrl+Enter", "Render a draft of the instruction (from anywhere in the window)"),
     ("Esc", "Cancel the running job (or close the compare view)"),
@@ -80,7 +82,8 @@ def check_spec(spec: ModelSpec) -> tuple[bool, str]:
 
 
 def check_models(spec: ModelSpec) -> tuple[bool, str, dict[str, str]]:
-    """(usable, message, {"light" / "heavy": why that source cannot be used}): config-only, no weights loaded."""
+    """(usable, message, {"light" / "heavy" / "lora_light" / "lora_heavy": why that choice cannot be used}):
+    config-only and safetensors headers, no weights loaded."""
     field_errors = {}
     for name in ("light", "heavy"):
         source = getattr(spec, name)
@@ -94,15 +97,23 @@ def check_models(spec: ModelSpec) -> tuple[bool, str, dict[str, str]]:
             field_errors[name] = str(exc)
         except Exception as exc:  # an unreadable folder must become a message, not a crash
             field_errors[name] = f"Could not check this model ({type(exc).__name__}: {exc})"
+    for name in ("lora_light", "lora_heavy"):
+        why = loras_problem(getattr(spec, name))
+        if why:
+            field_errors[name] = why
     if field_errors:
-        plural = "s" if len(field_errors) > 1 else ""
-        return False, f"Fix the model{plural} marked in red.", field_errors
+        models = [name for name in field_errors if not name.startswith("lora_")]
+        plural = "s" if len(models) > 1 else ""
+        message = f"Fix the model{plural} marked in red." if len(models) == len(field_errors) else \
+            "Fix what is marked in red."
+        return False, message, field_errors
     ok, message = check_spec(spec)
     return ok, message, {}
 
 
 class ModelPickerDialog(QDialog):
-    """Embedded default family, or a light + heavy pair from folders or local Hugging Face repo ids.
+    """Embedded default family, or a light + heavy pair from folders or local Hugging Face repo ids, and each
+    generator's LoRAs (app.widgets.lora_list).
 
     "Load these models" checks the choice first (configs only, on a helper thread) and closes only when it is usable;
     a field that does not name a usable model gets its reason in red under it."""
@@ -134,6 +145,10 @@ class ModelPickerDialog(QDialog):
         self.field_errors: dict[str, QLabel] = {}
         form.addRow("Light", self._with_browse(self.light, "light"))
         form.addRow("Heavy", self._with_browse(self.heavy, "heavy"))
+        self.loras = {role: LoraList(role, getattr(spec, f"lora_{role}", ())) for role in ("light", "heavy")}
+        for role, widget in self.loras.items():
+            widget.changed.connect(self._edited)
+            form.addRow(f"{role.capitalize()} LoRAs", widget)
         self.device = QComboBox()
         for label, value in (("Automatic (GPU if present)", "auto"), ("CPU", "cpu"), ("CUDA GPU", "cuda"),
                              ("Apple GPU (MPS)", "mps")):
@@ -175,7 +190,7 @@ class ModelPickerDialog(QDialog):
         (self.custom if (spec.light or spec.heavy) else self.embedded).setChecked(True)
         self.embedded.toggled.connect(self._mode)
         self._mode()
-        self.resize(640, 300)
+        self.resize(640, 520)
 
     def _with_browse(self, edit: QLineEdit, name: str) -> QWidget:
         w = QWidget()
@@ -220,12 +235,13 @@ class ModelPickerDialog(QDialog):
         self._edited()
 
     def spec(self) -> ModelSpec:
+        loras = {"lora_light": self.loras["light"].entries(), "lora_heavy": self.loras["heavy"].entries()}
         if self.embedded.isChecked():
             return ModelSpec(device=self.device.currentData(), offload=self.offload.isChecked(),
-                             memory=self.memory.currentData())
+                             memory=self.memory.currentData(), **loras)
         return ModelSpec(light=self.light.text().strip() or None, heavy=self.heavy.text().strip() or None,
                          device=self.device.currentData(), offload=self.offload.isChecked(),
-                         memory=self.memory.currentData())
+                         memory=self.memory.currentData(), **loras)
 
     def validate(self) -> None:
         """Check the choice and show the result (the "Check pair" button)."""
@@ -261,7 +277,11 @@ class ModelPickerDialog(QDialog):
                 edit.setProperty("invalid", bool(text))
                 edit.style().unpolish(edit)  # re-read the stylesheet's [invalid="true"] border
                 edit.style().polish(edit)
-        first_bad = next((e for n, e in (("light", self.light), ("heavy", self.heavy)) if errors.get(n)), None)
+        for role, widget in self.loras.items():
+            widget.show_error(errors.get(f"lora_{role}", ""))
+        fields = (("light", self.light), ("heavy", self.heavy), ("lora_light", self.loras["light"].table),
+                  ("lora_heavy", self.loras["heavy"].table))
+        first_bad = next((e for n, e in fields if errors.get(n)), None)
         if first_bad is not None:
             first_bad.setFocus()
 
