@@ -6,6 +6,7 @@ synthetic scene (a disc moving over a gradient) so that previews visibly go from
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 
@@ -17,6 +18,7 @@ from engine.api import (
     LoadProgress,
     LumosError,
     Take,
+    check_lora_file,
     handoff_to_gamma_w,
 )
 
@@ -66,6 +68,7 @@ class ScriptedRuntime:
         # "{instruction}" is filled in, so that each instruction gets its own plan, as from a real block
         self.plan_text = "1. a disc appears on the left ({instruction})\n2. it rolls to the right"
         self.loaded = False
+        self.loras: dict = {"light": [], "heavy": []}  # as the real engine records them (name, sha256, scale)
         self._cache: dict = {}
 
     def load(self, spec, progress=None) -> dict:
@@ -76,8 +79,11 @@ class ScriptedRuntime:
         if self.load_error is not None:
             error, self.load_error = self.load_error, None
             raise _scripted_error(*error)
+        # like the real engine: a missing or non-safetensors LoRA is a ModelError; each is recorded by name + sha256
+        self.loras = {role: [_lora_record(path, scale) for path, scale in getattr(spec, f"lora_{role}", ())]
+                      for role in ("light", "heavy")}
         self.loaded = True
-        return dict(self.summary)
+        return dict(self.summary, loras=self.loras)
 
     def plan(self, instruction: str) -> str | None:
         if not self.summary.get("has_understanding"):
@@ -85,7 +91,7 @@ class ScriptedRuntime:
         return self.plan_text.replace("{instruction}", " ".join(instruction.split()))
 
     def render(self, req, *, job_id: int = 0, emit=None, cancel_flag=None) -> Take:
-        key = repr((req.to_dict(), self.summary.get("light"), self.summary.get("heavy")))
+        key = repr((req.to_dict(), self.summary.get("light"), self.summary.get("heavy"), self.loras))
         if key in self._cache:
             take = self._cache[key]
             return Take(take.request, take.frames, take.fps, take.metadata, 0.0, from_cache=True)
@@ -119,8 +125,14 @@ class ScriptedRuntime:
         plan = (req.plan if req.plan is not None else self.plan(req.prompt)) if req.use_plan else None
         request = req.to_dict() | ({"plan": plan} if plan is not None and req.plan is None else {})
         meta = {"request": request, "plan": plan, "gamma_w": None if gamma_w == math.inf else gamma_w,
-                "models": {"light": self.summary.get("light"), "heavy": self.summary.get("heavy")}, "app": "fake-engine"}
+                "models": {"light": self.summary.get("light"), "heavy": self.summary.get("heavy")},
+                "loras": self.loras, "app": "fake-engine"}
         return Take(req, frames, fps, meta, time.monotonic() - t0)
+
+
+def _lora_record(path, scale) -> dict:
+    p = check_lora_file(path)
+    return {"name": p.name, "sha256": hashlib.sha256(p.read_bytes()).hexdigest(), "scale": float(scale)}
 
 
 def _scripted_error(message: str, error_type: str) -> LumosError:

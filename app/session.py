@@ -37,9 +37,23 @@ def take_key(req: RenderRequest) -> str:
 
 
 def take_models(metadata: dict) -> tuple | None:
-    """(light, heavy) model ids recorded in a take's metadata, if any."""
+    """(light, heavy, LoRAs) that made a take, from its metadata, if it records its models."""
     m = metadata.get("models") if isinstance(metadata, dict) else None
-    return (m.get("light"), m.get("heavy")) if isinstance(m, dict) else None
+    return (m.get("light"), m.get("heavy"), lora_identity(metadata.get("loras"))) if isinstance(m, dict) else None
+
+
+def lora_identity(loras) -> str:
+    """The LoRAs part of a take's models ({"light": [{"sha256", "scale", ...}], "heavy": [...]}, as the engine
+    records them and reports them when it loads): "" for none, also for takes from before LoRAs."""
+    if not isinstance(loras, dict):
+        return ""
+    parts = []
+    for role in ("light", "heavy"):
+        records = loras.get(role)
+        for r in records if isinstance(records, list) else ():
+            if isinstance(r, dict):
+                parts.append(f"{role}:{r.get('sha256')}:{r.get('scale')}")
+    return "|".join(parts)
 
 
 @dataclass
@@ -145,7 +159,8 @@ class Session:
         return self.project.take(self.project.base_draft)
 
     def models(self) -> tuple | None:
-        return (self.summary.get("light"), self.summary.get("heavy")) if self.summary else None
+        s = self.summary
+        return (s.get("light"), s.get("heavy"), lora_identity(s.get("loras"))) if s else None
 
     def key_of(self, record: TakeRecord) -> str | None:
         """The take_key of a stored take (checked once, then remembered); None when its request is unusable."""

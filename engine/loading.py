@@ -118,6 +118,8 @@ class LoadedModels:
             "memory_plan": ({"name": self.memory_plan.name, "peak_bytes": self.memory_plan.peak_bytes,
                              "free_bytes": self.memory_plan.free_bytes, "fits": self.memory_plan.fits,
                              "line": self.memory_plan.describe()} if self.memory_plan is not None else None),
+            # the LoRAs attached, as each take records them: {"light": [{"name", "sha256", "scale"}], "heavy": [...]}
+            "loras": {role: list(self.loras.get(role, [])) for role in ("light", "heavy")},
         }
 
 
