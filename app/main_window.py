@@ -4,7 +4,8 @@ The state (the project, its jobs and takes and their lifecycle) lives in app.ses
 window draws it and forwards the user's intents to it. Engine events come from app.bridge.EngineBridge as signals
 connected to bound methods of this window (the GUI thread), which hand them to the session and draw the result.
 The window's other rooms: app.window_layout (widgets and menus), app.window_projects (open, save, take files),
-app.window_export (export and reproduce) and app.gate_view (what the hand-off panel shows).
+app.window_export (export and reproduce), app.window_models (models, LoRAs, the picker) and app.gate_view (what the
+hand-off panel shows).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import logging
 import os
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -21,7 +21,7 @@ from PySide6.QtCore import QEvent, QTimer
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QAbstractSpinBox, QApplication, QMainWindow
 
-from engine.api import ModelSpec, RenderRequest
+from engine.api import RenderRequest
 
 from . import project as proj
 from .bridge import EngineBridge, FinishedTake, StepPreview, Tasks
@@ -31,9 +31,10 @@ from .project import Project
 from .resources import icon
 from .session import Session, remaining_seconds
 from .settings import Settings
-from .widgets.dialogs import ModelPickerDialog, ShortcutsDialog
+from .widgets.dialogs import ShortcutsDialog
 from .window_export import ExportRoom
 from .window_layout import WindowLayout
+from .window_models import ModelsRoom
 from .window_projects import ProjectRoom
 from .window_takes import TakesRoom
 
@@ -47,7 +48,7 @@ ERROR_HINTS = {
 }
 
 
-class MainWindow(WindowLayout, ProjectRoom, TakesRoom, ExportRoom, QMainWindow):
+class MainWindow(WindowLayout, ProjectRoom, TakesRoom, ExportRoom, ModelsRoom, QMainWindow):
     def __init__(self, engine_factory: Callable | None = None, settings: Settings | None = None,
                  project_path: str | Path | None = None, start_engine: bool = True):
         super().__init__()
@@ -143,12 +144,6 @@ class MainWindow(WindowLayout, ProjectRoom, TakesRoom, ExportRoom, QMainWindow):
             except Exception:
                 pass
         self.memory_label.setText(text)
-
-    def current_spec(self) -> ModelSpec:
-        s = self.settings
-        return ModelSpec(light=s.model_light or None, heavy=s.model_heavy or None,
-                         understanding=s.model_understanding or None, device=s.model_device, offload=s.model_offload,
-                         memory=s.model_memory)
 
     @property
     def engine(self):
@@ -304,9 +299,7 @@ class MainWindow(WindowLayout, ProjectRoom, TakesRoom, ExportRoom, QMainWindow):
         s = self.session.summary
         self.load_bar.setVisible(False)
         defaults = s.get("defaults") or {}
-        light, heavy = short_model_name(s.get("light", "?")), short_model_name(s.get("heavy", "?"))
-        self.model_label.setText(f"Models: {light} + {heavy}")
-        self.model_label.setToolTip(f"Light: {s.get('light', '?')}\nHeavy: {s.get('heavy', '?')}")
+        self._show_models(s)  # names, and their LoRAs (app.window_models)
         params = ""
         if s.get("light_params") and s.get("heavy_params"):
             params = f" · {s['light_params'] / 1e6:.1f} M + {s['heavy_params'] / 1e6:.1f} M parameters"
@@ -333,6 +326,7 @@ class MainWindow(WindowLayout, ProjectRoom, TakesRoom, ExportRoom, QMainWindow):
         if self._draft_after_load:
             self._draft_after_load = False
             self.draft()
+        self._render_pending()  # "Render it" of a restored take pressed while these models loaded
 
     def _on_step(self, sp: StepPreview) -> None:
         ev = sp.event
@@ -387,6 +381,7 @@ class MainWindow(WindowLayout, ProjectRoom, TakesRoom, ExportRoom, QMainWindow):
                                  action, run)
         if job is not None and job.kind == "load" or (self.session.summary is None and ev.error_type == "ModelError"):
             self._draft_after_load = self._models_pending = False
+            self._pending_render = None
             self.load_bar.setVisible(False)
             self.model_label.setText("Models: not loaded")
         if job is not None and job.kind == "plan":
@@ -440,32 +435,6 @@ class MainWindow(WindowLayout, ProjectRoom, TakesRoom, ExportRoom, QMainWindow):
         self.plan.show_status(plan.status(instruction), plan.describe(instruction))
 
     # ------------------------------------------------------------------ dialogs
-    def choose_models(self) -> None:
-        dlg = ModelPickerDialog(self.current_spec(), self.tasks, self)
-        if dlg.exec():
-            self.apply_model_spec(dlg.spec())
-
-    def apply_model_spec(self, spec: ModelSpec) -> None:
-        s = self.settings
-        s.model_light, s.model_heavy = spec.light or "", spec.heavy or ""
-        s.model_device, s.model_offload, s.model_memory = spec.device, spec.offload, spec.memory
-        self._store_settings()
-        self.session.summary = None
-        self._models_pending = True
-        self.gate.timesteps.clear()
-        if self.engine is None:
-            self.start_engine()
-            return
-        self.model_label.setText("Models: loading…")
-        self.load_bar.setVisible(True)
-        self.load_bar.setValue(0)
-        self.session.track(self.engine.load(spec), "load", "Load models")
-
-    def use_memory_plan(self, plan: str) -> None:
-        """Reload the same models under another GPU memory plan (after an out-of-memory, or from the picker)."""
-        self.apply_model_spec(replace(self.current_spec(), memory=plan))
-        self.statusBar().showMessage(f"Reloading the models with the {plan} memory plan; then render again.", 8000)
-
     def show_shortcuts(self) -> None:
         ShortcutsDialog(self).exec()
 
@@ -474,12 +443,6 @@ class MainWindow(WindowLayout, ProjectRoom, TakesRoom, ExportRoom, QMainWindow):
 
         self.banner.show_message(f"Lumos Studio {__version__}: draft with a light generator, refine with a heavy one "
                                  "(UPFB hand-off), export MP4.", "info")
-
-
-def short_model_name(source: str) -> str:
-    """'/home/me/models/wan-1.3b' → 'models/wan-1.3b' for the status bar (the tooltip has the whole path)."""
-    parts = Path(str(source)).parts
-    return "/".join(parts[-2:]) if len(parts) > 2 else str(source)
 
 
 def process_memory_bytes() -> int:

@@ -137,9 +137,10 @@ class ExportRoom:
         # The seed lock is left as it was: a restored take must not change what the next draft does unsaid.
         lock = ("" if self.settings_panel.lock.isChecked()
                 else " New drafts still roll their own seed; lock the seed to keep this one.")
-        self.banner.show_message(f"Settings restored from {Path(path).name} ({what}, seed {req.seed}).{lock}",
-                                 "info", "Render it", lambda: self.render_request(req))
+        # the banner, with "Render it", once the take's LoRAs are found (app.window_models)
+        self.restore_loras(path, restored, f"Settings restored from {Path(path).name} ({what}, seed {req.seed}).{lock}")
 
     def render_request(self, req: RenderRequest) -> None:
-        """Render exactly `req` (used by drop-to-reproduce)."""
-        self.session.render(req)
+        """Render exactly `req` (used by drop-to-reproduce), with the models being loaded when they are."""
+        if not self.render_when_loaded(req):
+            self.session.render(req)
