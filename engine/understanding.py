@@ -15,8 +15,9 @@ Folder layout (``understanding/`` of a family)::
 The LM is either a causal LM that sees ``instruction <plan> plan </s>`` and decodes after ``<plan>``, or an
 encoder-decoder (seq2seq) LM whose encoder reads ``instruction </s>`` whole, in both directions, and whose decoder
 writes the plan; the connector then reads the encoder's states followed by the decoder's. `plan()` decodes
-greedily, so it is deterministic; `context()` encodes the given (possibly user-edited) plan, or the decoded one when
-none is given.
+greedily, so it is deterministic, under the family's plan grammar when it ships one (engine/plan_grammar.py: the
+plan then always parses); `context()` encodes the given (possibly user-edited) plan, or the decoded one when none is
+given.
 """
 
 from __future__ import annotations
@@ -162,18 +163,36 @@ def right_pad(rows: list, pad: float = 0) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @torch.no_grad()
-def decode_plan(lm, tokenizer, instruction: str, max_new_tokens: int = MAX_PLAN_TOKENS) -> str:
-    """Greedy plan for one instruction, for either kind of LM."""
+def decode_plan(lm, tokenizer, instruction: str, max_new_tokens: int = MAX_PLAN_TOKENS, grammar=None) -> str:
+    """Greedy plan for one instruction, for either kind of LM.
+
+    grammar: a `engine.plan_grammar.PlanGrammar` (the family's, when it ships one): the LM may then only write text
+    that stays a valid plan naming every shape the instruction names, and a plan cut off by max_new_tokens is
+    finished the simplest way, so the result always parses. None: the LM writes freely."""
     if is_seq2seq(lm):
         enc, _ = seq2seq_ids(tokenizer, instruction, None, lm.config.decoder_start_token_id)
         ids = torch.tensor([enc], device=lm.device)
         start = 0  # generate returns the decoder's sequence alone, led by the start token (a special token)
+        prompt_len = 1
     else:
         ids = torch.tensor([lm_input_ids(tokenizer, instruction, None, instruction_readings(lm))], device=lm.device)
-        start = ids.shape[1]
+        start = prompt_len = ids.shape[1]
+    processors = None
+    if grammar is not None:
+        from transformers import LogitsProcessorList
+
+        from .plan_grammar import PlanLogitsProcessor
+
+        constrain = PlanLogitsProcessor(grammar.walker(instruction), tokenizer, prompt_len)
+        processors = LogitsProcessorList([constrain])
     out = lm.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens, do_sample=False,
-                      eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
-    return tokenizer.decode(out[0, start:], skip_special_tokens=True).strip()
+                      eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+                      logits_processor=processors)
+    if grammar is None:
+        return tokenizer.decode(out[0, start:], skip_special_tokens=True).strip()
+    generated = [t for t in out[0, prompt_len:].tolist() if t != tokenizer.eos_token_id]
+    text = " " + constrain.text(generated) if generated else ""
+    return constrain.walker.complete(text).strip()
 
 
 @torch.no_grad()
@@ -199,7 +218,8 @@ def lm_hidden_states(lm, tokenizer, pairs: list[tuple[str, str]]) -> tuple[torch
 class UnderstandingBlock:
     """Run-time understanding block (see module docstring). Thread-safe: one call at a time."""
 
-    def __init__(self, lm, tokenizer, connector: Connector, device="cpu", dtype=torch.float32):
+    def __init__(self, lm, tokenizer, connector: Connector, device="cpu", dtype=torch.float32, grammar=None):
+        self.grammar = grammar  # the family's plan grammar (engine.plan_grammar), None: plans are not constrained
         self.lm = lm.to(device=device, dtype=dtype).eval()
         self.tokenizer = tokenizer
         self.connector = connector.to(device=device, dtype=dtype).eval()
@@ -212,8 +232,11 @@ class UnderstandingBlock:
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, device="cpu", dtype=torch.float32) -> "UnderstandingBlock":
-        """Load ``folder/lm`` and ``folder/connector`` (offline, safetensors only)."""
+        """Load ``folder/lm`` and ``folder/connector`` (offline, safetensors only), and ``folder/plan_grammar.json``
+        when the family ships its plan grammar."""
         from transformers import AutoTokenizer
+
+        from .plan_grammar import PlanGrammar
 
         folder = Path(folder)
         for sub in ("lm", "connector"):
@@ -221,7 +244,8 @@ class UnderstandingBlock:
                 raise FileNotFoundError(f"understanding block folder {folder} has no {sub}/")
         tok = AutoTokenizer.from_pretrained(folder / "lm", local_files_only=True)
         lm = load_lm(folder / "lm", dtype=dtype)
-        return cls(lm, tok, Connector.from_pretrained(folder / "connector"), device=device, dtype=dtype)
+        return cls(lm, tok, Connector.from_pretrained(folder / "connector"), device=device, dtype=dtype,
+                   grammar=PlanGrammar.load(folder))
 
     def count_tokens(self, text: str) -> int:
         """How many LM tokens `text` is (one call at a time: fast tokenizers are not safe across threads)."""
@@ -248,7 +272,7 @@ class UnderstandingBlock:
         with self._lock:
             if instruction in self._plans:
                 return self._plans[instruction]
-            text = decode_plan(self.lm, self.tokenizer, instruction)
+            text = decode_plan(self.lm, self.tokenizer, instruction, grammar=self.grammar)
             if len(self._plans) >= PLAN_CACHE_ENTRIES:
                 self._plans.pop(next(iter(self._plans)))
             self._plans[instruction] = text

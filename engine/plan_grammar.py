@@ -1,0 +1,371 @@
+"""Constrained plan decoding: the understanding LM may only write text that stays a prefix of a valid plan.
+
+A family that ships its plan grammar (``understanding/plan_grammar.json``) gets plans that always parse: one sentence
+per shape, then the background::
+
+    a {size} {colour} {texture} {kind} {place} {motion}.   (1 .. max_shapes times)
+    {background colour} {background texture} background.
+
+``{motion}`` is one of ``motions`` ("moves left", "stays still", …) or one of ``relative_motions`` ("moves toward
+the", "moves away from the") followed by ``{colour} {kind}`` of *another* shape of the plan (written before or
+after). No two shapes share a colour. Every colour + kind pair the instruction names ("the red circle", "a big blue
+striped square") must be a shape of the plan before the background sentence may start.
+
+The JSON file holds the word lists of those slots (``sizes``, ``colours``, ``textures``, ``kinds``, ``places``,
+``motions``, ``relative_motions``, ``background_colours``, ``background_textures``) and ``max_shapes``; the engine
+knows no world of its own, so any family can ship its own (training writes it from the world's concepts).
+
+The check is character-level over the token strings (``▁`` = a space), so a word may come whole or spelled in
+pieces: `GrammarWalker.feed` advances a position (the set of grammar states after the complete words, and the word
+being written) by one token's text, or says that the text left the grammar. `PlanLogitsProcessor` masks, for greedy
+decoding, every token but the best one that keeps the plan valid (candidates are tried in logit order), or with
+``greedy=False`` every token that leaves it; EOS only once the plan is complete. `GrammarWalker.complete` finishes
+a plan that ran out of tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+GRAMMAR_FILE = "plan_grammar.json"
+_LISTS = ("sizes", "colours", "textures", "kinds", "places", "motions", "relative_motions", "background_colours",
+          "background_textures")
+
+# Grammar fields: where a state is in the plan.
+S, SIZE, COLOUR, TEXTURE, KIND, PLACE, MOTION, TCOLOUR, TKIND, DOT, BGTEX, BGWORD, BGDOT, END = range(14)
+
+
+@dataclass(frozen=True)
+class PlanGrammar:
+    """The plan grammar's word lists (each entry a phrase of one or more lower-case words) and its shape cap."""
+
+    sizes: tuple
+    colours: tuple
+    textures: tuple
+    kinds: tuple
+    places: tuple
+    motions: tuple
+    relative_motions: tuple
+    background_colours: tuple
+    background_textures: tuple
+    max_shapes: int = 3
+    _cache: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "PlanGrammar":
+        lists = {}
+        for key in _LISTS:
+            value = data.get(key, [] if key == "relative_motions" else None)
+            if not isinstance(value, list) or not all(isinstance(x, str) and x.strip() for x in value):
+                raise ValueError(f"plan grammar: {key} must be a list of phrases")
+            lists[key] = tuple(tuple(x.lower().split()) for x in value)
+            if not lists[key] and key != "relative_motions":
+                raise ValueError(f"plan grammar: {key} is empty")
+        single = ("sizes", "colours", "textures", "kinds", "background_colours", "background_textures")
+        if any(len(p) != 1 for key in single for p in lists[key]):
+            raise ValueError("plan grammar: sizes, colours, textures, kinds and backgrounds are single words")
+        lists = {k: tuple(p[0] for p in v) if k in single else v for k, v in lists.items()}
+        max_shapes = data.get("max_shapes", 3)
+        if not isinstance(max_shapes, int) or isinstance(max_shapes, bool) or not 1 <= max_shapes <= 16:
+            raise ValueError("plan grammar: max_shapes must be a whole number from 1 to 16")
+        return cls(max_shapes=max_shapes, **lists)
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "PlanGrammar | None":
+        """The grammar shipped in ``folder`` (an understanding block folder), or None when it ships none."""
+        path = Path(folder) / GRAMMAR_FILE
+        if not path.is_file():
+            return None
+        return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+    def named_pairs(self, instruction: str) -> dict[str, str]:
+        """colour → kind for each shape the instruction names ("a big red striped circle", "the blue squares"):
+        a colour, then sizes/textures, then a kind (or its plural). The first kind per colour, at most max_shapes."""
+        words = re.findall(r"[a-z]+", unicodedata.normalize("NFKC", instruction).lower())
+        skip = set(self.sizes) | set(self.textures)
+        pairs: dict[str, str] = {}
+        for i, w in enumerate(words):
+            if w not in self.colours or w in pairs:
+                continue
+            j = i + 1
+            while j < len(words) and words[j] in skip:
+                j += 1
+            if j < len(words):
+                kind = next((k for k in self.kinds if words[j] in (k, k + "s", k + "es")), None)
+                if kind is not None and len(pairs) < self.max_shapes:
+                    pairs[w] = kind
+        return pairs
+
+    def walker(self, instruction: str = "") -> "GrammarWalker":
+        return GrammarWalker(self, self.named_pairs(instruction))
+
+
+# A state: (field, words of the field's phrase so far, shapes (colour, kind) so far incl. the current one once its
+# kind is known, current colour, target colour, obligations: sorted (colour, kind) pairs the plan must contain).
+State = tuple
+
+
+class GrammarWalker:
+    """Walks plan text through the grammar, for one instruction (its named pairs are obligations from the start)."""
+
+    def __init__(self, grammar: PlanGrammar, required: dict[str, str] | None = None):
+        self.g = grammar
+        start: State = (S, (), (), None, None, tuple(sorted((required or {}).items())))
+        self.start = (frozenset([start]), "")  # a position: (grammar states, the word being written)
+        self._options = grammar._cache.setdefault("options", {})
+        self._next = grammar._cache.setdefault("next", {})
+        self._steps = grammar._cache.setdefault("steps", {})
+        if len(self._options) > 200_000:
+            for cache in (self._options, self._next, self._steps):
+                cache.clear()
+
+    # -- word level -------------------------------------------------------------------------------------------
+    def options(self, st: State) -> tuple:
+        """The phrases (word tuples) the field of ``st`` may take next, each one leaving the plan completable."""
+        if st in self._options:
+            return self._options[st]
+        g = self.g
+        fld, _, shapes, cur, tc, oblig = st
+        used = {c: k for c, k in shapes}
+        owed = dict(oblig)
+        outstanding = sum(c not in used for c in owed)
+        if fld == S:
+            out = [("a",)] if len(shapes) < g.max_shapes else []
+            if shapes and not outstanding:
+                out += [(c,) for c in g.background_colours]
+        elif fld == SIZE:
+            out = [(w,) for w in g.sizes]
+        elif fld == COLOUR:
+            out = [(c,) for c in g.colours
+                   if c not in used and outstanding - (c in owed) <= g.max_shapes - len(shapes) - 1]
+        elif fld == TEXTURE:
+            out = [(w,) for w in g.textures]
+        elif fld == KIND:
+            out = [(owed[cur],)] if cur in owed else [(k,) for k in g.kinds]
+        elif fld == PLACE:
+            out = list(g.places)
+        elif fld == MOTION:
+            out = list(g.motions) + (list(g.relative_motions) if self._targets(st) else [])
+        elif fld == TCOLOUR:
+            out = self._targets(st)
+        elif fld == TKIND:
+            out = [(used[tc],)] if tc in used else [(owed[tc],)] if tc in owed else [(k,) for k in g.kinds]
+        elif fld in (DOT, BGDOT):
+            out = [(".",)]
+        elif fld == BGTEX:
+            out = [(w,) for w in g.background_textures]
+        elif fld == BGWORD:
+            out = [("background",)]
+        else:
+            out = []
+        self._options[st] = tuple(out)
+        return self._options[st]
+
+    def _targets(self, st: State) -> list:
+        """Colours another shape of the plan may have, for "moves toward the …" of the current shape."""
+        _, _, shapes, cur, _, oblig = st
+        used, owed = {c for c, _ in shapes}, {c for c, _ in oblig}
+        room = self.g.max_shapes - len(shapes) - sum(c not in used for c in owed)
+        return [(c,) for c in self.g.colours if c != cur and (c in used or c in owed or room > 0)]
+
+    def next_words(self, st: State) -> frozenset:
+        """Words that may follow in state ``st``."""
+        if st not in self._next:
+            n = len(st[1])
+            self._next[st] = frozenset(o[n] for o in self.options(st) if len(o) > n and o[:n] == st[1])
+        return self._next[st]
+
+    def step(self, st: State, word: str) -> tuple:
+        """The states after ``word`` (none: the word leaves the grammar)."""
+        key = (st, word)
+        if key in self._steps:
+            return self._steps[key]
+        fld, words, shapes, cur, tc, oblig = st
+        words = words + (word,)
+        opts = [o for o in self.options(st) if o[: len(words)] == words]
+        out = []
+        if any(len(o) > len(words) for o in opts):
+            out.append((fld, words, shapes, cur, tc, oblig))
+        if words in opts:
+            value = words[0] if len(words) == 1 else " ".join(words)
+            out.append(self._finish(st, words, value))
+        self._steps[key] = tuple(out)
+        return self._steps[key]
+
+    def _finish(self, st: State, words: tuple, value: str) -> State:
+        fld, _, shapes, cur, tc, oblig = st
+        nxt = {SIZE: COLOUR, TEXTURE: KIND, KIND: PLACE, PLACE: MOTION, TCOLOUR: TKIND, BGTEX: BGWORD,
+               BGWORD: BGDOT, BGDOT: END}
+        if fld == S:
+            return (SIZE if value == "a" else BGTEX, (), shapes, None, None, oblig)
+        if fld == COLOUR:
+            return (TEXTURE, (), shapes, value, None, oblig)
+        if fld == KIND:
+            return (PLACE, (), shapes + ((cur, value),), cur, None, oblig)
+        if fld == MOTION:
+            return (TCOLOUR if words in self.g.relative_motions else DOT, (), shapes, cur, None, oblig)
+        if fld == TCOLOUR:
+            return (TKIND, (), shapes, cur, value, oblig)
+        if fld == TKIND:
+            known = {c for c, _ in shapes} | {c for c, _ in oblig}
+            return (DOT, (), shapes, cur, None, oblig if tc in known else tuple(sorted(oblig + ((tc, value),))))
+        if fld == DOT:
+            return (S, (), shapes, None, None, oblig)
+        return (nxt[fld], (), shapes, cur, tc, oblig)
+
+    # -- character level --------------------------------------------------------------------------------------
+    def _allows_word(self, states: frozenset, partial: str) -> bool:
+        return any(w != "." and w.startswith(partial) for st in states for w in self.next_words(st))
+
+    def _close(self, states: frozenset, word: str) -> frozenset:
+        return frozenset(s for st in states for s in self.step(st, word))
+
+    def feed(self, pos: tuple, text: str) -> tuple | None:
+        """The position after ``text`` (a token's string, spaces as " "), or None when it leaves the grammar.
+
+        Words come after one space; "." follows a word directly. The last word is open until a space or "." ends
+        it (a token may end mid-word: "▁b" "ig" is "big")."""
+        states, tail = pos
+        for ch in text:
+            if ch == " " or ch == ".":
+                if len(tail) > 1:  # " word": it is complete now
+                    states = self._close(states, tail[1:])
+                    if not states:
+                        return None
+                elif tail == " ":
+                    return None  # two spaces, or " ."
+                if ch == ".":
+                    states = self._close(states, ".")
+                    if not states:
+                        return None
+                    tail = ""
+                else:
+                    if not self._allows_word(states, ""):
+                        return None
+                    tail = " "
+            elif "a" <= ch <= "z" and tail:
+                tail += ch
+                if not self._allows_word(states, tail[1:]):
+                    return None
+            else:
+                return None  # another character, or a word not after a space
+        return states, tail
+
+    def can_end(self, pos: tuple) -> bool:
+        """True when the text so far is a whole plan."""
+        states, tail = pos
+        return tail == "" and any(st[0] == END for st in states)
+
+    def walk(self, text: str) -> tuple | None:
+        """The position after a whole text written from the start (spaces as " ", words after one space)."""
+        return self.feed(self.start, text)
+
+    def complete(self, text: str) -> str:
+        """Finish a plan prefix (``text`` must be one, as `walk` reads it) the shortest simple way: the open word
+        with its first fitting word, then shapes the plan still owes, shapes that stay still, the background."""
+        pos = self.walk(text)
+        if pos is None:
+            raise ValueError(f"not a plan prefix: {text!r}")
+        while not self.can_end(pos):
+            states, tail = pos
+            if len(tail) > 1 and not any(tail[1:] in self.next_words(s) for s in states):
+                piece = min((w for s in states for w in self.next_words(s) if w.startswith(tail[1:])), key=len)
+                piece = piece[len(tail) - 1:]  # the open word, finished
+            else:
+                if len(tail) > 1:
+                    states = self._close(states, tail[1:])
+                word = self._simple_next(max(states, key=lambda s: s[0]))  # a finished phrase before a longer one
+                piece = word if word == "." or tail == " " else " " + word
+            text += piece
+            pos = self.feed(pos, piece)
+            assert pos is not None, text
+        return text
+
+    def _simple_next(self, st: State) -> str:
+        fld, words, shapes, cur, tc, oblig = st
+        nxt = sorted(self.next_words(st))
+        used = {c for c, _ in shapes}
+        if fld == S:
+            return next((w for w in nxt if w != "a"), "a")  # the background as soon as it may come
+        if fld == COLOUR:
+            owed = [c for c, _ in oblig if c not in used and c in nxt]
+            return owed[0] if owed else nxt[0]
+        if fld == TCOLOUR:
+            return next((c for c in nxt if c in used), nxt[0])
+        if fld == MOTION:  # a motion that needs no other shape, staying still where the grammar has it
+            fixed = sorted((m for m in self.g.motions if m[: len(words)] == words and len(m) > len(words)),
+                           key=lambda m: m[-1] != "still")
+            return fixed[0][len(words)] if fixed else nxt[0]
+        return nxt[0]
+
+
+class PlanLogitsProcessor:
+    """A transformers logits processor that keeps the generated text a prefix of a valid plan.
+
+    ``prompt_len``: how many leading ids of each row are not plan (the causal LM's prompt, or a seq2seq decoder's
+    start token). greedy=True leaves only the best valid token (same result as masking every invalid one for greedy
+    decoding, at a fraction of the checks); greedy=False masks every invalid token."""
+
+    def __init__(self, walker: GrammarWalker, tokenizer, prompt_len: int, greedy: bool = True):
+        self.walker = walker
+        self.prompt_len = prompt_len
+        self.greedy = greedy
+        self.eos = tokenizer.eos_token_id
+        special = set(getattr(tokenizer, "all_special_ids", []) or [])
+        tokens = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+        self.pieces = [None if i in special or t is None else t.replace("\u2581", " ").replace("\u0120", " ")
+                       for i, t in enumerate(tokens)]
+        self._pos: dict[tuple, tuple | None] = {(): walker.start}
+        self._masks: dict[tuple, object] = {}
+
+    def position(self, ids: tuple) -> tuple | None:
+        """The walker's position after generated ids (None: they left the grammar)."""
+        if ids not in self._pos:
+            parent = self.position(ids[:-1])
+            piece = self.pieces[ids[-1]] if ids[-1] < len(self.pieces) else None
+            self._pos[ids] = None if parent is None or piece is None else self.walker.feed(parent, piece)
+        return self._pos[ids]
+
+    def text(self, ids) -> str:
+        """The plan text of generated ids (special tokens dropped)."""
+        return "".join(self.pieces[i] or "" for i in ids if i < len(self.pieces)).strip()
+
+    def allowed(self, pos: tuple, token: int) -> bool:
+        if token == self.eos:
+            return self.walker.can_end(pos)
+        piece = self.pieces[token] if token < len(self.pieces) else None
+        return bool(piece) and self.walker.feed(pos, piece) is not None
+
+    def mask(self, pos: tuple, vocab: int):
+        """Boolean tensor [vocab]: True where the token keeps the plan valid (cached per position)."""
+        import torch
+
+        key = (pos, vocab)
+        if key not in self._masks:
+            self._masks[key] = torch.tensor([self.allowed(pos, t) for t in range(vocab)], dtype=torch.bool)
+        return self._masks[key]
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        out = torch.full_like(scores, float("-inf"))
+        for row in range(scores.shape[0]):
+            pos = self.position(tuple(input_ids[row, self.prompt_len:].tolist()))
+            if pos is None:  # cannot happen when every step went through here; end the row
+                out[row, self.eos] = 0.0
+                continue
+            if not self.greedy:
+                keep = self.mask(pos, scores.shape[-1]).to(scores.device)
+                out[row] = scores[row].masked_fill(~keep, float("-inf"))
+                continue
+            for token in torch.argsort(scores[row], descending=True).tolist():
+                if self.allowed(pos, token):
+                    out[row, token] = scores[row, token]
+                    break
+            else:
+                out[row, self.eos] = 0.0
+        return out
