@@ -196,15 +196,14 @@ class ModelsRoom:
             return  # another take was restored meanwhile
         if lookup.missing:
             role, index, record, why = lookup.missing[0]
+            if index < 0:  # the lookup itself failed
+                self.banner.show_message(f"{st.text} But {why}; the take's other settings are restored.", "warning")
+                return
             name = record.get("name") or "?"
             more = f" ({len(lookup.missing) - 1} more LoRA(s) missing too.)" if len(lookup.missing) > 1 else ""
             text = (f"{st.text} Its {role} LoRA “{name}” is needed to render it as it was: {why}.{more} "
                     "The take's other settings are restored.")
-            if index < 0:
-                self.banner.show_message(text, "warning")
-            else:
-                self.banner.show_message(text, "warning", f"Locate {name}…",
-                                         lambda: self.locate_lora(token, role, index))
+            self.banner.show_message(text, "warning", f"Locate {name}…", lambda: self.locate_lora(token, role, index))
             return
         spec = self.current_spec()
         wanted = replace(spec, lora_light=lookup.found["light"], lora_heavy=lookup.found["heavy"])

@@ -299,3 +299,19 @@ def test_restoring_a_take_made_without_loras_says_the_loaded_ones_differ(make_wi
     win.reproduce_from(out)
     qtbot.waitUntil(lambda: _banner_action(win, "Render it"), timeout=10000)
     assert "made without" in win.banner.text.text() and win.current_spec().lora_heavy  # kept, and said
+
+
+def test_a_failing_lora_lookup_is_a_message_not_a_traceback(make_window, qtbot, tmp_path, monkeypatch):
+    import app.window_models as window_models
+
+    win, t, out, lora = _take_with_lora(make_window, qtbot, tmp_path)
+
+    def broken(*args):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(window_models, "find_recorded_lora", broken)
+    win.reproduce_from(out)
+    qtbot.waitUntil(lambda: win.banner.isVisible() and "could not be looked up" in win.banner.text.text(),
+                    timeout=10000)
+    assert "disk on fire" in win.banner.text.text() and win.banner.level == "warning"
+    assert win.prompt.text() == "a lantern swings" and win.current_spec().lora_light == ()
