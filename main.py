@@ -10,6 +10,10 @@ CLI_COMMANDS = {"render", "reproduce", "-h", "--help"}
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "convert-nexus":  # the release's plain pickles to safetensors (engine/nexus/convert.py)
+        from engine.nexus.convert import main as convert_main
+
+        return convert_main(argv[1:])
     if argv and argv[0] in CLI_COMMANDS:
         try:
             from engine.cli import main as cli_main  # Ctrl+C while this imports is a cancel too, not a traceback

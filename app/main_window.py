@@ -72,11 +72,13 @@ class MainWindow(WindowLayout, ProjectRoom, TakesRoom, ExportRoom, ModelsRoom, Q
         self._draft_after_load = False  # Draft pressed before the models (and their default sizes) were known
         self._models_pending = start_engine  # a model load is coming or running
         self._engine_factory = engine_factory
-        self.tasks = Tasks(self)
+        self.tasks = Tasks(self)  # files: take files, project saves, MP4 reads (in order)
+        # The gate's timesteps import diffusers' schedulers (seconds on a busy machine): never ahead of a save.
+        self._gate_tasks = Tasks(self)
         self.bridge = EngineBridge(engine_factory, self)
         self.session = Session(self, lambda: self.bridge.engine, lambda: self.bridge.starting)
         self._build_ui()
-        self.gate = GateView(self.handoff, self.settings_panel, self.session, self.tasks.run)
+        self.gate = GateView(self.handoff, self.settings_panel, self.session, self._gate_tasks.run)
         self._build_menus()
         self._connect_bridge()
         self._save_timer = QTimer(self)
@@ -174,6 +176,7 @@ class MainWindow(WindowLayout, ProjectRoom, TakesRoom, ExportRoom, ModelsRoom, Q
         self.compare.stop()
         self.bridge.shutdown()
         self.tasks.shutdown()  # finish take files and saves already queued
+        self._gate_tasks.shutdown()
         QApplication.processEvents()  # deliver their results (and any last engine events) to the project
         self.save_project(sync=True)
         self.project.close()  # the folder's lock: another instance may open it now

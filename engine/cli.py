@@ -244,6 +244,8 @@ def _memory_plan(spec: ModelSpec, request: RenderRequest) -> ModelSpec:
 def _run(args, session: _Session) -> int:
     try:
         request, spec, out, made_with = _prepare(args)
+        if getattr(args, "family", None):  # a released system (engine/nexus/): --light and --heavy are its folders
+            spec = dataclasses.replace(spec, family=args.family)
         report = validate_spec(spec)
         if not report.ok:
             raise LumosError(report.message())

@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--light", help="light generator: a diffusers Wan folder or a cached HF repo id (default: embedded)")
     r.add_argument("--heavy", help="heavy generator: folder or cached HF repo id (default: embedded)")
     r.add_argument("--understanding", help="understanding block folder, or 'none'")
+    r.add_argument("--family", choices=("lumos-nexus",), help="a released system: lumos-nexus is the authors' "
+                   "release, --light the Omni-Video bundle folder, --heavy the original-format Wan2.1-T2V-14B folder "
+                   "(docs/nexus_release.md)")
     r.add_argument("--handoff", type=float, help="hand-off s in [0,1]; 0 = draft (default: the model family's "
                    "measured hand-off from its lumos.json, e.g. 0.2 for the embedded family; else the authors' "
                    "gamma_w = 0.3 placed at --shift, the family's flow shift, or Wan's 5: s = 0.645)")
@@ -204,7 +207,11 @@ def _output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _defaults_for(light: str | None) -> dict:
+def _defaults_for(light: str | None, family: str | None = None) -> dict:
+    if family == "lumos-nexus":
+        from .nexus.loading import DEFAULTS
+
+        return {**WAN_DEFAULTS, **DEFAULTS}
     if light is None:
         return {**WAN_DEFAULTS, **(family_defaults(DEFAULT_FAMILY) if embedded_family_available() else {})}
     folder = Path(light)
@@ -285,6 +292,9 @@ def _check_model_args(args) -> None:
         raise CliError(f"--device must be auto, cpu, cuda, cuda:N or mps, got {args.device[:40]!r}")
     if args.dtype not in _DTYPES:
         raise CliError(f"--dtype must be auto, float32, bfloat16 or float16, got {args.dtype[:40]!r}")
+    if getattr(args, "family", None) and not (args.light and args.heavy):
+        raise CliError(f"--family {args.family} needs --light (the Omni-Video bundle folder) and --heavy (the "
+                       f"Wan2.1-T2V-14B folder)")
     folder = getattr(args, "understanding", None)
     if folder is not None and folder != "none":
         path = Path(os.path.expanduser(folder))
@@ -305,7 +315,7 @@ def request_from_args(args) -> RenderRequest:
     if args.fast and args.scheduler not in (None, FAST_PRESET["scheduler"]):
         raise CliError(f"--fast samples with --scheduler {FAST_PRESET['scheduler']}, not {args.scheduler}")
     scheduler = FAST_PRESET["scheduler"] if args.fast else (args.scheduler or SCHEDULERS[0])
-    d = _defaults_for(args.light)
+    d = _defaults_for(args.light, getattr(args, "family", None))
     if scheduler == FAST_PRESET["scheduler"]:  # a distilled generator's own steps and guidance
         d = {**d, **{k: FAST_PRESET[k] for k in ("steps", "guidance_light", "guidance_heavy")}}
     width, height = args.size if args.size else (d["width"], d["height"])

@@ -154,6 +154,12 @@ def load_models(spec: ModelSpec | None, progress: Progress | None = None) -> Loa
     diffusers_logging.disable_progress_bar()
     transformers_logging.disable_progress_bar()
     spec = spec or ModelSpec()
+    if spec.family is not None:  # a released system with its own layout (engine/nexus/)
+        from .nexus import check_family
+        from .nexus.loading import load
+
+        check_family(spec.family)
+        return load(spec, progress)
     say = progress or (lambda message, fraction: None)
     if spec.light is None and spec.heavy is None and not embedded_family_available():
         raise ModelError("the embedded default models are missing (resources/models/lumos-mini); "
@@ -277,6 +283,12 @@ def estimate_memory(spec: ModelSpec | None, width: int | None = None, height: in
     from .memory_plan import estimate_for_sources, resolve_plan
 
     spec = spec or ModelSpec()
+    if spec.family is not None:
+        from .nexus import check_family
+        from .nexus.loading import estimate_memory as family_estimate
+
+        check_family(spec.family)
+        return family_estimate(spec, width, height, num_frames, device)
     light_src, heavy_src = default_spec_sources(spec)
     light, heavy = inspect_source(light_src), inspect_source(heavy_src)
     report = check_pair(light, heavy)

@@ -39,6 +39,8 @@ class ModelSpec:
     "float32", "bfloat16" or "float16". offload: model CPU offload (GPU memory below both generators); with
     memory "auto" on a CUDA device it asks for the "low" plan. memory: "auto" (the first plan that fits the card's
     free memory, resident off CUDA), "resident", "balanced" or "low" (engine/memory_plan.py).
+    family: None for a light + heavy pair as above; "lumos-nexus" for the authors' released system (light: the
+    Omni-Video bundle folder, heavy: the original-format Wan2.1-T2V-14B folder; engine/nexus/).
     """
 
     light: str | None = None
@@ -51,6 +53,7 @@ class ModelSpec:
     # LoRAs per generator: ((path, scale), ...), attached in order with their strengths (engine/lora.py)
     lora_light: tuple = ()
     lora_heavy: tuple = ()
+    family: str | None = None
 
     def to_dict(self) -> dict:
         out = {k: getattr(self, k) for k in ("light", "heavy", "understanding", "device", "dtype", "offload",
@@ -58,6 +61,8 @@ class ModelSpec:
         if self.lora_light or self.lora_heavy:
             out["lora_light"] = [list(x) for x in self.lora_light]
             out["lora_heavy"] = [list(x) for x in self.lora_heavy]
+        if self.family:
+            out["family"] = self.family
         return out
 
 
@@ -338,6 +343,10 @@ def default_spec_sources(spec: ModelSpec) -> tuple[str, str]:
 def expected_defaults(spec: ModelSpec) -> dict:
     """Before loading anything (no torch, no weights): the family defaults a spec will load with and whether it has
     an understanding block, so a window can show the right settings from its first paint. {} when unknown."""
+    if spec.family:
+        from .nexus.loading import DEFAULTS
+
+        return {"defaults": dict(DEFAULTS), "has_understanding": True}
     light, _heavy = default_spec_sources(spec)
     try:
         source = inspect_source(light)
@@ -360,6 +369,12 @@ def embedded_family_available() -> bool:
 
 def validate_spec(spec: ModelSpec) -> PairReport:
     """Config-only check of a spec (fast, no weights): raises ModelError for unusable sources."""
+    if spec.family is not None:  # a released system with its own layout (engine/nexus/)
+        from .nexus import check_family
+        from .nexus.loading import validate
+
+        check_family(spec.family)
+        return validate(spec)
     light, heavy = default_spec_sources(spec)
     if spec.light is None and spec.heavy is None and not embedded_family_available():
         raise ModelError("the embedded default models are missing from resources/models/lumos-mini; "

@@ -170,6 +170,9 @@ class Runtime:
         from .sampler import Conditioning
 
         models = self._require()
+        family_conditioning = getattr(models.understanding, "conditioning", None)
+        if family_conditioning is not None:  # a released system assembles its own contexts (engine/nexus/block.py)
+            return family_conditioning(self, req, plan)
         negative = req.negative_prompt or ""
         text, text_neg = self._text(req.prompt), self._text(negative)
         light_text = self._text(plan) if self.light_reads_plan(req, plan) else text
@@ -523,6 +526,9 @@ class Runtime:
             "fps": fps,
             "render_seconds": round(elapsed, 3),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            # a released system's conditioning and guidance convention (engine/nexus/block.py)
+            **({"conditioning": models.understanding.take_metadata(req)}
+               if hasattr(models.understanding, "take_metadata") else {}),
         }
 
 

@@ -430,3 +430,19 @@ def test_a_take_that_cannot_be_prepared_ends_in_a_message(make_window, qtbot, mo
     qtbot.waitUntil(lambda: win.banner.level == "error", timeout=5000)
     assert "4 channels" in win.banner.text.text() and not win.cancel_button.isEnabled()
     assert win.queue.list.item(0).text() == "Nothing queued"
+
+
+def test_a_slow_gate_computation_never_holds_back_a_project_save(make_window, qtbot):
+    """The gate's timesteps import diffusers' schedulers (seconds on a busy machine); saves run on their own thread."""
+    import threading
+
+    win = make_window()
+    release = threading.Event()
+    win.gate.run(lambda: release.wait(20))  # the gate's helper thread is busy
+    try:
+        win.prompt.set_text("a green star stays still")
+        pj = win.project.folder / "project.json"
+        win.save_project()
+        qtbot.waitUntil(lambda: pj.exists() and "green star" in pj.read_text(), timeout=3000)
+    finally:
+        release.set()
