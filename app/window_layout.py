@@ -21,6 +21,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.api import unknown_words
+
 from .resources import icon
 from .widgets.common import Banner, Storyboard
 from .widgets.controls import SettingsPanel
@@ -81,6 +83,10 @@ class WindowLayout:
         self.plan.changed.connect(self.save_soon)
         self.plan.edited.connect(self._plan_edited)
         lv.addWidget(self.plan)
+        # the words this family does not know, looked up from its files as the user types (no model needed)
+        self.prompt.word_checker = lambda text: unknown_words(self.current_spec(), text)
+        self.prompt.unknownWords.connect(self.plan.show_unknown)
+        self.bridge.modelsLoaded.connect(self.prompt.check_words_soon)  # other models may know other words
         self.settings_panel = SettingsPanel()
         self.settings_panel.changed.connect(self._settings_changed)
         lv.addWidget(self.settings_panel)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from typing import Callable
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -10,14 +13,16 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QPlainTextEdit,
     QPushButton,
+    QTextEdit,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from engine.api import MAX_PROMPT_CHARS
+from engine.api import MAX_PROMPT_CHARS, instruction_words
 
 from ..resources import icon
 from .common import panel_header
@@ -40,11 +45,27 @@ class _InstructionEdit(QPlainTextEdit):
         super().keyPressEvent(event)
 
 
+# Instructions the embedded family draws well: its own concepts (colours red/yellow/green/cyan/blue/magenta, kinds
+# circle/square/triangle/star, sizes, textures, places, motions, one rule) in plain words. The first is the placeholder.
+EXAMPLES = (
+    "a big red circle moves right",
+    "a small yellow star grows",
+    "a blue square at the bottom moves up",
+    "a green triangle bounces",
+    "a big red circle at the left. a small blue square at the right. the larger shape moves toward the smaller one.",
+)
+WORD_CHECK_MS = 250  # how long typing pauses before the unknown words are looked up again
+
+
 class PromptEditor(QFrame):
-    """Multi-line instruction with history, character budget and an Advanced (negative prompt) section."""
+    """Multi-line instruction with history, character budget, examples and an Advanced (negative prompt) section.
+
+    `word_checker` (text -> the words the family does not know) is asked once typing pauses; those words are
+    underlined in the editor and `unknownWords` tells them to whoever says so (the plan panel)."""
 
     draftRequested = Signal()
     changed = Signal()
+    unknownWords = Signal(list)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -58,11 +79,18 @@ class PromptEditor(QFrame):
         self.recent.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.recent.setMinimumContentsLength(8)
         self.recent.activated.connect(self._pick_recent)
-        lay.addLayout(panel_header("Instruction", self.recent))
+        self.examples = QToolButton()
+        self.examples.setText("Examples ▾")
+        self.examples.setToolTip("Instructions this family draws well: pick one to start from")
+        self.examples.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.examples)
+        for text in EXAMPLES:
+            menu.addAction(text, lambda text=text: self._use_example(text))
+        self.examples.setMenu(menu)
+        lay.addLayout(panel_header("Instruction", self.examples, self.recent))
         self.edit = _InstructionEdit()
-        # an example the embedded family draws well (the models' own vocabulary: shapes, colours, textures, motions)
-        self.edit.setPlaceholderText("Describe the video, e.g. “a small red striped circle moves to the left. sand "
-                                     "checked background.”\nCtrl+Enter renders a draft.")
+        # an example the embedded family draws well (its own concepts, in plain words)
+        self.edit.setPlaceholderText(f"Describe the video, e.g. “{EXAMPLES[0]}”\nCtrl+Enter renders a draft.")
         self.edit.setToolTip("The instruction for the generators. Ctrl+Enter = Draft")
         self.edit.setMinimumHeight(70)
         self.edit.setMaximumHeight(130)
@@ -93,6 +121,12 @@ class PromptEditor(QFrame):
         self.history: list[str] = []
         self._history_pos = -1
         self.token_budget: int | None = None
+        self.word_checker: Callable[[str], list[str]] | None = None
+        self.unknown: list[str] = []
+        self._word_timer = QTimer(self)
+        self._word_timer.setSingleShot(True)
+        self._word_timer.setInterval(WORD_CHECK_MS)
+        self._word_timer.timeout.connect(self.check_words)
         self._text_changed()
 
     def text(self) -> str:
@@ -124,6 +158,40 @@ class PromptEditor(QFrame):
         self.recent.setCurrentIndex(-1)
         self.recent.blockSignals(False)
 
+    def _use_example(self, text: str) -> None:
+        self.set_text(text)
+        self.edit.setFocus()
+
+    def check_words_soon(self, *_args) -> None:
+        """Look the words up again once typing pauses (also when the models change)."""
+        self._word_timer.start()
+
+    def check_words(self) -> None:
+        """Underline the words the family does not know and tell them (unknownWords)."""
+        self._word_timer.stop()
+        text = self.text()
+        try:
+            unknown = list(self.word_checker(text)) if self.word_checker and text.strip() else []
+        except Exception:  # a damaged family file: no marks rather than an error while typing
+            unknown = []
+        marks = []
+        style = QTextCharFormat()
+        style.setUnderlineStyle(QTextCharFormat.UnderlineStyle.WaveUnderline)
+        style.setUnderlineColor(QColor("#f0b050"))
+        style.setToolTip("This family does not know this word")
+        for word, start, end in instruction_words(text):
+            if word in unknown:
+                mark = QTextEdit.ExtraSelection()
+                mark.cursor = QTextCursor(self.edit.document())
+                mark.cursor.setPosition(start)
+                mark.cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
+                mark.format = style
+                marks.append(mark)
+        self.edit.setExtraSelections(marks)
+        if unknown != self.unknown:
+            self.unknown = unknown
+            self.unknownWords.emit(unknown)
+
     def _pick_recent(self, index: int) -> None:
         if index >= 0:
             self.set_text(self.recent.itemData(index))
@@ -150,6 +218,7 @@ class PromptEditor(QFrame):
         self.count.setObjectName("inlineError" if n > MAX_PROMPT_CHARS else "hint")
         self.count.style().unpolish(self.count)
         self.count.style().polish(self.count)
+        self._word_timer.start()
         self.changed.emit()
 
 
@@ -177,6 +246,11 @@ class PlanPanel(QGroupBox):
         self.state.setObjectName("hint")
         self.state.setWordWrap(True)
         self.state.setToolTip("Whose plan this is, and whether the next draft uses it")
+        self.unknown = QLabel()
+        self.unknown.setWordWrap(True)
+        self.unknown.setStyleSheet("color: #f0b050;")
+        self.unknown.setToolTip("Words of the instruction this family was never trained on (underlined there)")
+        self.unknown.setVisible(False)
         row = QHBoxLayout()
         self.use = QCheckBox("Use plan")
         self.use.setChecked(True)
@@ -190,6 +264,7 @@ class PlanPanel(QGroupBox):
         row.addWidget(self.write)
         lay.addWidget(self.text)
         lay.addWidget(self.state)
+        lay.addWidget(self.unknown)
         lay.addLayout(row)
         self._putting = False
         self.status = ""
@@ -207,6 +282,11 @@ class PlanPanel(QGroupBox):
             self.text.setPlainText(text)
         finally:
             self._putting = False
+
+    def show_unknown(self, words: list) -> None:
+        """One line naming the instruction's words this family does not know (hidden when there are none)."""
+        self.unknown.setText(f"This family does not know: {', '.join(words)} — it may ignore them." if words else "")
+        self.unknown.setVisible(bool(words))
 
     def show_status(self, status: str, words: str) -> None:
         """status: one of app.plan_state's EMPTY/WRITTEN/EDITED/STALE; a stale plan is greyed out."""
