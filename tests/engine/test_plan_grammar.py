@@ -1,0 +1,179 @@
+"""Constrained plan decoding (engine/plan_grammar.py): with the shipped family's grammar, every plan parses, names
+every colour + kind the instruction names, and the logits processor never lets the text leave the plan grammar
+(checked against a literal regex of the world's plan language, written here from miniworld's own concepts)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import regex
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine.models import DEFAULT_FAMILY
+from engine.plan_grammar import GRAMMAR_FILE, PlanGrammar, PlanLogitsProcessor
+from miniworld.language import _POS, parse_plan
+from miniworld.scene import BG_COLOURS, BG_TEXTURES, COLOURS, KINDS, SIZES, SLOT_NAMES, TEXTURES
+
+UNDERSTANDING = DEFAULT_FAMILY / "understanding"
+pytestmark = pytest.mark.skipif(not (UNDERSTANDING / "lm").is_dir(), reason="the embedded family is not built")
+
+
+def _alt(words) -> str:
+    return "(?:%s)" % "|".join(sorted(map(regex.escape, words), key=len, reverse=True))
+
+
+# The world's plan language, literally (" " before each word, as the token strings give it).
+_C, _K = _alt(COLOURS), _alt(KINDS)
+_MOTION = r"(?:moves (?:left|right|up|down)|bounces|grows|shrinks|stays still|moves (?:toward|away from) the %s %s)" % (
+    _C, _K)
+_SHAPE = r" a %s %s %s %s %s %s\." % (_alt(SIZES), _C, _alt(TEXTURES), _K, _alt(_POS.values()), _MOTION)
+PLAN_RE = regex.compile(r"(?:%s){1,3} %s %s background\." % (_SHAPE, _alt(BG_COLOURS), _alt(BG_TEXTURES)))
+
+
+@pytest.fixture(scope="module")
+def block():
+    from engine.understanding import UnderstandingBlock
+
+    return UnderstandingBlock.from_pretrained(UNDERSTANDING)
+
+
+def _plan(block, instruction: str) -> str:
+    from engine.understanding import decode_plan
+
+    return decode_plan(block.lm, block.tokenizer, instruction, grammar=block.grammar)
+
+
+def _shapes(plan: str) -> set[tuple[str, str]]:
+    return {(s.colour, s.kind) for s in parse_plan(plan).shapes}
+
+
+def _check_scene(plan: str) -> None:
+    scene = parse_plan(plan)  # raises when it does not parse
+    assert PLAN_RE.fullmatch(" " + plan), plan
+    for i, s in enumerate(scene.shapes):
+        if s.motion in ("toward", "away"):
+            assert s.target is not None and s.target != i, plan  # another shape of the plan
+
+
+def test_the_shipped_grammar_is_the_worlds():
+    data = json.loads((UNDERSTANDING / GRAMMAR_FILE).read_text())
+    assert (data["colours"], data["kinds"], data["sizes"], data["textures"]) == (
+        list(COLOURS), list(KINDS), list(SIZES), list(TEXTURES))
+    assert data["places"] == [_POS[s] for s in SLOT_NAMES]
+    assert (data["background_colours"], data["background_textures"]) == (list(BG_COLOURS), list(BG_TEXTURES))
+    assert data["max_shapes"] == 3
+
+
+def test_the_block_loads_its_grammar(block):
+    assert isinstance(block.grammar, PlanGrammar)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.one_of(st.text(max_size=60), st.just(""), st.text(alphabet="abcdefghijklmnopqrstuvwxyz .,", max_size=80),
+                 st.text(min_size=200, max_size=400), st.sampled_from([" ", "\n\t", "🎈 ☃ héllo wörld", "\u0000",
+                                                                       "a red circle " * 60, "RED CIRCLE!!!"])))
+def test_any_instruction_gives_a_plan_that_parses(block, instruction):
+    _check_scene(_plan(block, instruction))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_named_shapes_appear_in_the_plan(block, data):
+    n = data.draw(st.integers(1, 3))
+    colours = data.draw(st.permutations(list(COLOURS)))[:n]
+    kinds = [data.draw(st.sampled_from(KINDS)) for _ in colours]
+    plural = data.draw(st.booleans())
+    names = [f"{data.draw(st.sampled_from(['', 'big ', 'small striped ']))}{c} {k}{'s' if plural else ''}"
+             for c, k in zip(colours, kinds)]
+    filler = data.draw(st.sampled_from(["please show me {}", "{} somewhere", "The {} ... goes wherever!", "{}"]))
+    instruction = filler.format(" and ".join(names))
+    plan = _plan(block, instruction)
+    _check_scene(plan)
+    assert set(zip(colours, kinds)) <= _shapes(plan), (instruction, plan)
+
+
+def test_a_plan_cut_short_is_finished(block):
+    from engine.understanding import decode_plan
+
+    for budget in (1, 3, 7, 12):
+        plan = decode_plan(block.lm, block.tokenizer, "a red circle moves toward the blue square", budget,
+                           grammar=block.grammar)
+        _check_scene(plan)
+        assert {("red", "circle"), ("blue", "square")} <= _shapes(plan)
+
+
+def _walk(processor, rng, steps: int):
+    """Random walk through the processor's full mask: (text, position) after each step."""
+    ids: list[int] = []
+    out = []
+    for _ in range(steps):
+        pos = processor.position(tuple(ids))
+        mask = processor.mask(pos, len(processor.pieces)).numpy()
+        allowed = np.flatnonzero(mask)
+        assert len(allowed), processor.text(ids)  # never a dead end
+        out.append((ids[:], pos, allowed))
+        token = int(rng.choice(allowed))
+        if token == processor.eos:
+            break
+        ids.append(token)
+    return out
+
+
+@pytest.mark.parametrize("instruction", ["", "the red circle moves toward the blue star", "green squares"])
+def test_the_processor_never_allows_a_continuation_outside_the_grammar(block, instruction):
+    rng = np.random.default_rng(0)
+    checked = 0
+    for _ in range(12):
+        processor = PlanLogitsProcessor(block.grammar.walker(instruction), block.tokenizer, 0, greedy=False)
+        for ids, pos, allowed in _walk(processor, rng, 90):
+            text = "".join(processor.pieces[i] for i in ids)
+            for token in allowed:
+                if token == processor.eos:
+                    _check_scene(text.strip())
+                    assert PLAN_RE.fullmatch(text)
+                else:
+                    assert PLAN_RE.fullmatch(text + processor.pieces[token], partial=True), (text, token)
+                checked += 1
+            # and what the literal grammar forbids, the processor forbids (a sample of the rest)
+            for token in rng.choice(len(processor.pieces), 20):
+                piece = processor.pieces[token]
+                if piece is None or not PLAN_RE.fullmatch(text + piece, partial=True):
+                    assert token not in allowed or token == processor.eos
+    assert checked > 1000
+
+
+def test_the_grammar_refuses_what_parse_plan_or_the_world_would():
+    g = PlanGrammar.load(UNDERSTANDING)
+    walker = g.walker("")
+    one = " a big red plain circle at the top left moves right."
+    pos = walker.walk(one)
+    assert pos is not None and not walker.can_end(pos)
+    assert walker.feed(pos, " a small red") is None  # two shapes of one colour
+    assert walker.walk(" a big red plain circle at the top left moves toward the red") is None  # itself
+    assert walker.walk(one + "  a") is None and walker.walk(one + " .") is None
+    assert walker.walk(" a big red plain circle at the top left moves sideways") is None
+    three = one + " a big blue plain circle at the top moves up. a big green plain star at the left grows."
+    assert walker.walk(three + " a") is None  # at most three shapes
+    assert walker.can_end(walker.walk(three + " sand striped background."))
+    # a target not yet written must be written before the background
+    ahead = " a big red plain circle at the top left moves toward the blue square."
+    assert walker.walk(ahead + " sand") is None
+    assert walker.walk(ahead + " a big blue plain circle") is None  # the blue shape is a square
+    blue = " a big blue plain square at the right stays still. sand dotted background."
+    assert walker.can_end(walker.walk(ahead + blue))
+    # shapes the instruction names come before the background
+    named = g.walker("the yellow star moves up")
+    assert named.walk(one + " sand") is None
+    yellow = " a small yellow dotted star in the center moves up. gray dotted background."
+    assert named.can_end(named.walk(one + yellow))
+
+
+def test_named_pairs():
+    g = PlanGrammar.load(UNDERSTANDING)
+    pairs = g.named_pairs("The big Red striped Circles, and a blue star; not green.")
+    assert pairs == {"red": "circle", "blue": "star"}
+    assert g.named_pairs("a red circle and a red square") == {"red": "circle"}  # colours are distinct in a plan
+    assert len(g.named_pairs("red circle blue star green square yellow triangle")) == 3  # the world's cap
