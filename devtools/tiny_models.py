@@ -72,3 +72,51 @@ def build_tiny_family(root: str | Path, *, heavy_heads: int = 4, seed: int = 0) 
     make_transformer(seed + 2, heads=heavy_heads, layers=3, ffn=64).save_pretrained(
         root / "heavy" / "transformer", safe_serialization=True)
     return root
+
+
+PLANNER_SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
+# Qwen2.5's chat layout, without its tool-calling branches
+PLANNER_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def make_planner_tokenizer():
+    """A byte-level BPE like Qwen2.5's (so transformers' Qwen2Tokenizer reads it back), trained here on WORDS in a
+    moment, with Qwen's special tokens and chat template: built locally, nothing downloaded."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    core = Tokenizer(models.BPE())
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    core.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=list(PLANNER_SPECIALS), show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    core.train_from_iterator([" ".join(WORDS)] * 4, trainer)
+    tok = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    tok.chat_template = PLANNER_CHAT_TEMPLATE
+    return tok
+
+
+def build_tiny_planner(folder: str | Path, seed: int = 0) -> Path:
+    """A random-init, tiny Qwen2ForCausalLM + its tokenizer saved as an instruct model's folder (config.json,
+    model.safetensors, tokenizer files with the chat template, generation_config.json). Its output is nonsense."""
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    folder = Path(folder)
+    tok = make_planner_tokenizer()
+    torch.manual_seed(seed)
+    cfg = Qwen2Config(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                      eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, tie_word_embeddings=True)
+    model = Qwen2ForCausalLM(cfg).eval()
+    # tied embeddings: the logits of special and blank tokens are 0, below the best word's, so it writes words
+    blank = [i for i in range(len(tok)) if not tok.decode([i], skip_special_tokens=True).strip()]
+    with torch.no_grad():
+        model.model.embed_tokens.weight[blank] = 0.0
+    model.generation_config.eos_token_id = tok.eos_token_id
+    model.generation_config.pad_token_id = tok.pad_token_id
+    model.save_pretrained(folder, safe_serialization=True)
+    tok.save_pretrained(folder)
+    return folder

@@ -44,6 +44,7 @@ from .models import (
     family_defaults,
     validate_spec,
 )
+from .planner import HEAVY_READS, PlanResult, check_planner
 from .request import (
     FAST_PRESET,
     MAX_FRAMES,

@@ -34,6 +34,7 @@ from .api import (
     check_request,
     describe_exception,
     estimate_memory,
+    expected_defaults,
     export_take,
     read_take_metadata,
     validate_spec,
@@ -47,6 +48,7 @@ from .cli_args import (
     _loras_of,
     _model_source,
     _recorded_loras,
+    _recorded_planner,
     build_parser,
     request_from_args,
 )
@@ -144,10 +146,23 @@ def run_render(request: RenderRequest, spec: ModelSpec, out: Path, *, fps: int |
         print("cancelled", file=sys.stderr)
         return 130
     take = event.take
+    _say_plan(take.metadata)
     path = export_take(take, out, fps=fps or take.fps, crf=crf, scale=scale)
     print(f"wrote {path} ({take.frames.shape[0]} frames, {take.frames.shape[2]}x{take.frames.shape[1]}, "
           f"{take.elapsed:.1f} s)", file=sys.stderr)
     return 0
+
+
+def _say_plan(meta: dict) -> None:
+    """A planned take: its plan, or that the planner fell back to the instruction as typed (and why)."""
+    planner = meta.get("planner") if isinstance(meta, dict) else None
+    if not isinstance(planner, dict):
+        return
+    if planner.get("fell_back"):
+        print(f"warning: the planner failed ({planner.get('reason')}); the light generator read the instruction as "
+              f"typed", file=sys.stderr)
+    elif planner.get("source") == "planner":
+        print(f"plan: {meta.get('plan')}", file=sys.stderr)
 
 
 def _say(bar, line: str) -> None:
@@ -180,7 +195,11 @@ def _prepare(args):
         out = _check_output(args.out if args.out is not None else "take.mp4")
         spec = ModelSpec(light=args.light, heavy=args.heavy, understanding=args.understanding,
                          device=args.device, dtype=args.dtype, offload=args.offload, memory=args.memory,
-                         lora_light=_loras_of(args.lora_light), lora_heavy=_loras_of(args.lora_heavy))
+                         lora_light=_loras_of(args.lora_light), lora_heavy=_loras_of(args.lora_heavy),
+                         planner=args.planner, heavy_reads=args.heavy_reads or "instruction")
+        if args.planner and expected_defaults(spec).get("has_understanding"):
+            raise CliError("--planner is for a pair without an understanding block; these models have their own "
+                           "(add --understanding none to plan with the planner instead)")
         request = check_request(request_from_args(args))
         check_export_size(request.width, request.height, args.scale)  # --scale with the size, before rendering
         return request, spec, out, None
@@ -197,8 +216,12 @@ def _prepare(args):
     else:  # the file is untrusted input: it never chooses which folders we load
         light, heavy = args.light, args.heavy
     lora_light, lora_heavy = _recorded_loras(meta, args)
+    planner, heavy_reads = _recorded_planner(meta, request, args)
+    if planner is not None:
+        made_with += f", planner {planner} (heavy reads the {heavy_reads})"
     spec = ModelSpec(light=light, heavy=heavy, device=args.device, dtype=args.dtype, offload=args.offload,
-                     memory=args.memory, lora_light=lora_light, lora_heavy=lora_heavy)
+                     memory=args.memory, lora_light=lora_light, lora_heavy=lora_heavy, planner=planner,
+                     heavy_reads=heavy_reads)
     out = _check_output(args.out if args.out is not None else str(Path(args.file).with_name(Path(args.file).stem + "-reproduced.mp4")))
     if args.fps is None and meta.get("fps") is not None:
         fps = meta["fps"]

@@ -15,6 +15,7 @@ from pathlib import Path
 from .api import (
     DEFAULT_FAMILY,
     FAST_PRESET,
+    HEAVY_READS,
     MAX_CRF,
     MAX_FPS,
     MAX_SCALE,
@@ -204,6 +205,11 @@ def _output_args(p: argparse.ArgumentParser) -> None:
         p.add_argument(f"--lora-{role}", type=_lora, action="append", default=[], metavar="PATH[:SCALE]",
                        help=f"a .safetensors LoRA for the {role} generator, with its strength (default 1); "
                        "repeatable")
+    p.add_argument("--planner", metavar="DIR|REPO_ID", help="an instruction LLM (e.g. Qwen2.5-1.5B-Instruct: a folder "
+                   "or a repo id in the local Hugging Face cache) that rewrites the instruction into an explicit shot "
+                   "description for the light generator of a pair without an understanding block")
+    p.add_argument("--heavy-reads", choices=HEAVY_READS, help="with --planner: what the heavy generator reads, the "
+                   "instruction as typed (default) or the plan")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -302,6 +308,43 @@ def _check_model_args(args) -> None:
             what = "is not a folder" if path.exists() else "does not exist"
             raise CliError(f"--understanding {folder[:200]} {what}; give the block's folder (lm/ and connector/) "
                            f"or 'none'")
+    planner = getattr(args, "planner", None)
+    if planner is not None:
+        from .api import ModelError, check_planner
+
+        if not planner.strip():
+            raise CliError("--planner is empty; give an instruction model's folder or a cached Hugging Face repo id")
+        try:
+            check_planner(planner)
+        except ModelError as exc:
+            raise CliError(f"--planner: {exc}") from None
+    if args.command == "render" and getattr(args, "heavy_reads", None) and planner is None:
+        raise CliError("--heavy-reads applies to a pair with a --planner")
+
+
+def _recorded_planner(meta: dict, request: RenderRequest, args) -> tuple[str | None, str]:
+    """reproduce: (planner, heavy_reads) for the spec. A planned take records its plan in the request, so the planner
+    is not needed to reproduce it: the recorded id only marks the pair as planned (it is not loaded while the plan is
+    given). --planner replaces it; --heavy-reads overrides the recorded choice."""
+    recorded = meta.get("planner")
+    if recorded is not None and not isinstance(recorded, dict):
+        raise CliError(f"the file's planner record is malformed: {str(recorded)[:60]!r}")
+    recorded = recorded or {}
+    planner_id, reads = recorded.get("id"), recorded.get("heavy_reads", "instruction")
+    if planner_id is not None and (not isinstance(planner_id, str) or not planner_id.strip() or len(planner_id) > 1000):
+        raise CliError(f"the file's planner id is malformed: {str(planner_id)[:60]!r}")
+    if reads not in HEAVY_READS:
+        raise CliError(f"the file's heavy_reads is malformed: {str(reads)[:40]!r}")
+    heavy_reads = args.heavy_reads or reads
+    if args.planner:
+        return args.planner, heavy_reads
+    if planner_id is None:
+        if args.heavy_reads:
+            raise CliError("--heavy-reads applies to a take made with a planner, or with --planner")
+        return None, "instruction"
+    if request.use_plan and request.plan is None and not args.trust_models_in_file:
+        raise CliError(f"the take was planned by {planner_id[:80]} but the file holds no plan; give --planner")
+    return planner_id, heavy_reads
 
 
 def request_from_args(args) -> RenderRequest:

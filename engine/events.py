@@ -95,7 +95,10 @@ class Cancelled(Event):
 
 @dataclass(frozen=True)
 class PlanReady(Event):
-    """The understanding block's readable plan for an instruction (None when no block is loaded)."""
+    """The understanding block's (or the planner's) readable plan for an instruction (None when the models have
+    neither). fell_back: the planner failed and the plan is the instruction as typed; reason: why, to show."""
 
     instruction: str
     plan: str | None
+    fell_back: bool = False
+    reason: str | None = None

@@ -248,9 +248,12 @@ class Engine:
                 emit(ModelsLoaded(job.id, summary))
             elif job.kind == "plan":
                 self._ensure_loaded(job, emit)
-                plan = self._runtime.plan(job.payload)
+                ask = getattr(self._runtime, "plan_result", None)  # a scripted runtime has plan() only
+                result = ask(job.payload, cancel_flag=job.cancel_flag) if ask is not None else None
+                plan = result.text if result is not None else (None if ask else self._runtime.plan(job.payload))
                 job.state = "done"
-                emit(PlanReady(job.id, job.payload, plan))
+                emit(PlanReady(job.id, job.payload, plan, fell_back=bool(result and result.fell_back),
+                               reason=result.reason if result is not None else None))
             else:
                 self._ensure_loaded(job, emit)
                 take = self._runtime.render(job.payload, job_id=job.id, emit=emit, cancel_flag=job.cancel_flag)

@@ -84,6 +84,8 @@ class LoadedModels:
     memory_plan: object | None = None  # engine.memory_plan.MemoryPlan applied at loading
     text_encoder_offloaded: bool = False  # the text encoder lives in host memory between prompts
     loras: dict = field(default_factory=dict)  # {"light": [{"name", "sha256", "scale"}], "heavy": [...]}
+    planner: object | None = None  # engine.planner.Planner for a pair without an understanding block (lazy)
+    heavy_reads: str = "instruction"  # with a planner: what the heavy generator reads, "instruction" or "plan"
 
     @contextmanager
     def text_encoding(self):
@@ -120,6 +122,8 @@ class LoadedModels:
                              "line": self.memory_plan.describe()} if self.memory_plan is not None else None),
             # the LoRAs attached, as each take records them: {"light": [{"name", "sha256", "scale"}], "heavy": [...]}
             "loras": {role: list(self.loras.get(role, [])) for role in ("light", "heavy")},
+            "planner": self.planner.id if self.planner is not None else None,
+            "heavy_reads": self.heavy_reads if self.planner is not None else "instruction",
         }
 
 
@@ -165,6 +169,7 @@ def load_models(spec: ModelSpec | None, progress: Progress | None = None) -> Loa
         raise ModelError("the embedded default models are missing (resources/models/lumos-mini); "
                          "run `python -m training.train_all` or choose a light and a heavy model")
     light_src, heavy_src = default_spec_sources(spec)
+    _check_heavy_reads(spec)
     say("checking models", 0.02)
     light, heavy = inspect_source(light_src), inspect_source(heavy_src)
     report = check_pair(light, heavy)
@@ -205,6 +210,7 @@ def load_models(spec: ModelSpec | None, progress: Progress | None = None) -> Loa
             understanding = _load_understanding(folder, device)
         elif spec.understanding:
             raise ModelError(f"understanding block folder not found: {spec.understanding}")
+    planner = _planner(spec, understanding, device, dtype)
 
     for module in (light_model, heavy_model, vae, text_encoder):
         module.requires_grad_(False).eval()
@@ -230,9 +236,30 @@ def load_models(spec: ModelSpec | None, progress: Progress | None = None) -> Loa
         heavy_id=_display_id(heavy), understanding=understanding, defaults=defaults,
         max_sequence_length=int(defaults.get("max_sequence_length", DEFAULT_MAX_SEQUENCE_LENGTH)),
         memory_plan=plan, text_encoder_offloaded=placed["text_encoder_offloaded"], loras=loras,
+        planner=planner, heavy_reads=spec.heavy_reads if planner is not None else "instruction",
     )
     say("ready", 1.0)
     return models
+
+
+def _planner(spec: ModelSpec, understanding, device: torch.device, dtype: torch.dtype):
+    """The spec's planner (not loaded yet: it loads on first use), or None. A family with its own understanding
+    block keeps it and does not use a planner."""
+    from .planner import Planner
+
+    if not spec.planner:
+        return None
+    if understanding is not None:
+        log.warning("these models have their own understanding block; the planner %s is not used", spec.planner)
+        return None
+    return Planner(spec.planner, device=device, dtype=dtype)
+
+
+def _check_heavy_reads(spec: ModelSpec) -> None:
+    from .planner import HEAVY_READS
+
+    if spec.heavy_reads not in HEAVY_READS:
+        raise ModelError(f"heavy_reads must be one of {', '.join(HEAVY_READS)}, got {str(spec.heavy_reads)[:40]!r}")
 
 
 def _load_understanding(folder: Path, device: torch.device):

@@ -41,6 +41,8 @@ class ModelSpec:
     free memory, resident off CUDA), "resident", "balanced" or "low" (engine/memory_plan.py).
     family: None for a light + heavy pair as above; "lumos-nexus" for the authors' released system (light: the
     Omni-Video bundle folder, heavy: the original-format Wan2.1-T2V-14B folder; engine/nexus/).
+    planner: an instruction LLM (folder or cached repo id) that writes the plan for a pair without an understanding
+    block (engine/planner.py); heavy_reads: what the heavy generator of such a pair reads, "instruction" or "plan".
     """
 
     light: str | None = None
@@ -54,6 +56,8 @@ class ModelSpec:
     lora_light: tuple = ()
     lora_heavy: tuple = ()
     family: str | None = None
+    planner: str | None = None
+    heavy_reads: str = "instruction"
 
     def to_dict(self) -> dict:
         out = {k: getattr(self, k) for k in ("light", "heavy", "understanding", "device", "dtype", "offload",
@@ -63,6 +67,8 @@ class ModelSpec:
             out["lora_heavy"] = [list(x) for x in self.lora_heavy]
         if self.family:
             out["family"] = self.family
+        if self.planner:
+            out["planner"], out["heavy_reads"] = self.planner, self.heavy_reads
         return out
 
 
@@ -360,7 +366,8 @@ def expected_defaults(spec: ModelSpec) -> dict:
     understanding = spec.understanding != "none" and (
         Path(spec.understanding).is_dir() if spec.understanding
         else family is not None and (family / "understanding").is_dir())
-    return {"defaults": defaults, "has_understanding": understanding}
+    return {"defaults": defaults, "has_understanding": understanding,
+            "has_planner": bool(spec.planner) and not understanding}
 
 
 def embedded_family_available() -> bool:

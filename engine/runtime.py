@@ -131,16 +131,27 @@ class Runtime:
             raise RequestError(f"the {name} is {count} tokens long; the understanding block reads at most {limit}")
 
     # -- understanding ----------------------------------------------------------------------------------
-    def plan(self, instruction: str) -> str | None:
+    def plan(self, instruction: str, cancel_flag=None) -> str | None:
+        result = self.plan_result(instruction, cancel_flag)
+        return None if result is None else result.text
+
+    def plan_result(self, instruction: str, cancel_flag=None):
+        """engine.planner.PlanResult for `instruction` from the understanding block or the pair's planner (which
+        falls back to the instruction as typed, and says so); None when the models have neither."""
+        from .planner import PlanResult, planner_of
+
         models = self._require()
-        if models.understanding is None:
+        planner = planner_of(models)
+        if models.understanding is None and planner is None:
             return None
         if not isinstance(instruction, str) or len(instruction) > MAX_PROMPT_CHARS:
             raise RequestError(f"the prompt has {len(instruction)} characters; at most {MAX_PROMPT_CHARS}")
+        if planner is not None:
+            return planner.plan(instruction, cancel_flag)
         self._check_understanding("prompt", instruction, None)
         if instruction not in self._plans:
             self._plans[instruction] = models.understanding.plan(instruction)
-        return self._plans[instruction]
+        return PlanResult(self._plans[instruction])
 
     # -- conditioning -----------------------------------------------------------------------------------
     def _text(self, prompt: str):
@@ -175,7 +186,11 @@ class Runtime:
             return family_conditioning(self, req, plan)
         negative = req.negative_prompt or ""
         text, text_neg = self._text(req.prompt), self._text(negative)
-        light_text = self._text(plan) if self.light_reads_plan(req, plan) else text
+        from .planner import heavy_reads_plan
+
+        light_reads = self.light_reads_plan(req, plan)
+        light_text = self._text(plan) if light_reads else text
+        heavy_text = light_text if heavy_reads_plan(models, light_reads) else text
         light_cond, light_uncond = light_text, text_neg
         if models.understanding is not None:
             with torch.no_grad():
@@ -187,15 +202,19 @@ class Runtime:
         return Conditioning(
             light_cond=light_cond.to(models.light.dtype),
             light_uncond=light_uncond.to(models.light.dtype) if req.guidance_light > 1.0 else None,
-            heavy_cond=text.to(models.heavy.dtype),
+            heavy_cond=heavy_text.to(models.heavy.dtype),
             heavy_uncond=text_neg.to(models.heavy.dtype) if req.guidance_heavy > 1.0 else None,
         )
 
     def light_reads_plan(self, req: RenderRequest, plan: str | None) -> bool:
-        """Whether the light generator's text tokens are the plan's (see `conditioning`)."""
+        """Whether the light generator's text tokens are the plan's (see `conditioning`): a family that says so, or a
+        pair with a planner (engine/planner.py)."""
+        from .planner import planner_of
+
         models = self._require()
-        return (models.defaults.get("light_text") == "plan" and models.understanding is not None and req.use_plan
-                and bool(plan and plan.strip()))
+        reads = (models.defaults.get("light_text") == "plan" and models.understanding is not None
+                 or planner_of(models) is not None)
+        return reads and req.use_plan and bool(plan and plan.strip())
 
     # -- keys -------------------------------------------------------------------------------------------
     @property
@@ -276,7 +295,7 @@ class Runtime:
                 cancel_flag=None) -> Take:
         req = self.check(req)
         started = time.perf_counter()
-        plan = self.resolve_plan(req)
+        plan = self.resolve_plan(req, cancel_flag)
         resolved = self.resolve(req)
         take_key = self.take_key(req, plan, resolved)
         cached = self.takes_cache.get(take_key)
@@ -370,11 +389,15 @@ class Runtime:
             sigma_max=req.upfb.sigma_max, light_lead=resolved.light_lead, switch_step=resolved.switch_step,
             guidance_light=req.guidance_light, guidance_heavy=req.guidance_heavy)
 
-    def resolve_plan(self, req: RenderRequest) -> str | None:
-        """The plan the light generator is conditioned on (None without an understanding block or use_plan)."""
-        if self._require().understanding is None or not req.use_plan:
+    def resolve_plan(self, req: RenderRequest, cancel_flag=None) -> str | None:
+        """The plan the light generator is conditioned on (None without an understanding block or a planner, or
+        without use_plan); the request's own plan (the user's edit) is used as is."""
+        from .planner import planner_of
+
+        models = self._require()
+        if (models.understanding is None and planner_of(models) is None) or not req.use_plan:
             return None
-        return req.plan if req.plan is not None else self.plan(req.prompt)
+        return req.plan if req.plan is not None else self.plan(req.prompt, cancel_flag)
 
     def sample(self, req: RenderRequest, *, job_id: int = 0, emit: Callable | None = None, cancel_flag=None,
                plan: str | None = None):
@@ -504,6 +527,8 @@ class Runtime:
         return np.ascontiguousarray((np.clip(frames, 0.0, 1.0) * 255.0).round().astype(np.uint8))
 
     def metadata(self, req: RenderRequest, plan, resolved: Resolved, fps, frames, elapsed) -> dict:
+        from .planner import planner_metadata
+
         models = self._require()
         request = req.to_dict()
         if plan is not None and request.get("plan") is None:
@@ -529,6 +554,7 @@ class Runtime:
             # a released system's conditioning and guidance convention (engine/nexus/block.py)
             **({"conditioning": models.understanding.take_metadata(req)}
                if hasattr(models.understanding, "take_metadata") else {}),
+            **planner_metadata(models, req, plan),  # a planned pair: its planner, and whether it fell back
         }
 
 
