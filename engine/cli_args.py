@@ -22,10 +22,12 @@ from .api import (
     MEMORY_CHOICES,
     MODES,
     SCHEDULERS,
+    ModelSpec,
     RenderRequest,
     UPFBParams,
     default_handoff,
     embedded_family_available,
+    expected_defaults,
     family_defaults,
     partial_path,
 )
@@ -213,11 +215,36 @@ def _output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _defaults_for(light: str | None, family: str | None = None) -> dict:
-    if family == "lumos-nexus":
-        from .nexus.loading import DEFAULTS
+def _recorded_family(meta: dict, light: str | None, heavy: str | None) -> str | None:
+    """reproduce: the model family the take was made with (its conditioning record names it; None for a plain pair),
+    checked against the folders it is to be rendered with: a take of one family is not rendered with another's."""
+    from .nexus import FAMILIES, family_info, family_of_folders
 
-        return {**WAN_DEFAULTS, **DEFAULTS}
+    record = meta.get("conditioning")
+    if record is not None and not isinstance(record, dict):
+        raise CliError(f"the file's conditioning record is malformed: {str(record)[:60]!r}")
+    recorded = (record or {}).get("family")
+    if recorded is not None and (not isinstance(recorded, str) or recorded not in FAMILIES):
+        raise CliError(f"the file names an unknown model family {str(recorded)[:40]!r} (known: {', '.join(FAMILIES)})")
+    given = family_of_folders(light, heavy)
+    if recorded == given:
+        return recorded
+    if recorded is not None:
+        what = f"the {family_info(recorded)['label']} ({recorded})"
+        if light is None and heavy is None:
+            raise CliError(f"the take was made with {what}: give --light its Omni-Video bundle folder and --heavy its "
+                           f"Wan2.1-T2V-14B folder (or --trust-models-in-file for the folders the file names)")
+        why = "does not exist" if not Path(os.path.expanduser(light or "")).exists() else \
+            "is not an Omni-Video bundle"
+        raise CliError(f"the take was made with {what}, but the light folder {str(light)[:200]} {why}: give the "
+                       f"release's folders (--light the bundle, --heavy Wan2.1-T2V-14B)")
+    raise CliError(f"the take was made with a light + heavy pair, not a released system, but {str(light)[:200]} is "
+                   f"the Omni-Video bundle of the {family_info(given)['label']} ({given}): give the pair's folders")
+
+
+def _defaults_for(light: str | None, family: str | None = None) -> dict:
+    if family:
+        return {**WAN_DEFAULTS, **expected_defaults(ModelSpec(family=family)).get("defaults", {})}
     if light is None:
         return {**WAN_DEFAULTS, **(family_defaults(DEFAULT_FAMILY) if embedded_family_available() else {})}
     folder = Path(light)
