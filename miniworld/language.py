@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -160,6 +160,9 @@ class Example:
     plan: str
     scene: Scene
     category: str
+    # The rule's structure (reasoning examples; None for explicit ones): its "type", "form" and the fields a free
+    # phrasing needs (miniworld/phrasing.py re-words the rule from it). Not part of equality.
+    rule: dict | None = field(default=None, compare=False)
 
     @property
     def register(self) -> str:
@@ -189,8 +192,10 @@ def _rule_relation(rng, sc: Scene):
     if n == 2 and sc.shapes[0].size != sc.shapes[1].size:
         big = 0 if sc.shapes[0].size == "big" else 1
         small = 1 - big
-        options.append(("the larger shape moves toward the smaller one", {big: ("toward", small)}))
-        options.append(("the smaller shape moves away from the larger one", {small: ("away", big)}))
+        options.append(("the larger shape moves toward the smaller one", {big: ("toward", small)},
+                        dict(form="size", mover=big, motion="toward", target=small)))
+        options.append(("the smaller shape moves away from the larger one", {small: ("away", big)},
+                        dict(form="size", mover=small, motion="away", target=big)))
     for ref in range(n):
         r = sc.shapes[ref]
         for rel, test in (("to the left of", lambda s: s.slot[0] < r.slot[0]),
@@ -202,10 +207,12 @@ def _rule_relation(rng, sc: Scene):
                 j = hits[0]
                 m = _pick_solo(rng, sc, [j])
                 if m:
-                    options.append((f"the shape {rel} the {name(r)} {_verb(m)}", {j: (m, None)}))
+                    options.append((f"the shape {rel} the {name(r)} {_verb(m)}", {j: (m, None)},
+                                    dict(form="place", rel=rel, ref=ref, mover=j, motion=m)))
                 if motion_feasible(sc, j, "toward", ref):
-                    options.append((f"the shape {rel} the {name(r)} moves toward it", {j: ("toward", ref)}))
-    options = [(t, mv) for t, mv in options
+                    options.append((f"the shape {rel} the {name(r)} moves toward it", {j: ("toward", ref)},
+                                    dict(form="place", rel=rel, ref=ref, mover=j, motion="toward")))
+    options = [(t, mv, d) for t, mv, d in options
                if all(motion_feasible(sc, i, m, tg) for i, (m, tg) in mv.items())]
     return options[rng.integers(len(options))] if options else None
 
@@ -223,7 +230,8 @@ def _rule_negation(rng, sc: Scene):
                 continue
             m = _pick_solo(rng, sc, idx)
             if m:
-                options.append((f"every shape that is not {word.format(v=v)} {_verb(m)}", {i: (m, None) for i in idx}))
+                options.append((f"every shape that is not {word.format(v=v)} {_verb(m)}", {i: (m, None) for i in idx},
+                                dict(form="not", attr=attr, value=v, movers=idx, motion=m)))
     return options[rng.integers(len(options))] if options else None
 
 
@@ -246,7 +254,7 @@ def _rule_comparison(rng, sc: Scene):
     for word, i in options:
         m = _pick_solo(rng, sc, [i])
         if m:
-            out.append((f"the {word} shape {_verb(m)}", {i: (m, None)}))
+            out.append((f"the {word} shape {_verb(m)}", {i: (m, None)}, dict(form=word, mover=i, motion=m)))
     return out[rng.integers(len(out))] if out else None
 
 
@@ -258,7 +266,8 @@ def _rule_counting(rng, sc: Scene):
         if kinds.count(s.kind) == 1 and n >= 2:
             m = _pick_solo(rng, sc, [i])
             if m:
-                options.append((f"the shape with {_CORNERS[s.kind]} {_verb(m)}", {i: (m, None)}))
+                options.append((f"the shape with {_CORNERS[s.kind]} {_verb(m)}", {i: (m, None)},
+                                dict(form="corners", kind=s.kind, mover=i, motion=m)))
     i = int(rng.integers(n))
     ok = [m for m in _SOLO if motion_feasible(sc, i, m)]
     if len(ok) >= 2:
@@ -267,7 +276,7 @@ def _rule_counting(rng, sc: Scene):
         chosen = str(m1) if k == n else str(m2)
         it = "it " + _verb(str(m2))
         options.append((f"if there are {_NUM[k]} shapes the {name(sc.shapes[i])} {_verb(str(m1))}, otherwise {it}",
-                        {i: (chosen, None)}))
+                        {i: (chosen, None)}, dict(form="if", count=k, mover=i, motion=str(m1), otherwise=str(m2))))
     return options[rng.integers(len(options))] if options else None
 
 
@@ -279,17 +288,20 @@ def _rule_cause(rng, sc: Scene):
             if a == b:
                 continue
             if motion_feasible(sc, b, "away", a):
-                options.append((f"the {name(sc.shapes[a])} pushes the {name(sc.shapes[b])}", {b: ("away", a)}))
+                options.append((f"the {name(sc.shapes[a])} pushes the {name(sc.shapes[b])}", {b: ("away", a)},
+                                dict(form="push", agent=a, mover=b)))
             if motion_feasible(sc, b, "toward", a):
-                options.append((f"the {name(sc.shapes[a])} pulls the {name(sc.shapes[b])}", {b: ("toward", a)}))
+                options.append((f"the {name(sc.shapes[a])} pulls the {name(sc.shapes[b])}", {b: ("toward", a)},
+                                dict(form="pull", agent=a, mover=b)))
     for i, s in enumerate(sc.shapes):
-        options.append((f"the {name(s)} is pumped full of air", {i: ("grow", None)}))
-        options.append((f"the {name(s)} lets out its air", {i: ("shrink", None)}))
+        options.append((f"the {name(s)} is pumped full of air", {i: ("grow", None)}, dict(form="pump", mover=i)))
+        options.append((f"the {name(s)} lets out its air", {i: ("shrink", None)}, dict(form="deflate", mover=i)))
         if motion_feasible(sc, i, "bounce"):
-            options.append((f"the {name(s)} is dropped", {i: ("bounce", None)}))
+            options.append((f"the {name(s)} is dropped", {i: ("bounce", None)}, dict(form="drop", mover=i)))
     for side, d in (("left", "right"), ("right", "left"), ("top", "down"), ("bottom", "up")):
         if all(motion_feasible(sc, i, d) for i in range(n)):
-            options.append((f"a wind blows from the {side}", {i: (d, None) for i in range(n)}))
+            options.append((f"a wind blows from the {side}", {i: (d, None) for i in range(n)},
+                            dict(form="wind", side=side, motion=d)))
     return options[rng.integers(len(options))] if options else None
 
 
@@ -330,9 +342,10 @@ def sample_example(rng: np.random.Generator, category: str, max_tries: int = 100
         rule = _RULES[category](rng, layout)
         if rule is None:
             continue
-        text, moves = rule
+        text, moves, spec = rule
         scene = _assign(layout, moves)
         if collides(scene):
             continue
-        return Example(f"{layout_text(layout)} {text}.", plan_text(scene), scene, category)
+        return Example(f"{layout_text(layout)} {text}.", plan_text(scene), scene, category,
+                       dict(spec, type=category))
     raise RuntimeError(f"could not draw a {category} example in {max_tries} tries")
