@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.atomic_files import atomic_write_text
+from miniworld.phrasing import KNOWN_WORDS
 
 from .common import FAMILY_DIR, Timer, add_common_args, log, run_from_args
 from .stage_gen import FLOW_SHIFT, NUM_QUERIES as NUM_Q, RECIPE, make_scheduler
@@ -39,7 +40,7 @@ def light_text(recipe: dict | None) -> str:
     return "plan" if (recipe or RECIPE["light"]).get("text") == "plan" else "prompt"
 
 
-STAGES = ("text", "lm", "vae", "latents", "decoder", "light", "heavy")
+STAGES = ("text", "lm", "vae", "latents", "decoder", "light", "heavy", "lm_phrasing", "light_phrasing")
 
 
 def vae_folder(run) -> str:
@@ -78,6 +79,8 @@ def assemble(run, out: Path) -> Path:
     shutil.copytree(src / "heavy" / "transformer", tmp / "heavy" / "transformer")
     shutil.copytree(src / "understanding", tmp / "understanding")
     cfg = dict(DEFAULTS, light_text=light_text((run.done("light") or {}).get("recipe")))
+    # every word the family was trained on: the engine marks the others in an instruction as unknown
+    cfg["vocabulary"] = sorted(KNOWN_WORDS)
     if (out / "lumos.json").exists():  # keep tuned defaults (guidance, steps) across re-exports
         old = json.loads((out / "lumos.json").read_text())
         cfg.update({k: old[k] for k in ("steps", "guidance_light", "guidance_heavy", "fps", "handoff") if k in old})
@@ -159,6 +162,24 @@ def _architecture(folder: Path) -> str:
     return (json.loads((folder / "config.json").read_text()).get("architectures") or ["?"])[0]
 
 
+def _phrasing_line(metrics: dict) -> str:
+    lm, light = metrics.get("lm_phrasing"), metrics.get("light_phrasing")
+    if not lm:
+        return "not run (the LM knows the template language only)."
+    text = (f"the LM fine-tuned {lm['steps']} steps on half template, half free phrasings (final loss "
+            f"{lm.get('loss', float('nan')):.4f}), then light + connector {(light or {}).get('steps', '-')} steps with "
+            "free phrasings beside the template instructions. Omitted size, texture, place and background get "
+            "the world's defaults (small, plain, center / left–right / three spread places, gray checked).")
+    bench = metrics.get("phrasing_bench")
+    if bench:
+        t, h = bench["template"], bench["heldout"]
+        text += (f" Mini VR-Bench (`python -m bench.vrbench_phrasing`), template / held-out phrasings: plans parse "
+                 f"{t['parse']:.2f} / {h['parse']:.2f}, honour every stated attribute and motion {t['honour']:.2f} / "
+                 f"**{h['honour']:.2f}**, light instruction score {t.get('instruction', float('nan')):.3f} / "
+                 f"**{h.get('instruction', float('nan')):.3f}**.")
+    return text
+
+
 def write_card(run, out: Path, metrics: dict) -> None:
     """MODEL_CARD.md from the measured numbers of this run (never edited by hand, so it cannot go stale)."""
     parts = {"light/transformer": "light generator (WanTransformer3DModel + absolute positions)",
@@ -230,6 +251,7 @@ mini VR-Bench instructions are never trained on.
   motion (`training/clause_labels.py`; final loss {(metrics.get('text') or {}).get('binding_loss', float('nan')):.3f}), so the state at "top left" says which shape is there.
 - Understanding LM: instruction → plan, {lm_objective}.
   Held-out exact plan match (greedy): {json.dumps({k: round(v, 2) for k, v in plan.items()})}.
+- Free phrasing (`training/stage_phrasing.py`, `miniworld/phrasing.py`): {_phrasing_line(metrics)}
 - VAE: L1 + MSE, {_vae_recipe(vae)}. Held-out PSNR **{vae.get('heldout_psnr', float('nan')):.2f} dB** (on shape pixels
   {vae.get('heldout_psnr_shapes', float('nan')):.2f} dB)
   (8× area-down + bicubic-up baseline {vae.get('blur_baseline_psnr', float('nan')):.2f} dB on the same clips).
@@ -272,8 +294,10 @@ docs/vrbench.md.
   means a wrong clip: edit the plan.
 - The CFG scales in `lumos.json` come from `training/tune.py` on a validation draw, never the bench
   (`guidance_tuning.json` keeps the scores of the last tuning and which scale won).
-- The understanding LM only knows the world's rule templates (relation, negation, comparison, counting,
-  cause–effect); the plan it writes can be wrong, and the app lets the user edit it.
+- The understanding LM knows the world's rule types (relation, negation, comparison, counting, cause–effect) in the
+  template language and in the free phrasings it was fine-tuned on; `lumos.json` `"vocabulary"` lists every word it
+  was trained on, and a word outside it (spelt in letter pieces) may be misread. The plan it writes can be wrong, and
+  the app lets the user edit it.
 """
     atomic_write_text(out / "MODEL_CARD.md", text)
 

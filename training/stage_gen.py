@@ -195,13 +195,17 @@ class LightCond:
         return self.connector(*self._lm_states(pairs))
 
 
-def _conditions(which: str, rows: list[dict], g: torch.Generator) -> list[tuple[str, str]]:
-    """(instruction, plan) per sample; ("", "") for the dropped condition."""
+def _conditions(which: str, rows: list[dict], g: torch.Generator, phrased: list[list[str]] | None = None
+                ) -> list[tuple[str, str]]:
+    """(instruction, plan) per sample; ("", "") for the dropped condition. ``phrased[k]``: free phrasings of row k
+    with the same plan (stage_phrasing), used instead of the template instruction half of the time."""
     out = []
-    for r in rows:
+    for r, alts in zip(rows, phrased or [None] * len(rows)):
         u = torch.rand(2, generator=g).tolist()
         if u[0] < COND_DROPOUT:
             out.append(("", ""))
+        elif alts and 0.3 <= u[1] < 0.65:  # only fine-tunes draw here: the base recipe's random stream is unchanged
+            out.append((alts[int(torch.randint(len(alts), (1,), generator=g))], r["plan"]))
         elif which == "heavy" or u[1] < 0.3:
             out.append((r["plan"], r["plan"]))  # explicit register: the instruction is the plan
         else:
@@ -224,11 +228,16 @@ def shape_cover(run) -> torch.Tensor:
     return torch.from_numpy(np.load(path)).unsqueeze(1)
 
 
-def train(run, which: str, recipe: dict | None = None, threads_when_alone: int | None = None) -> dict:
+def train(run, which: str, recipe: dict | None = None, threads_when_alone: int | None = None,
+          stage: str | None = None, init: bool = False, phrased: list[list[str]] | None = None,
+          steps: int | None = None) -> dict:
     """Train one generator. `threads_when_alone`: once the other generator's stage is done (in train_all it trains
-    beside this one, each on one core), use that many threads."""
-    if run.done(which):
-        return run.done(which)
+    beside this one, each on one core), use that many threads. Fine-tuning (stage_phrasing): `stage` names the
+    stage folder (default `which`), `init` starts from the generator (and connector) in run/export, `phrased` gives
+    free phrasings per scene row (see `_conditions`), `steps` overrides the budget's."""
+    stage = stage or which
+    if run.done(stage):
+        return run.done(stage)
     recipe = {**RECIPE[which], **(recipe or {})}
     timer = Timer()
     data = Data(run)
@@ -238,8 +247,17 @@ def train(run, which: str, recipe: dict | None = None, threads_when_alone: int |
     cond = (LightCond(run, num_queries=recipe["queries"], self_layers=recipe["self_layers"]) if which == "light"
             else None)
     slots = SlotHeads(TEXT_DIM) if cond and recipe["slot_weight"] > 0 else None
+    if init:  # fine-tune: start from the exported generator and connector
+        from engine.positional_transformer import load_transformer
+        from engine.understanding import Connector
+
+        model.load_state_dict(load_transformer(run.export / which / "transformer").state_dict())
+        if cond:
+            cond.connector.load_state_dict(Connector.from_pretrained(run.export / "understanding" / "connector")
+                                           .state_dict())
     if cond:
         pairs = [("", "")] + [(r[k], r["plan"]) for r in data.rows for k in ("instruction", "plan")]
+        pairs += [(t, r["plan"]) for r, alts in zip(data.rows, phrased or []) for t in alts]
         cond.precompute(pairs)
     params = (list(model.parameters()) + (list(cond.connector.parameters()) if cond else [])
               + (list(slots.parameters()) if slots else []))
@@ -247,7 +265,7 @@ def train(run, which: str, recipe: dict | None = None, threads_when_alone: int |
     opt = torch.optim.AdamW(params, lr=peak, betas=(0.9, 0.99), weight_decay=0.01)
     ema = copy.deepcopy(model).eval()
     ema_conn = copy.deepcopy(cond.connector).eval() if cond else None
-    sd = run.stage_dir(which)
+    sd = run.stage_dir(stage)
     step, history = 0, []
     ck = load_ckpt(sd / "ckpt.pt")
     timer.resume(ck)
@@ -258,7 +276,7 @@ def train(run, which: str, recipe: dict | None = None, threads_when_alone: int |
         if slots:
             slots.load_state_dict(ck["slots"])
         step, history = ck["step"], ck["history"]
-    total = run.budget.light_steps if which == "light" else run.budget.heavy_steps
+    total = steps or (run.budget.light_steps if which == "light" else run.budget.heavy_steps)
     g = torch.Generator().manual_seed(run.seed + 41 + step + (0 if which == "light" else 7))
     bar = tqdm(total=total, initial=step, desc=which, mininterval=5)
     model.train()
@@ -272,7 +290,7 @@ def train(run, which: str, recipe: dict | None = None, threads_when_alone: int |
             threads_when_alone = None
         idx = torch.randint(len(data.rows), (bs,), generator=g)
         rows = [data.rows[i] for i in idx.tolist()]
-        pairs = _conditions(which, rows, g)
+        pairs = _conditions(which, rows, g, [phrased[i] for i in idx.tolist()] if phrased else None)
         x0 = data.lat[idx]
         text = data.text([p[1] if cond and recipe["text"] == "plan" else p[0] for p in pairs])
         semantic = cond.context(pairs) if cond else None
@@ -323,7 +341,7 @@ def train(run, which: str, recipe: dict | None = None, threads_when_alone: int |
         ema_conn.save_pretrained(run.export / "understanding" / "connector")
     info = {"wall_s": timer.s, "steps": total, "recipe": recipe, "loss": loss_avg, "slot_loss": slot_avg, "params": sum(p.numel() for p in model.parameters()),
             "history": history[-20:]}
-    run.mark_done(which, **info)
+    run.mark_done(stage, **info)
     return info
 
 

@@ -104,12 +104,16 @@ def _text_binding_labels(tok, text: str, motions: list[int] | None = None) -> tu
 
 
 def binding_labels(tok, instruction: str, plan: str, readings: int = 1, max_len: int = 320,
-                   motion: bool = False) -> dict[str, list[int]]:
+                   motion: bool = False, instruction_labels: bool = True) -> dict[str, list[int]]:
     """Per binding attribute (and "motion" with ``motion``), one label per token of ``lm_input_ids(instruction,
     plan, readings)``; IGNORE on separators and on a shape sentence's words before its place. The resolved motion
-    labels the plan and, when there are two readings, the second one."""
+    labels the plan and, when there are two readings, the second one. ``instruction_labels`` False: the
+    instruction's tokens get none (a free phrasing's sentences are not the plan's, in order or form)."""
     resolved = sentence_motions(plan) if motion and readings > 1 else None
     ins, last = _text_binding_labels(tok, instruction, resolved)
+    if not instruction_labels:
+        n = len(_words_ids(tok, instruction))
+        ins = last = {k: [IGNORE] * n for k in ATTRIBUTES}
     pl, _ = _text_binding_labels(tok, plan)
     out = {}
     for k in BINDING_ATTRIBUTES + (("motion",) if motion else ()):
@@ -118,6 +122,11 @@ def binding_labels(tok, instruction: str, plan: str, readings: int = 1, max_len:
         head = (first + [IGNORE]) * (readings - 1) + last[k] + [IGNORE] if ins[k] else [IGNORE]
         out[k] = (head + pl[k] + [IGNORE])[:max_len]
     return out
+
+
+def _words_ids(tok, text: str) -> list[int]:
+    text = text.strip()
+    return tok(text, add_special_tokens=False).input_ids if text else []
 
 
 class BindingHeads(torch.nn.Module):
@@ -149,7 +158,8 @@ def lm_losses(lm, tok, rows, binding: BindingHeads | None = None) -> tuple[torch
         return lm_loss(lm, tok, rows), None
     readings = instruction_readings(lm)
     ids, mask, labels = batch_ids(tok, rows, readings)
-    per_row = [binding_labels(tok, r["instruction"], r["plan"], readings, motion=binding.motion) for r in rows]
+    per_row = [binding_labels(tok, r["instruction"], r["plan"], readings, motion=binding.motion,
+                              instruction_labels=not r.get("phrased")) for r in rows]
     bind_labels = {k: right_pad([r[k] for r in per_row], IGNORE)[0] for k in binding.heads}
     out = lm(input_ids=ids, attention_mask=mask, labels=labels, output_hidden_states=True)
     return out.loss, binding.loss(out.hidden_states, bind_labels)
