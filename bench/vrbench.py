@@ -10,6 +10,9 @@ engine's public API with its fixed seed, and scored against the procedural groun
 instruction score per category (shapes found by colour and tracked; motion, relation and final state checked),
 detail score (high-pass band match), PSNR and SSIM. Prints a table, writes docs/vrbench.json, docs/vrbench.md and a
 plot docs/vrbench.png (both scores against the hand-off). Targets (issue 4) are checked and reported.
+Free phrasing (issue 17): `python -m bench.vrbench --phrasing` (= `python -m bench.vrbench_phrasing`) measures the
+template set beside a held-out phrasing set: plans that parse, plans that honour every stated attribute and motion,
+and light's instruction score from the frames.
 It also reports the **VAE round trip**: every ground-truth clip encoded and decoded by the family's shared VAE and
 scored like a generated clip. No generator in that latent space can be expected to beat it on detail by much, so it
 says whether "heavy clearly above light on detail" is reachable at all with this VAE.
@@ -403,7 +406,15 @@ def main(argv=None):
     p.add_argument("--jobs", type=int, default=1, help="processes, each rendering a share of the modes on one thread")
     p.add_argument("--set-default", action="store_true",
                    help="write the picked slider default (targets.default_handoff) into the family's lumos.json")
+    p.add_argument("--phrasing", action="store_true",
+                   help="the template set beside the held-out phrasing set (bench/vrbench_phrasing.py) instead")
     a = p.parse_args(argv)
+    if a.phrasing:
+        from bench import vrbench_phrasing
+
+        return vrbench_phrasing.main((["--family", a.family] if a.family else [])
+                                     + (["--per-category", str(a.per_category)] if a.per_category else [])
+                                     + (["--threads", str(a.threads)] if a.threads else []) + ["--out", str(a.out)])
     if a.threads:
         import torch
 
