@@ -83,7 +83,9 @@ class ScriptedRuntime:
         self.loras = {role: [_lora_record(path, scale) for path, scale in getattr(spec, f"lora_{role}", ())]
                       for role in ("light", "heavy")}
         self.loaded = True
-        return dict(self.summary, loras=self.loras)
+        # like the real engine: a released system's family is named (engine.api.family_info)
+        family = self.summary.get("family", getattr(spec, "family", None))
+        return dict(self.summary, loras=self.loras, family=family)
 
     def plan(self, instruction: str) -> str | None:
         if not self.summary.get("has_understanding"):

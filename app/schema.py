@@ -26,6 +26,7 @@ from engine.api import (
     MAX_SIDE,
     MAX_STEPS,
     MEMORY_CHOICES,
+    MODEL_FAMILIES,
     MODES,
     RenderRequest,
     RequestError,
@@ -443,6 +444,7 @@ SETTINGS_FIELDS = Obj({
     "recent_prompts": ListOf(Str(MAX_TEXT_CHARS), MAX_RECENT),
     "model_light": PATH_TEXT,
     "model_heavy": PATH_TEXT,
+    "model_family": OneOf(("",) + tuple(MODEL_FAMILIES)),
     "model_understanding": PATH_TEXT,
     "model_device": Str(32, pattern=re.compile(r"[A-Za-z0-9:_-]{1,32}")),
     "model_offload": Bool(),
@@ -450,7 +452,7 @@ SETTINGS_FIELDS = Obj({
     "model_lora_light": LORA_LIST,
     "model_lora_heavy": LORA_LIST,
     "render": PANEL_FIELDS,
-    "defaults_applied_for": Str(2 * MAX_PATH_CHARS + 1),
+    "defaults_applied_for": Str(2 * MAX_PATH_CHARS + 64),  # [family:]light|heavy
     "debounce_ms": Int(50, 5000),
 })
 

@@ -152,6 +152,7 @@ class Settings:
     recent_prompts: list = field(default_factory=list)
     model_light: str = ""  # "" = the embedded default family
     model_heavy: str = ""
+    model_family: str = ""  # "" = the pair above; "lumos-nexus": light/heavy are the release's two folders
     model_understanding: str = ""
     model_device: str = "auto"
     model_offload: bool = False
@@ -175,7 +176,8 @@ class Settings:
         self.recent_projects = [folder] + [p for p in self.recent_projects if p != folder][:9]
 
     def model_key(self) -> str:
-        return f"{self.model_light}|{self.model_heavy}"
+        pair = f"{self.model_light}|{self.model_heavy}"
+        return f"{self.model_family}:{pair}" if self.model_family else pair
 
     def to_dict(self) -> dict:
         d = {f.name: getattr(self, f.name) for f in fields(self)}

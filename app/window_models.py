@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog
 
-from engine.api import ModelError, ModelSpec, RenderRequest, find_recorded_lora
+from engine.api import LumosError, ModelError, ModelSpec, RenderRequest, family_info, find_recorded_lora
 
 from .settings import summarize
 from .widgets.dialogs import ModelPickerDialog
@@ -31,6 +31,14 @@ def short_model_name(source: str) -> str:
 def lora_entries(saved) -> tuple[tuple[str, float], ...]:
     """Settings entries [[file, strength], ...] (checked by app.schema) → ModelSpec's ((file, strength), ...)."""
     return tuple((str(path), float(scale)) for path, scale in saved)
+
+
+def loaded_family(summary: dict) -> dict:
+    """engine.api.family_info of the family the loaded models are ({} for a plain pair or an unknown name)."""
+    try:
+        return family_info(summary.get("family") or None)
+    except LumosError:
+        return {}
 
 
 def count_loras(n: int) -> str:
@@ -109,7 +117,7 @@ class ModelsRoom:
         return ModelSpec(light=s.model_light or None, heavy=s.model_heavy or None,
                          understanding=s.model_understanding or None, device=s.model_device, offload=s.model_offload,
                          memory=s.model_memory, lora_light=lora_entries(s.model_lora_light),
-                         lora_heavy=lora_entries(s.model_lora_heavy))
+                         lora_heavy=lora_entries(s.model_lora_heavy), family=s.model_family or None)
 
     def choose_models(self) -> None:
         dlg = ModelPickerDialog(self.current_spec(), self.tasks, self)
@@ -119,6 +127,7 @@ class ModelsRoom:
     def apply_model_spec(self, spec: ModelSpec) -> None:
         s = self.settings
         s.model_light, s.model_heavy = spec.light or "", spec.heavy or ""
+        s.model_family = spec.family or ""
         s.model_device, s.model_offload, s.model_memory = spec.device, spec.offload, spec.memory
         s.model_lora_light = [[str(p), float(scale)] for p, scale in spec.lora_light]
         s.model_lora_heavy = [[str(p), float(scale)] for p, scale in spec.lora_heavy]
@@ -148,8 +157,12 @@ class ModelsRoom:
             listed = describe_loras(loras.get(role))
             names.append(short_model_name(source) + (f" (+{count_loras(len(listed))})" if listed else ""))
             tips.append(f"{role.capitalize()}: {source}" + "".join(f"\n    LoRA {x}" for x in listed))
-        self.model_label.setText("Models: " + " + ".join(names))
+        info = loaded_family(summary)
+        if info:  # a released system: its name first, its two folders after
+            tips.insert(0, info["title"])
+        self.model_label.setText("Models: " + (f"{info['label']} · " if info else "") + " + ".join(names))
         self.model_label.setToolTip("\n".join(tips))
+        self.prompt.set_negative_unused(None if info.get("uses_negative_prompt", True) else info.get("negative_note"))
 
     def render_when_loaded(self, req: RenderRequest) -> bool:
         """Keep `req` for when the models being loaded are ready (True), so that it renders with them."""

@@ -44,6 +44,8 @@ from .models import (
     family_defaults,
     validate_spec,
 )
+from .nexus import FAMILIES as MODEL_FAMILIES
+from .nexus import family_folder_problems, family_info, family_of_folders
 from .planner import HEAVY_READS, PlanResult, check_planner
 from .request import (
     FAST_PRESET,

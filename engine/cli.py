@@ -47,6 +47,7 @@ from .cli_args import (
     _join_dash_values,
     _loras_of,
     _model_source,
+    _recorded_family,
     _recorded_loras,
     _recorded_planner,
     build_parser,
@@ -215,13 +216,16 @@ def _prepare(args):
         light, heavy = args.light or _model_source(light_id), args.heavy or _model_source(heavy_id)
     else:  # the file is untrusted input: it never chooses which folders we load
         light, heavy = args.light, args.heavy
+    family = _recorded_family(meta, light, heavy)
+    if family is not None:
+        made_with += f" (family {family})"
     lora_light, lora_heavy = _recorded_loras(meta, args)
     planner, heavy_reads = _recorded_planner(meta, request, args)
     if planner is not None:
         made_with += f", planner {planner} (heavy reads the {heavy_reads})"
     spec = ModelSpec(light=light, heavy=heavy, device=args.device, dtype=args.dtype, offload=args.offload,
                      memory=args.memory, lora_light=lora_light, lora_heavy=lora_heavy, planner=planner,
-                     heavy_reads=heavy_reads)
+                     heavy_reads=heavy_reads, family=family)
     out = _check_output(args.out if args.out is not None else str(Path(args.file).with_name(Path(args.file).stem + "-reproduced.mp4")))
     if args.fps is None and meta.get("fps") is not None:
         fps = meta["fps"]

@@ -218,7 +218,8 @@ def _output_args(p: argparse.ArgumentParser) -> None:
 def _recorded_family(meta: dict, light: str | None, heavy: str | None) -> str | None:
     """reproduce: the model family the take was made with (its conditioning record names it; None for a plain pair),
     checked against the folders it is to be rendered with: a take of one family is not rendered with another's."""
-    from .nexus import FAMILIES, family_info, family_of_folders
+    from .api import MODEL_FAMILIES as FAMILIES
+    from .api import family_info, family_of_folders
 
     record = meta.get("conditioning")
     if record is not None and not isinstance(record, dict):

@@ -113,6 +113,7 @@ class LoadedModels:
             "light_params": params(self.light),
             "heavy_params": params(self.heavy),
             "has_understanding": self.understanding is not None,
+            "family": getattr(self.understanding, "family", None),  # a released system (engine/nexus/), else None
             "defaults": dict(self.defaults),
             "max_sequence_length": self.max_sequence_length,
             "vae_scale_spatial": int(self.vae.config.scale_factor_spatial),

@@ -24,9 +24,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.api import LumosError, ModelSpec, embedded_family_available, validate_spec
+from engine.api import LumosError, ModelSpec, embedded_family_available, family_info, validate_spec
 
 from .lora_list import LoraList, loras_problem
+from .nexus_fields import FAMILY as NEXUS, NexusFields, check_family_folders, memory_line
 
 SHORTCUTS = [
     ("Ctrl+Enter", "Render a draft of the instruction (from anywhere in the window)"),
@@ -83,7 +84,13 @@ def check_spec(spec: ModelSpec) -> tuple[bool, str]:
 
 def check_models(spec: ModelSpec) -> tuple[bool, str, dict[str, str]]:
     """(usable, message, {"light" / "heavy" / "lora_light" / "lora_heavy": why that choice cannot be used}):
-    config-only and safetensors headers, no weights loaded."""
+    config-only and safetensors headers, no weights loaded. A family's spec (the Lumos-Nexus release): its two
+    folders, each explained (app.widgets.nexus_fields)."""
+    if spec.family is not None:
+        ok, message, field_errors = check_family_folders(spec)
+        loras = {name: why for name in ("lora_light", "lora_heavy") if (why := loras_problem(getattr(spec, name)))}
+        return (False, "Fix what is marked in red.", {**field_errors, **loras}) if loras else (ok, message,
+                                                                                             field_errors)
     field_errors = {}
     for name in ("light", "heavy"):
         source = getattr(spec, name)
@@ -112,8 +119,9 @@ def check_models(spec: ModelSpec) -> tuple[bool, str, dict[str, str]]:
 
 
 class ModelPickerDialog(QDialog):
-    """Embedded default family, or a light + heavy pair from folders or local Hugging Face repo ids, and each
-    generator's LoRAs (app.widgets.lora_list).
+    """Embedded default family, a light + heavy pair from folders or local Hugging Face repo ids, or the authors'
+    released Lumos-Nexus system from its two folders (app.widgets.nexus_fields); each generator's LoRAs
+    (app.widgets.lora_list).
 
     "Load these models" checks the choice first (configs only, on a helper thread) and closes only when it is usable;
     a field that does not name a usable model gets its reason in red under it."""
@@ -128,23 +136,32 @@ class ModelPickerDialog(QDialog):
         lay = QVBoxLayout(self)
         self.embedded = QRadioButton("Embedded Lumos mini family (runs on any CPU, seconds per take)")
         self.custom = QRadioButton("Choose a light and a heavy generator")
+        self.nexus_choice = QRadioButton(family_info(NEXUS)["title"])
+        self.nexus_choice.setToolTip("The paper's own setting as the authors released it: their understanding block "
+                                     "with the fine-tuned Wan 1.3B, and Wan2.1-T2V-14B as the heavy generator. About "
+                                     "31 B parameters; research-only, non-commercial (docs/nexus_release.md)")
         group = QButtonGroup(self)
-        group.addButton(self.embedded)
-        group.addButton(self.custom)
+        for button in (self.embedded, self.custom, self.nexus_choice):
+            group.addButton(button)
         if not embedded_family_available():
             self.embedded.setText(self.embedded.text() + " — not installed")
         lay.addWidget(self.embedded)
         lay.addWidget(self.custom)
-        form = QFormLayout()
-        self.light = QLineEdit(spec.light or "")
+        lay.addWidget(self.nexus_choice)
+        form = self.form = QFormLayout()
+        self.light = QLineEdit("" if spec.family else spec.light or "")  # a family's folders: its own fields
         self.light.setPlaceholderText("folder or repo id, e.g. Wan-AI/Wan2.1-T2V-1.3B-Diffusers")
         self.light.setToolTip("The light generator: a diffusers Wan pipeline folder or a repo id in the local cache")
-        self.heavy = QLineEdit(spec.heavy or "")
+        self.heavy = QLineEdit("" if spec.family else spec.heavy or "")  # a family's folders: its own fields
         self.heavy.setPlaceholderText("folder or repo id, e.g. Wan-AI/Wan2.1-T2V-14B-Diffusers")
         self.heavy.setToolTip("The heavy generator: a pipeline or transformer folder, or a repo id in the local cache")
         self.field_errors: dict[str, QLabel] = {}
         form.addRow("Light", self._with_browse(self.light, "light"))
         form.addRow("Heavy", self._with_browse(self.heavy, "heavy"))
+        self.nexus = NexusFields(spec, self._browse)
+        for edit in self.nexus.edits().values():
+            edit.textChanged.connect(self._edited)
+        form.addRow(self.nexus)
         self.loras = {role: LoraList(role, getattr(spec, f"lora_{role}", ())) for role in ("light", "heavy")}
         for role, widget in self.loras.items():
             widget.changed.connect(self._edited)
@@ -180,6 +197,12 @@ class ModelPickerDialog(QDialog):
         row.addWidget(self.validate_button)
         row.addWidget(self.result_label, 1)
         lay.addLayout(row)
+        self.memory_label = QLabel("")
+        self.memory_label.setObjectName("hint")
+        self.memory_label.setWordWrap(True)
+        self.memory_label.setToolTip("Estimated from the models' configs (nothing loaded) at their own video size; the "
+                                     "Memory choice above decides the plan")
+        lay.addWidget(self.memory_label)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.load_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
         self.load_button.setText("Load these models")
@@ -187,8 +210,9 @@ class ModelPickerDialog(QDialog):
         self.buttons.accepted.connect(self._accept)
         self.buttons.rejected.connect(self.reject)
         lay.addWidget(self.buttons)
-        (self.custom if (spec.light or spec.heavy) else self.embedded).setChecked(True)
-        self.embedded.toggled.connect(self._mode)
+        (self.nexus_choice if spec.family == NEXUS else self.custom if (spec.light or spec.heavy)
+         else self.embedded).setChecked(True)
+        group.buttonToggled.connect(self._mode)
         self._mode()
         self.resize(640, 520)
 
@@ -224,21 +248,34 @@ class ModelPickerDialog(QDialog):
         self._accept_when_valid = False
         self.valid = None
         self.result_label.setText("")
+        self.memory_label.setText("")
         self.validate_button.setEnabled(True)
         self.load_button.setEnabled(True)
         self._show_field_errors({})
 
-    def _mode(self) -> None:
-        custom = self.custom.isChecked()
+    def _mode(self, *_) -> None:
+        custom, nexus = self.custom.isChecked(), self.nexus_choice.isChecked()
         self.light.setEnabled(custom)
         self.heavy.setEnabled(custom)
+        for edit in (self.light, self.heavy):
+            self.form.setRowVisible(edit.parentWidget(), not nexus)
+        self.form.setRowVisible(self.nexus, nexus)
+        self.validate_button.setText("Check folders" if nexus else "Check pair")
         self._edited()
+
+    def _model_edits(self) -> dict[str, QLineEdit]:
+        """The light / heavy fields of the chosen kind (the release's two folders, or the pair's)."""
+        return self.nexus.edits() if self.nexus_choice.isChecked() else {"light": self.light, "heavy": self.heavy}
 
     def spec(self) -> ModelSpec:
         loras = {"lora_light": self.loras["light"].entries(), "lora_heavy": self.loras["heavy"].entries()}
         if self.embedded.isChecked():
             return ModelSpec(device=self.device.currentData(), offload=self.offload.isChecked(),
                              memory=self.memory.currentData(), **loras)
+        if self.nexus_choice.isChecked():
+            return ModelSpec(family=NEXUS, light=self.nexus.bundle.text().strip() or None,
+                             heavy=self.nexus.heavy.text().strip() or None, device=self.device.currentData(),
+                             offload=self.offload.isChecked(), memory=self.memory.currentData(), **loras)
         return ModelSpec(light=self.light.text().strip() or None, heavy=self.heavy.text().strip() or None,
                          device=self.device.currentData(), offload=self.offload.isChecked(),
                          memory=self.memory.currentData(), **loras)
@@ -267,10 +304,23 @@ class ModelPickerDialog(QDialog):
         accept, self._accept_when_valid = self._accept_when_valid, False
         if ok and accept:
             self.accept()
+        elif ok:
+            self.memory_label.setText("Estimating the memory needed…")
+            self.tasks.run(memory_line, self.spec(), on_done=lambda line: self._memory_estimated(line, check_id),
+                           on_error=lambda exc: self._memory_estimated(
+                               f"Memory not estimated ({type(exc).__name__}: {exc})"[:300], check_id))
+
+    def _memory_estimated(self, line: str, check_id: int | None) -> None:
+        if check_id is None or check_id == self._check_id:
+            self.memory_label.setText(line)
 
     def _show_field_errors(self, errors: dict[str, str]) -> None:
-        for name, edit in (("light", self.light), ("heavy", self.heavy)):
-            label, text = self.field_errors[name], errors.get(name, "")
+        labels = self.nexus.errors if self.nexus_choice.isChecked() else self.field_errors
+        for other in (self.field_errors if labels is self.nexus.errors else self.nexus.errors).values():
+            other.setVisible(False)
+        edits = self._model_edits()
+        for name, edit in edits.items():
+            label, text = labels[name], errors.get(name, "")
             label.setText(text)
             label.setVisible(bool(text))
             if edit.property("invalid") != bool(text):
@@ -279,7 +329,7 @@ class ModelPickerDialog(QDialog):
                 edit.style().polish(edit)
         for role, widget in self.loras.items():
             widget.show_error(errors.get(f"lora_{role}", ""))
-        fields = (("light", self.light), ("heavy", self.heavy), ("lora_light", self.loras["light"].table),
+        fields = (("light", edits["light"]), ("heavy", edits["heavy"]), ("lora_light", self.loras["light"].table),
                   ("lora_heavy", self.loras["heavy"].table))
         first_bad = next((e for n, e in fields if errors.get(n)), None)
         if first_bad is not None:

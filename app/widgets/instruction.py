@@ -28,6 +28,9 @@ from ..resources import icon
 from .common import panel_header
 
 
+NEGATIVE_PLACEHOLDER = "Negative prompt: what the video should avoid (optional)"
+NEGATIVE_TIP = "Things to steer away from (classifier-free guidance's negative prompt)"
+
 class _InstructionEdit(QPlainTextEdit):
     """Ctrl+Enter drafts; Alt+Up / Alt+Down walk through recent instructions."""
 
@@ -112,8 +115,8 @@ class PromptEditor(QFrame):
         foot.addWidget(self.more)
         lay.addLayout(foot)
         self.negative = QPlainTextEdit()
-        self.negative.setPlaceholderText("Negative prompt: what the video should avoid (optional)")
-        self.negative.setToolTip("Things to steer away from (classifier-free guidance's negative prompt)")
+        self.negative.setPlaceholderText(NEGATIVE_PLACEHOLDER)
+        self.negative.setToolTip(NEGATIVE_TIP)
         self.negative.setMaximumHeight(60)
         self.negative.setVisible(False)
         self.negative.textChanged.connect(self.changed)
@@ -137,6 +140,14 @@ class PromptEditor(QFrame):
 
     def negative_text(self) -> str:
         return self.negative.toPlainText()
+
+    def set_negative_unused(self, note: str | None) -> None:
+        """`note`: why the loaded models do not use a negative prompt (the box is disabled and says so in its
+        placeholder and tooltip; its text is kept); None: they use it (the box is editable again)."""
+        self.negative.setEnabled(note is None)
+        self.negative.setPlaceholderText("Not used by these models (hover for why)" if note else NEGATIVE_PLACEHOLDER)
+        self.negative.setToolTip(note or NEGATIVE_TIP)
+        self.more.setToolTip("Show the negative prompt" + (" (not used by these models)" if note else ""))
 
     def set_negative(self, text: str) -> None:
         self.negative.setPlainText(text)

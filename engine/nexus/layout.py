@@ -97,23 +97,63 @@ def bundle_missing(bundle: Path) -> list[str]:
     return missing
 
 
-def check_layout(bundle: str | Path | None, heavy: str | Path | None) -> NexusLayout:
-    """Both folders, checked: ModelError naming every missing file of either."""
+def _resolve_bundle(bundle) -> Path:
     from ..models import resolve_path
 
+    b = resolve_path(str(bundle))
+    if (b / "model_ckpts").is_dir() and not (b / WAN_1_3B).is_dir():
+        b = b / "model_ckpts"  # the release's own folder name, one level down
+    return b
+
+
+def looks_like_bundle(folder: str | Path | None) -> bool:
+    """Whether `folder` is (or holds, as model_ckpts/) an Omni-Video bundle: its wan/wanxiang1_3b or its fine-tune
+    and adapter are there. For telling the families' folders apart; `check_layout` says what is missing."""
+    if not folder:
+        return False
+    b = Path(str(folder)).expanduser()
+    return any((root / WAN_1_3B).is_dir() or ((root / TRANSFORMER).is_file() and (root / ADAPTER).is_file())
+               for root in (b, b / "model_ckpts"))
+
+
+def folder_problems(bundle: str | Path | None, heavy: str | Path | None) -> dict:
+    """{"light": why, "heavy": why} for each folder that is not given or lacks files (every missing file named)."""
+    problems = {}
+    if not bundle:
+        problems["light"] = "the lumos-nexus family needs the Omni-Video bundle folder (howellyoung1/OmniVideo11B)"
+    if not heavy:
+        problems["heavy"] = "the lumos-nexus family needs the Wan2.1-T2V-14B folder (original format)"
+    if problems:
+        return problems
+    from ..models import resolve_path
+
+    try:
+        b = _resolve_bundle(bundle)
+    except ModelError as exc:
+        problems["light"] = f"the Omni-Video bundle: {exc}"
+    else:
+        if missing := bundle_missing(b):
+            problems["light"] = f"the Omni-Video bundle {b} lacks {', '.join(missing)}"
+    try:
+        h = resolve_path(str(heavy))
+    except ModelError as exc:
+        problems["heavy"] = f"the Wan2.1-T2V-14B folder: {exc}"
+    else:
+        if missing := _wan_weights(h):
+            hint = " (a -Diffusers folder? the release uses the original format)" \
+                if (h / "model_index.json").is_file() else ""
+            problems["heavy"] = f"the Wan2.1-T2V-14B folder {h} lacks {', '.join(missing)}{hint}"
+    return problems
+
+
+def check_layout(bundle: str | Path | None, heavy: str | Path | None) -> NexusLayout:
+    """Both folders, checked: ModelError naming every missing file of either."""
     if not bundle or not heavy:
         raise ModelError("the lumos-nexus family needs two folders: --light the Omni-Video bundle "
                          "(howellyoung1/OmniVideo11B) and --heavy Wan2.1-T2V-14B (original format)")
-    b, h = resolve_path(str(bundle)), resolve_path(str(heavy))
-    if (b / "model_ckpts").is_dir() and not (b / WAN_1_3B).is_dir():
-        b = b / "model_ckpts"  # the release's own folder name, one level down
-    problems = []
-    if missing := bundle_missing(b):
-        problems.append(f"the Omni-Video bundle {b} lacks {', '.join(missing)}")
-    if missing := _wan_weights(h):
-        hint = " (a -Diffusers folder? the release uses the original format)" if (h / "model_index.json").is_file() \
-            else ""
-        problems.append(f"the Wan2.1-T2V-14B folder {h} lacks {', '.join(missing)}{hint}")
-    if problems:
-        raise ModelError("; ".join(problems) + " — see docs/nexus_release.md")
-    return NexusLayout(b, h)
+    if problems := folder_problems(bundle, heavy):
+        raise ModelError("; ".join(problems[k] for k in ("light", "heavy") if k in problems)
+                         + " — see docs/nexus_release.md")
+    from ..models import resolve_path
+
+    return NexusLayout(_resolve_bundle(bundle), resolve_path(str(heavy)))
