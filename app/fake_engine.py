@@ -17,6 +17,7 @@ from engine.api import (
     Engine,
     LoadProgress,
     LumosError,
+    PlanResult,
     Take,
     check_lora_file,
     handoff_to_gamma_w,
@@ -67,6 +68,15 @@ class ScriptedRuntime:
         self.load_error: tuple[str, str] | None = None  # (message, error type) for the next load
         # "{instruction}" is filled in, so that each instruction gets its own plan, as from a real block
         self.plan_text = "1. a disc appears on the left ({instruction})\n2. it rolls to the right"
+        # a planner (ModelSpec.planner on a pair without an understanding block): seconds it takes to write (it
+        # stops when cancelled, like the real one) and, when set, the reason it fails and falls back
+        self.plan_delay = 0.0
+        self.planner_fails: str | None = None
+        self.planner: str | None = None  # the loaded pair's planner, as the real engine reports it
+        self.family: str | None = None
+        self.heavy_reads = "instruction"
+        self.has_understanding = bool(summary.get("has_understanding"))
+        self.results: dict = {}  # instruction -> PlanResult, as engine/planner.py keeps them
         self.loaded = False
         self.loras: dict = {"light": [], "heavy": []}  # as the real engine records them (name, sha256, scale)
         self._cache: dict = {}
@@ -83,17 +93,61 @@ class ScriptedRuntime:
         self.loras = {role: [_lora_record(path, scale) for path, scale in getattr(spec, f"lora_{role}", ())]
                       for role in ("light", "heavy")}
         self.loaded = True
-        # like the real engine: a released system's family is named (engine.api.family_info)
+        # like the real engine: a released system's family is named (engine.api.family_info); it has its own
+        # understanding block (which writes no readable plan), and a planner is used only by a pair without one
         family = self.summary.get("family", getattr(spec, "family", None))
-        return dict(self.summary, loras=self.loras, family=family)
+        self.family = family
+        self.has_understanding = bool(self.summary.get("has_understanding") or family)
+        planner = getattr(spec, "planner", None)
+        self.planner = str(planner) if planner and not self.has_understanding else None
+        self.heavy_reads = getattr(spec, "heavy_reads", "instruction") if self.planner else "instruction"
+        self.results = {}
+        return dict(self.summary, loras=self.loras, family=family, has_understanding=self.has_understanding,
+                    planner=self.planner, heavy_reads=self.heavy_reads)
 
-    def plan(self, instruction: str) -> str | None:
-        if not self.summary.get("has_understanding"):
-            return None
-        return self.plan_text.replace("{instruction}", " ".join(instruction.split()))
+    def plan(self, instruction: str, cancel_flag=None) -> str | None:
+        result = self.plan_result(instruction, cancel_flag)
+        return None if result is None else result.text
+
+    def plan_result(self, instruction: str, cancel_flag=None) -> PlanResult | None:
+        """Like Runtime.plan_result: None without a block or a planner (a family's block writes none either); a
+        planner takes `plan_delay` seconds, stops when cancelled, and falls back with `planner_fails` as reason."""
+        if self.planner is None:
+            if not self.has_understanding or self.family:
+                return None
+            return PlanResult(self.plan_text.replace("{instruction}", " ".join(instruction.split())))
+        cached = self.results.get(instruction)
+        if cached is not None and not cached.fell_back:
+            return cached
+        end = time.monotonic() + self.plan_delay
+        while True:
+            if cancel_flag is not None and cancel_flag.is_set():
+                raise CancelledError(None)
+            if time.monotonic() >= end:
+                break
+            time.sleep(0.01)
+        if self.planner_fails:
+            result = PlanResult(instruction, True, self.planner_fails, self.planner)
+        else:
+            result = PlanResult(self.plan_text.replace("{instruction}", " ".join(instruction.split())),
+                                planner=self.planner)
+        self.results[instruction] = result
+        return result
+
+    def planner_record(self, req, plan) -> dict:
+        """engine/planner.py's planner_metadata, for the scripted planner."""
+        if self.planner is None:
+            return {}
+        result = self.results.get(req.prompt)
+        source = ("off" if not req.use_plan or plan is None else "given" if req.plan is not None else
+                  "fallback" if result is not None and result.fell_back else "planner")
+        return {"planner": {"id": self.planner, "heavy_reads": self.heavy_reads, "source": source,
+                            "fell_back": source == "fallback",
+                            "reason": result.reason if source == "fallback" else None}}
 
     def render(self, req, *, job_id: int = 0, emit=None, cancel_flag=None) -> Take:
-        key = repr((req.to_dict(), self.summary.get("light"), self.summary.get("heavy"), self.loras))
+        key = repr((req.to_dict(), self.summary.get("light"), self.summary.get("heavy"), self.loras, self.planner,
+                    self.heavy_reads))
         if key in self._cache:
             take = self._cache[key]
             return Take(take.request, take.frames, take.fps, take.metadata, 0.0, from_cache=True)
@@ -124,11 +178,13 @@ class ScriptedRuntime:
         frames = synthetic_frames(req)
         fps = int(self.summary.get("defaults", {}).get("fps", 16))
         # like the real engine: the plan the light generator was conditioned on, written when the request has none
-        plan = (req.plan if req.plan is not None else self.plan(req.prompt)) if req.use_plan else None
+        plan = (req.plan if req.plan is not None else self.plan(req.prompt, cancel_flag)) if req.use_plan else None
         request = req.to_dict() | ({"plan": plan} if plan is not None and req.plan is None else {})
         meta = {"request": request, "plan": plan, "gamma_w": None if gamma_w == math.inf else gamma_w,
                 "models": {"light": self.summary.get("light"), "heavy": self.summary.get("heavy")},
-                "loras": self.loras, "app": "fake-engine"}
+                "loras": self.loras, "app": "fake-engine", **self.planner_record(req, plan),
+                # like a released system's block: the take names its family (engine/nexus/block.py)
+                **({"conditioning": {"family": self.family}} if self.family else {})}
         return Take(req, frames, fps, meta, time.monotonic() - t0)
 
 
@@ -148,7 +204,8 @@ def _runtime_knob(name: str) -> property:
 
 class FakeEngine(Engine):
     """The real Engine over a ScriptedRuntime. Knobs: `step_delay` (s per step), `fail_next` ((message, type)
-    makes the next render fail), `load_error`, `summary` (what ModelsLoaded reports), `plan_text`."""
+    makes the next render fail), `load_error`, `summary` (what ModelsLoaded reports), `plan_text`, and for a pair
+    loaded with a planner `plan_delay` (s to write a plan, cancellable) and `planner_fails` (a reason to fall back)."""
 
     step_delay = _runtime_knob("step_delay")
     load_delay = _runtime_knob("load_delay")
@@ -156,14 +213,17 @@ class FakeEngine(Engine):
     fail_next = _runtime_knob("fail_next")
     load_error = _runtime_knob("load_error")
     plan_text = _runtime_knob("plan_text")
+    plan_delay = _runtime_knob("plan_delay")
+    planner_fails = _runtime_knob("planner_fails")
     loaded = _runtime_knob("loaded")
 
     def __init__(self, spec=None, *, on_event=None, step_delay: float = 0.02, summary: dict | None = None,
-                 load_delay: float = 0.05, **_ignored):
+                 load_delay: float = 0.05, plan_delay: float = 0.0, planner_fails: str | None = None, **_ignored):
         self.submitted: list = []  # every request submitted, in order (tests read it)
         self.handles: list = []  # every job ever queued, with its final state
         runtime = ScriptedRuntime(step_delay=step_delay, load_delay=load_delay,
                                   summary=dict(DEFAULT_SUMMARY if summary is None else summary))
+        runtime.plan_delay, runtime.planner_fails = plan_delay, planner_fails
         super().__init__(spec, on_event=on_event, runtime=runtime)
 
     def load(self, spec=None, on_event=None):

@@ -4,8 +4,8 @@ The state (the project, its jobs and takes and their lifecycle) lives in app.ses
 window draws it and forwards the user's intents to it. Engine events come from app.bridge.EngineBridge as signals
 connected to bound methods of this window (the GUI thread), which hand them to the session and draw the result.
 The window's other rooms: app.window_layout (widgets and menus), app.window_projects (open, save, take files),
-app.window_export (export and reproduce), app.window_models (models, LoRAs, the picker) and app.gate_view (what the
-hand-off panel shows).
+app.window_export (export and reproduce), app.window_models (models, LoRAs, the picker), app.window_plan (the plan
+panel) and app.gate_view (what the hand-off panel shows).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from engine.api import RenderRequest
 from . import project as proj
 from .bridge import EngineBridge, FinishedTake, StepPreview, Tasks
 from .gate_view import GateView
-from .plan_state import PlanState, same_instruction
 from .project import Project
 from .resources import icon
 from .session import Session, remaining_seconds
@@ -35,6 +34,7 @@ from .widgets.dialogs import ShortcutsDialog
 from .window_export import ExportRoom
 from .window_layout import WindowLayout
 from .window_models import ModelsRoom
+from .window_plan import PlanRoom
 from .window_projects import ProjectRoom
 from .window_takes import TakesRoom
 
@@ -48,7 +48,7 @@ ERROR_HINTS = {
 }
 
 
-class MainWindow(WindowLayout, ProjectRoom, TakesRoom, ExportRoom, ModelsRoom, QMainWindow):
+class MainWindow(WindowLayout, ProjectRoom, TakesRoom, ExportRoom, ModelsRoom, PlanRoom, QMainWindow):
     def __init__(self, engine_factory: Callable | None = None, settings: Settings | None = None,
                  project_path: str | Path | None = None, start_engine: bool = True):
         super().__init__()
@@ -210,13 +210,9 @@ class MainWindow(WindowLayout, ProjectRoom, TakesRoom, ExportRoom, ModelsRoom, Q
 
     # ------------------------------------------------------------------ rendering intents
     def _base_request(self) -> RenderRequest:
-        prompt = self.prompt.text()
-        use_plan = self.plan.use.isChecked() if self.plan.isVisible() else True
-        # Only a plan that belongs to this instruction is sent: a hand edit made for it. Otherwise the understanding
-        # block writes the plan of this very instruction (app.plan_state).
-        plan = self.session.plan_state.plan_for_request(prompt) if self.plan.isVisible() and use_plan else None
-        return RenderRequest(prompt=prompt, negative_prompt=self.prompt.negative_text(), mode="upfb",
-                             handoff=0.0, plan=plan, use_plan=use_plan, **self.settings_panel.request_fields())
+        prompt = self.prompt.text()  # its plan: a hand edit made for it, else the block's or planner's (window_plan)
+        return RenderRequest(prompt=prompt, negative_prompt=self.prompt.negative_text(), mode="upfb", handoff=0.0,
+                             **self.plan_request_fields(prompt), **self.settings_panel.request_fields())
 
     def draft(self) -> None:
         """Render the instruction with the light generator alone (or show the take if it exists)."""
@@ -259,17 +255,8 @@ class MainWindow(WindowLayout, ProjectRoom, TakesRoom, ExportRoom, ModelsRoom, Q
     def escape(self) -> None:
         if self.stack.currentWidget() is self.compare:
             self.close_compare()
-        else:
+        elif not self.escape_plan():  # Write plan's job, while no render runs (app.window_plan)
             self.cancel_running()
-
-    def request_plan(self) -> None:
-        if self.engine is None or not self.prompt.text().strip():
-            self.banner.show_message("Type an instruction first; the plan is written from it.", "warning")
-            return
-        self.session.track(self.engine.submit_plan(self.prompt.text()), "plan", "Plan")
-        if self.plan.write.hasFocus():
-            self.prompt.edit.setFocus()  # disabling the focused button would push focus down to the settings
-        self.plan.write.setEnabled(False)
 
     def refine_official(self) -> None:
         if not self.handoff.isEnabled():
@@ -311,7 +298,7 @@ class MainWindow(WindowLayout, ProjectRoom, TakesRoom, ExportRoom, ModelsRoom, Q
         self.device_label.setText(f"{s.get('device', '?')} · {s.get('dtype', '?')}{params}{plan}")
         self.device_label.setToolTip("Where the models run, their precision and size"
                                      + (f"\n{memory['line']}" if memory.get("line") else ""))
-        self.plan.setVisible(bool(s.get("has_understanding")))
+        self.show_plan_panel(s)  # block, planner, or a family that reads the instruction directly (app.window_plan)
         if isinstance(s.get("max_sequence_length"), int):
             self.prompt.set_token_budget(s["max_sequence_length"])
         if "fps" in defaults:
@@ -357,11 +344,7 @@ class MainWindow(WindowLayout, ProjectRoom, TakesRoom, ExportRoom, ModelsRoom, Q
             self.takes.add_take(record, ft.thumbnail)
             self._write_take_file(record, take, ft.thumbnail)
         self.keyframes[record.id] = ft.keyframes
-        req = take.request
-        plan = take.metadata.get("plan") if isinstance(take.metadata, dict) else None
-        if isinstance(plan, str) and plan and same_instruction(req.prompt, self.prompt.text()):
-            # show how the block read this instruction; editable from here
-            self._show_written_plan(req.prompt, plan)
+        self.take_plan(take.request, take.metadata)  # how the block or planner read it; editable from here
         if done.watched:
             self.show_take(record.id)
             self.player.set_progress(1, 1, f"{record.label()} done in {take.elapsed:.1f} s"
@@ -387,8 +370,7 @@ class MainWindow(WindowLayout, ProjectRoom, TakesRoom, ExportRoom, ModelsRoom, Q
             self._pending_render = None
             self.load_bar.setVisible(False)
             self.model_label.setText("Models: not loaded")
-        if job is not None and job.kind == "plan":
-            self._plan_button_ready()
+        self.plan_job_ended(job)
         if self.session.stop_watching(ev.job_id):
             self.player.end_stream()
             self.player.set_progress(0, 1, "Failed: see the message above")
@@ -397,45 +379,13 @@ class MainWindow(WindowLayout, ProjectRoom, TakesRoom, ExportRoom, ModelsRoom, Q
 
     def _on_cancelled(self, ev) -> None:
         job = self.session.end(ev.job_id)
+        self.plan_job_ended(job, cancelled=True)
         if self.session.stop_watching(ev.job_id):
             self.player.end_stream()
             at = f" at step {ev.at_step}" if ev.at_step else ""
             self.player.set_progress(0, 1, f"{job.label if job else 'Job'} cancelled{at}")
             self._reshow_current()
         self._job_ended()
-
-    def _on_plan(self, ev) -> None:
-        self.session.end(ev.job_id)
-        self._plan_button_ready()
-        if ev.plan is None:
-            self.plan.setVisible(False)
-        elif same_instruction(ev.instruction, self.prompt.text()):
-            # asked for with Write plan: it replaces a hand edit too
-            self.session.plan_state = PlanState(ev.plan, ev.instruction, False)
-            self.plan.set_plan(ev.plan)
-            self._refresh_plan_status()
-            self.save_soon()
-        self._job_ended()
-
-    def _plan_button_ready(self) -> None:
-        had_focus = self.plan.write.hasFocus() or QApplication.focusWidget() is None
-        self.plan.write.setEnabled(True)
-        if had_focus:
-            self.prompt.edit.setFocus()  # never leave focus wherever Qt moved it while the button was disabled
-
-    def _show_written_plan(self, instruction: str, plan: str) -> None:
-        self.session.plan_state.written(instruction, plan)
-        self.plan.set_plan(self.session.plan_state.text)
-        self._refresh_plan_status()
-        self.save_soon()
-
-    def _plan_edited(self, text: str) -> None:
-        self.session.plan_state.edit(self.prompt.text(), text)
-        self._refresh_plan_status()
-
-    def _refresh_plan_status(self) -> None:
-        instruction, plan = self.prompt.text(), self.session.plan_state
-        self.plan.show_status(plan.status(instruction), plan.describe(instruction))
 
     # ------------------------------------------------------------------ dialogs
     def show_shortcuts(self) -> None:

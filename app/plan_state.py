@@ -47,11 +47,12 @@ class PlanState:
         """The user typed in the plan while `instruction` was shown."""
         self.text, self.instruction, self.edited = text, instruction, bool(text.strip())
 
-    def describe(self, instruction: str) -> str:
-        """One line for the panel: whose plan this is and whether the next draft uses it."""
+    def describe(self, instruction: str, who: str = "the understanding block") -> str:
+        """One line for the panel: whose plan this is (`who` writes them: the block, or a pair's planner) and
+        whether the next draft uses it."""
         return {
-            EMPTY: "The understanding block writes a plan when you draft (or press Write plan).",
-            WRITTEN: "Written by the understanding block for this instruction.",
+            EMPTY: f"{who[:1].upper()}{who[1:]} writes a plan when you draft (or press Write plan).",
+            WRITTEN: f"Written by {who} for this instruction.",
             EDITED: "Edited by you for this instruction: drafts use your plan.",
             STALE: "Written for an earlier instruction: a new plan is written when you draft.",
         }[self.status(instruction)]

@@ -26,6 +26,7 @@ from .project import (
 )
 from .schema import Invalid
 from .settings import keep_damaged_copy, summarize
+from .take_origin import MadeWith, made_with
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +211,7 @@ class Restored:
     # the LoRAs it recorded, {"light": [{"name", "sha256", "scale"}], "heavy": [...]}: checked, looked up later
     loras: dict = field(default_factory=lambda: {"light": [], "heavy": []})
     lora_problems: list = field(default_factory=list)  # records that could not be read (left out, named)
+    made: MadeWith = field(default_factory=MadeWith)  # the family / planner / models that made it (app.take_origin)
 
 
 def restore_from_metadata(meta) -> Restored:
@@ -232,4 +234,4 @@ def restore_from_metadata(meta) -> Restored:
     problems: list[str] = []
     loras = schema.LORA_RECORDS.read(meta["loras"], "loras", problems) if meta.get("loras") is not None else {}
     loras = {role: loras.get(role, []) for role in ("light", "heavy")}
-    return Restored(req, schema.PANEL_FIELDS.check(panel, "settings"), plan, loras, problems)
+    return Restored(req, schema.PANEL_FIELDS.check(panel, "settings"), plan, loras, problems, made_with(meta))

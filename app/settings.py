@@ -154,6 +154,8 @@ class Settings:
     model_heavy: str = ""
     model_family: str = ""  # "" = the pair above; "lumos-nexus": light/heavy are the release's two folders
     model_understanding: str = ""
+    model_planner: str = ""  # a plain pair's planner (instruction LLM folder or cached repo id); "" = none
+    model_heavy_reads: str = "instruction"  # with a planner: what the heavy generator reads, instruction or plan
     model_device: str = "auto"
     model_offload: bool = False
     model_memory: str = "auto"  # GPU memory plan: auto (chosen from the card), resident, balanced or low

@@ -80,6 +80,7 @@ class WindowLayout:
         self.plan = PlanPanel()
         self.plan.setVisible(False)
         self.plan.planRequested.connect(self.request_plan)
+        self.plan.cancelRequested.connect(self.cancel_plan)
         self.plan.changed.connect(self.save_soon)
         self.plan.edited.connect(self._plan_edited)
         lv.addWidget(self.plan)

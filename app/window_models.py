@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QFileDialog
 from engine.api import LumosError, ModelError, ModelSpec, RenderRequest, family_info, find_recorded_lora
 
 from .settings import summarize
+from .take_origin import MadeWith, describe, switch_spec
 from .widgets.dialogs import ModelPickerDialog
 
 ROLES = ("light", "heavy")
@@ -39,6 +40,10 @@ def loaded_family(summary: dict) -> dict:
         return family_info(summary.get("family") or None)
     except LumosError:
         return {}
+
+
+def heavy_reads_words(summary: dict) -> str:
+    return "the plan" if summary.get("heavy_reads") == "plan" else "the instruction as typed"
 
 
 def count_loras(n: int) -> str:
@@ -103,6 +108,7 @@ class LoraRestore:
     request: RenderRequest  # what "Render it" renders
     located: dict = field(default_factory=dict)  # {(role, index): file the user chose}
     token: int = 0
+    made: MadeWith = field(default_factory=MadeWith)  # the family / planner that made it (app.take_origin)
 
 
 class ModelsRoom:
@@ -117,7 +123,10 @@ class ModelsRoom:
         return ModelSpec(light=s.model_light or None, heavy=s.model_heavy or None,
                          understanding=s.model_understanding or None, device=s.model_device, offload=s.model_offload,
                          memory=s.model_memory, lora_light=lora_entries(s.model_lora_light),
-                         lora_heavy=lora_entries(s.model_lora_heavy), family=s.model_family or None)
+                         lora_heavy=lora_entries(s.model_lora_heavy), family=s.model_family or None,
+                         # a plain pair's planner (the families have their own understanding block)
+                         planner=None if s.model_family else s.model_planner or None,
+                         heavy_reads=s.model_heavy_reads if s.model_planner and not s.model_family else "instruction")
 
     def choose_models(self) -> None:
         dlg = ModelPickerDialog(self.current_spec(), self.tasks, self)
@@ -128,6 +137,8 @@ class ModelsRoom:
         s = self.settings
         s.model_light, s.model_heavy = spec.light or "", spec.heavy or ""
         s.model_family = spec.family or ""
+        s.model_planner = "" if spec.family else spec.planner or ""
+        s.model_heavy_reads = spec.heavy_reads if s.model_planner else "instruction"
         s.model_device, s.model_offload, s.model_memory = spec.device, spec.offload, spec.memory
         s.model_lora_light = [[str(p), float(scale)] for p, scale in spec.lora_light]
         s.model_lora_heavy = [[str(p), float(scale)] for p, scale in spec.lora_heavy]
@@ -160,7 +171,11 @@ class ModelsRoom:
         info = loaded_family(summary)
         if info:  # a released system: its name first, its two folders after
             tips.insert(0, info["title"])
-        self.model_label.setText("Models: " + (f"{info['label']} · " if info else "") + " + ".join(names))
+        planner = summary.get("planner") if isinstance(summary.get("planner"), str) else None
+        if planner:  # a plain pair's planner writes the plan (app.window_plan)
+            tips.append(f"Planner: {planner} (the heavy generator reads {heavy_reads_words(summary)})")
+        self.model_label.setText("Models: " + (f"{info['label']} · " if info else "") + " + ".join(names)
+                                 + (f" · planner {short_model_name(planner)}" if planner else ""))
         self.model_label.setToolTip("\n".join(tips))
         self.prompt.set_negative_unused(None if info.get("uses_negative_prompt", True) else info.get("negative_note"))
 
@@ -182,7 +197,7 @@ class ModelsRoom:
         """After a take's settings were restored from `take_file`: find its LoRAs and load them with the models, or
         say which one is missing and offer to locate it. `text` is what the banner says about the settings."""
         self._lora_restore = LoraRestore(str(take_file), restored.loras, list(restored.lora_problems), text,
-                                         restored.request)
+                                         restored.request, made=getattr(restored, "made", MadeWith()))
         if not any(restored.loras.values()):
             has = [role for role in ROLES if getattr(self.current_spec(), f"lora_{role}")]
             note = (f" The models carry LoRAs ({' and '.join(has)}) that this take was made without: remove them in "
@@ -245,4 +260,26 @@ class ModelsRoom:
         if st.problems:
             note += f" Some of its LoRA records could not be read and were left out: {summarize(st.problems)}."
         req = st.request
+        if st.made.problems:
+            note += f" Some of its model records could not be read: {summarize(list(st.made.problems))}."
+        s = self.session.summary
+        target = switch_spec(st.made, self.current_spec(), (s.get("light"), s.get("heavy")) if s else None)
+        if target is not None:  # made by another family or planner: one click loads those, then "Render it"
+            words, button = describe(st.made, target)
+            self.banner.show_message(f"{st.text}{note} {words}", "info", button,
+                                     lambda: self.switch_to_take_models(target, req))
+            return
         self.banner.show_message(st.text + note, "info", "Render it", lambda: self.render_request(req))
+
+    def switch_to_take_models(self, target: ModelSpec, req: RenderRequest) -> None:
+        """Load the family / planner a restored take was made with. A family's folders that are not here: the
+        picker opens on them, to point it at the downloads."""
+        folders = [p for p in (target.light, target.heavy) if p]
+        if target.family and (len(folders) < 2 or not all(Path(p).expanduser().is_dir() for p in folders)):
+            dlg = ModelPickerDialog(target, self.tasks, self)
+            if not dlg.exec():
+                return
+            target = dlg.spec()
+        self.apply_model_spec(target)
+        self.banner.show_message("Loading the models the take was made with; “Render it” renders it with them "
+                                 "once they are ready.", "info", "Render it", lambda: self.render_request(req))

@@ -109,7 +109,9 @@ class ProjectRoom:
             return
         if not expected:
             return
-        self.plan.setVisible(bool(expected.get("has_understanding")))
+        spec = self.current_spec()  # who will write the plan: the block, the planner, or nobody readable
+        self.show_plan_panel({**expected, "family": spec.family,
+                              "planner": spec.planner if expected.get("has_planner") else None})
         defaults = expected.get("defaults") or {}
         if isinstance(defaults.get("fps"), int):
             self.settings_panel.set_fps(defaults["fps"])

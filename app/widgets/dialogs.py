@@ -28,6 +28,7 @@ from engine.api import LumosError, ModelSpec, embedded_family_available, family_
 
 from .lora_list import LoraList, loras_problem
 from .nexus_fields import FAMILY as NEXUS, NexusFields, check_family_folders, memory_line
+from .planner_fields import PlannerFields, planner_problem
 
 SHORTCUTS = [
     ("Ctrl+Enter", "Render a draft of the instruction (from anywhere in the window)"),
@@ -83,9 +84,9 @@ def check_spec(spec: ModelSpec) -> tuple[bool, str]:
 
 
 def check_models(spec: ModelSpec) -> tuple[bool, str, dict[str, str]]:
-    """(usable, message, {"light" / "heavy" / "lora_light" / "lora_heavy": why that choice cannot be used}):
-    config-only and safetensors headers, no weights loaded. A family's spec (the Lumos-Nexus release): its two
-    folders, each explained (app.widgets.nexus_fields)."""
+    """(usable, message, {"light" / "heavy" / "lora_light" / "lora_heavy" / "planner": why that choice cannot be
+    used}): config-only and safetensors headers, no weights loaded. A family's spec (the Lumos-Nexus release): its two
+    folders, each explained (app.widgets.nexus_fields); a pair's planner (app.widgets.planner_fields)."""
     if spec.family is not None:
         ok, message, field_errors = check_family_folders(spec)
         loras = {name: why for name in ("lora_light", "lora_heavy") if (why := loras_problem(getattr(spec, name)))}
@@ -108,6 +109,8 @@ def check_models(spec: ModelSpec) -> tuple[bool, str, dict[str, str]]:
         why = loras_problem(getattr(spec, name))
         if why:
             field_errors[name] = why
+    if why := planner_problem(spec):
+        field_errors["planner"] = why
     if field_errors:
         models = [name for name in field_errors if not name.startswith("lora_")]
         plural = "s" if len(models) > 1 else ""
@@ -162,6 +165,9 @@ class ModelPickerDialog(QDialog):
         for edit in self.nexus.edits().values():
             edit.textChanged.connect(self._edited)
         form.addRow(self.nexus)
+        self.planner = PlannerFields(spec, self._browse)  # a plain pair's planner; the families have their own block
+        self.planner.changed.connect(self._edited)
+        form.addRow(self.planner)
         self.loras = {role: LoraList(role, getattr(spec, f"lora_{role}", ())) for role in ("light", "heavy")}
         for role, widget in self.loras.items():
             widget.changed.connect(self._edited)
@@ -260,6 +266,7 @@ class ModelPickerDialog(QDialog):
         for edit in (self.light, self.heavy):
             self.form.setRowVisible(edit.parentWidget(), not nexus)
         self.form.setRowVisible(self.nexus, nexus)
+        self.form.setRowVisible(self.planner, custom)
         self.validate_button.setText("Check folders" if nexus else "Check pair")
         self._edited()
 
@@ -278,7 +285,7 @@ class ModelPickerDialog(QDialog):
                              offload=self.offload.isChecked(), memory=self.memory.currentData(), **loras)
         return ModelSpec(light=self.light.text().strip() or None, heavy=self.heavy.text().strip() or None,
                          device=self.device.currentData(), offload=self.offload.isChecked(),
-                         memory=self.memory.currentData(), **loras)
+                         memory=self.memory.currentData(), **loras, **self.planner.spec_fields())
 
     def validate(self) -> None:
         """Check the choice and show the result (the "Check pair" button)."""
@@ -329,8 +336,9 @@ class ModelPickerDialog(QDialog):
                 edit.style().polish(edit)
         for role, widget in self.loras.items():
             widget.show_error(errors.get(f"lora_{role}", ""))
-        fields = (("light", edits["light"]), ("heavy", edits["heavy"]), ("lora_light", self.loras["light"].table),
-                  ("lora_heavy", self.loras["heavy"].table))
+        self.planner.show_error(errors.get("planner", ""))
+        fields = (("light", edits["light"]), ("heavy", edits["heavy"]), ("planner", self.planner.planner),
+                  ("lora_light", self.loras["light"].table), ("lora_heavy", self.loras["heavy"].table))
         first_bad = next((e for n, e in fields if errors.get(n)), None)
         if first_bad is not None:
             first_bad.setFocus()

@@ -233,19 +233,29 @@ class PromptEditor(QFrame):
         self.changed.emit()
 
 
+BLOCK_TITLE = "Plan (understanding block)"
+BLOCK_TIP = "How the understanding block reads your instruction; the light generator is conditioned on it"
+DIRECT_NOTE = ("The {family} reads the instruction directly: its understanding block writes no readable plan, so "
+               "there is nothing to show or edit here. The light generator gets the block's own context.")
+
+
 class PlanPanel(QGroupBox):
-    """The understanding block's readable plan, editable, with a toggle to condition on it.
+    """The understanding block's (or a pair's planner's) readable plan, editable, with a toggle to condition on it.
 
     The window owns whose plan it is (app.plan_state); the panel shows it and reports the user's edits apart from
-    the text the window puts in."""
+    the text the window puts in. `set_source` says who writes it: "block", "planner" (a plain pair's instruction
+    LLM, app.window_plan), or "direct" (a family whose block writes no readable plan: the panel says so, no editor).
+    While a plan is written, Cancel (and Esc) stop it."""
 
     planRequested = Signal()
+    cancelRequested = Signal()
     changed = Signal()
     edited = Signal(str)  # the user typed in the plan (not emitted for set_plan)
 
     def __init__(self, parent: QWidget | None = None):
-        super().__init__("Plan (understanding block)", parent)
-        self.setToolTip("How the understanding block reads your instruction; the light generator is conditioned on it")
+        super().__init__(BLOCK_TITLE, parent)
+        self.setToolTip(BLOCK_TIP)
+        self.source, self.who = "block", "the understanding block"
         lay = QVBoxLayout(self)
         self.text = QPlainTextEdit()
         self.text.setPlaceholderText("Press “Write plan” to see how the instruction is understood.")
@@ -262,6 +272,14 @@ class PlanPanel(QGroupBox):
         self.unknown.setStyleSheet("color: #f0b050;")
         self.unknown.setToolTip("Words of the instruction this family was never trained on (underlined there)")
         self.unknown.setVisible(False)
+        self.fallback = QLabel()  # the planner could not write a plan for this instruction: why
+        self.fallback.setObjectName("inlineError")
+        self.fallback.setWordWrap(True)
+        self.fallback.setVisible(False)
+        self.direct = QLabel()  # a family that reads the instruction directly
+        self.direct.setObjectName("hint")
+        self.direct.setWordWrap(True)
+        self.direct.setVisible(False)
         row = QHBoxLayout()
         self.use = QCheckBox("Use plan")
         self.use.setChecked(True)
@@ -270,15 +288,66 @@ class PlanPanel(QGroupBox):
         self.write = QPushButton(icon("plan"), "Write plan")
         self.write.setToolTip("Ask the understanding block for a plan of this instruction")
         self.write.clicked.connect(self.planRequested)
+        self.cancel = QPushButton("Cancel")
+        self.cancel.setToolTip("Stop writing the plan (Esc)")
+        self.cancel.clicked.connect(self.cancelRequested)
+        self.cancel.setVisible(False)
         row.addWidget(self.use)
         row.addStretch(1)
+        row.addWidget(self.cancel)
         row.addWidget(self.write)
+        lay.addWidget(self.direct)
         lay.addWidget(self.text)
         lay.addWidget(self.state)
+        lay.addWidget(self.fallback)
         lay.addWidget(self.unknown)
         lay.addLayout(row)
         self._putting = False
         self.status = ""
+        self.writing = False
+
+    def set_source(self, source: str | None, planner: str | None = None, family: str | None = None) -> None:
+        """Who writes the plan: "block", "planner" (named `planner`), "direct" (the `family` reads the instruction
+        directly: no plan to show) or None (no plan at all: the window hides the panel)."""
+        self.source = source
+        direct = source == "direct"
+        if source == "planner":
+            name = str(planner or "the planner")
+            self.who = "the planner"
+            self.setTitle(f"Plan (planner: {name.rstrip('/').rsplit('/', 1)[-1]})")
+            self.setToolTip(f"How the planner {name} rewrites your instruction into a shot description; the light "
+                            "generator is conditioned on it (Models ▸ Choose models… says what the heavy one reads)")
+            self.write.setToolTip("Ask the planner for a plan of this instruction (Esc or Cancel stops it)")
+        elif direct:
+            self.setTitle(f"Understanding ({family or 'this family'})")
+            self.setToolTip("This family's understanding block reads the instruction itself and writes no plan")
+            self.direct.setText(DIRECT_NOTE.format(family=family or "this family"))
+        else:
+            self.who = "the understanding block"
+            self.setTitle(BLOCK_TITLE)
+            self.setToolTip(BLOCK_TIP)
+            self.write.setToolTip("Ask the understanding block for a plan of this instruction")
+        self.direct.setVisible(direct)
+        for widget in (self.text, self.state, self.use, self.write):
+            widget.setVisible(not direct)
+        self.cancel.setVisible(self.writing and not direct)
+        if direct:
+            self.fallback.setVisible(False)
+
+    def set_writing(self, writing: bool) -> None:
+        """A plan is being written: Write plan waits, Cancel stops it."""
+        self.writing = writing
+        self.write.setEnabled(not writing)
+        self.cancel.setVisible(writing and self.source != "direct")
+        self.cancel.setEnabled(writing)
+        if writing:
+            self.state.setText(f"{self.who[:1].upper()}{self.who[1:]} is writing the plan… (Esc or Cancel stops it)")
+
+    def show_fallback(self, reason: str | None) -> None:
+        """The planner could not write a plan for the shown instruction (`reason`), or None: it could."""
+        self.fallback.setText(f"The planner could not write a plan: {reason}. The light generator reads the "
+                              "instruction as typed." if reason else "")
+        self.fallback.setVisible(bool(reason) and self.source != "direct")
 
     def plan(self) -> str | None:
         text = self.text.toPlainText().strip()
@@ -302,7 +371,8 @@ class PlanPanel(QGroupBox):
     def show_status(self, status: str, words: str) -> None:
         """status: one of app.plan_state's EMPTY/WRITTEN/EDITED/STALE; a stale plan is greyed out."""
         was_stale, self.status = self.status == "stale", status
-        self.state.setText(words)
+        if not self.writing:  # while a plan is written the line says so (and how to stop it)
+            self.state.setText(words)
         if was_stale != (status == "stale"):
             self.text.setStyleSheet("color: #7d8694; font-style: italic;" if status == "stale" else "")
 

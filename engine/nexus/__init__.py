@@ -12,13 +12,16 @@ docs/nexus_release.md says how to point the app at the downloads.
 FAMILY = "lumos-nexus"
 FAMILIES = (FAMILY,)
 # What a window or the CLI says about each family, without loading it. uses_negative_prompt: False where the family's
-# unconditional branch is its own stored context, so a typed negative prompt is not used (engine/nexus/block.py).
+# unconditional branch is its own stored context, so a typed negative prompt is not used (engine/nexus/block.py);
+# writes_plan: False where its understanding block writes no readable plan (the app shows no plan to edit).
 FAMILY_INFO = {
     FAMILY: {"label": "Lumos-Nexus release",
              "title": "Lumos-Nexus release (authors' bundle + Wan2.1-T2V-14B original format)",
              "light": "the Omni-Video bundle (howellyoung1/OmniVideo11B)",
              "heavy": "Wan2.1-T2V-14B (original format)",
              "uses_negative_prompt": False,
+             # its understanding block writes no readable plan (engine/nexus/block.py: plan() is None)
+             "writes_plan": False,
              "negative_note": "The Lumos-Nexus release does not use a negative prompt: its unconditional branch is "
                               "the release's stored unconditional context (the take's metadata says so)."},
 }
