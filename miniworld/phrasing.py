@@ -167,7 +167,8 @@ def _explicit_text(say: _Say, sh: _Shapes, order: list[int]) -> str:
     if frame == "show_gerund":
         return "show me " + _join([f"{sh.np(i)} {mot(i, 'ing')}" for i in order]) + "."
     if frame == "count_list":
-        return f"{P.NUMBERS[n]} shape{'s' if n > 1 else ''}: " + _join([f"{sh.np(i)} {mot(i, '3sg')}" for i in order]) + "."
+        head = f"{P.NUMBERS[n]} shape{'s' if n > 1 else ''}: "
+        return head + _join([f"{sh.np(i)} {mot(i, '3sg')}" for i in order]) + "."
     if frame == "while":
         first = f"{sh.np(order[0])} {mot(order[0], '3sg')}"
         return first + ("" if n == 1 else " while " + _join([f"{sh.np(i)} {mot(i, '3sg')}" for i in order[1:]])) + "."
@@ -379,7 +380,8 @@ def phrase(ex: Example, rng: np.random.Generator, split: str = "train", keep_sce
     if bg_stated:
         bg = say.pick(P.BACKGROUND, "background").format(c=say.pick(P.BG_COLOURS[scene.bg_colour], "bg"),
                                                          t=say.pick(P.BG_TEXTURES[scene.bg_texture], "bg"))
-        body = f"{bg[:-1]}, {body}" if say.coin(0.2) and bg.startswith(("on a", "with a")) else f"{body.rstrip('.')}. {bg}"
+        first = say.coin(0.2) and bg.startswith(("on a", "with a"))  # "on a gray checked background, …"
+        body = f"{bg[:-1]}, {body}" if first else f"{body.rstrip('.')}. {bg}"
     text = _finish(say, body)
     return Phrased(text, plan_text(scene), scene, ex.category, tuple(frozenset(s) for s in stated), bg_stated,
                    tuple(say.held))

@@ -45,9 +45,9 @@ class Budget:
     light_steps: int = 9000
     heavy_steps: int = 6000     # 3600 left it far behind light (loss 0.24 vs 0.17, explicit 0.64): training/README
     # Free-phrasing fine-tune (stage_phrasing): LM, then light + connector, from the weights above.
-    phrasing_corpus: int = 24000   # LM rows, half template instructions, half training phrasings
-    phrasing_lm_steps: int = 1200
-    phrasing_light_steps: int = 1500
+    phrasing_corpus: int = 36000   # LM rows, a third template instructions, two thirds training phrasings
+    phrasing_lm_steps: int = 2000
+    phrasing_light_steps: int = 1000
     eval_clips: int = 16
     lm_eval_per_category: int = 12
     log_every: int = 50

@@ -166,17 +166,25 @@ def _phrasing_line(metrics: dict) -> str:
     lm, light = metrics.get("lm_phrasing"), metrics.get("light_phrasing")
     if not lm:
         return "not run (the LM knows the template language only)."
-    text = (f"the LM fine-tuned {lm['steps']} steps on half template, half free phrasings (final loss "
+    text = (f"the LM fine-tuned {lm['steps']} steps on rows a third template instructions, two thirds free "
+            f"phrasings (final loss "
             f"{lm.get('loss', float('nan')):.4f}), then light + connector {(light or {}).get('steps', '-')} steps with "
             "free phrasings beside the template instructions. Omitted size, texture, place and background get "
-            "the world's defaults (small, plain, center / left–right / three spread places, gray checked).")
-    bench = metrics.get("phrasing_bench")
+            "the world's defaults (small, plain, center / left–right / three spread places, gray checked). Tokenizer "
+            "and text encoder are unchanged (new words are read from letter pieces), so the heavy generator is too.")
+    bench, old = metrics.get("phrasing_bench"), metrics.get("phrasing_bench_before")
     if bench:
-        t, h = bench["template"], bench["heldout"]
-        text += (f" Mini VR-Bench (`python -m bench.vrbench_phrasing`), template / held-out phrasings: plans parse "
-                 f"{t['parse']:.2f} / {h['parse']:.2f}, honour every stated attribute and motion {t['honour']:.2f} / "
-                 f"**{h['honour']:.2f}**, light instruction score {t.get('instruction', float('nan')):.3f} / "
-                 f"**{h.get('instruction', float('nan')):.3f}**.")
+        def pair(name, key, fmt):
+            now = bench[name].get(key, float("nan"))
+            was = f"{old[name].get(key, float('nan')):{fmt}} → " if old else ""
+            return f"{was}**{now:{fmt}}**"
+
+        text += (" Mini VR-Bench (`python -m bench.vrbench_phrasing`, 216 template instructions and 216 held-out "
+                 "phrasings" + (", before → after the fine-tune" if old else "") + "): template set: plans parse "
+                 f"{pair('template', 'parse', '.2f')}, honour every stated attribute and motion "
+                 f"{pair('template', 'honour', '.3f')}, light instruction score {pair('template', 'instruction', '.3f')};"
+                 f" held-out phrasings: parse {pair('heldout', 'parse', '.2f')}, honour {pair('heldout', 'honour', '.3f')},"
+                 f" light instruction score {pair('heldout', 'instruction', '.3f')}.")
     return text
 
 

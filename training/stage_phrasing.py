@@ -1,8 +1,8 @@
 """Stage 7: free phrasing. Fine-tunes the understanding LM, then the light generator with its connector, on
 instructions said the way people type them (miniworld/phrasing.py), from the weights the earlier stages trained.
 
-* **lm_phrasing**: the LM continues on rows that are half template instructions, half training phrasings (their
-  plans fill in what the phrasing left out), with the binding objective on the plan (a phrasing's own sentences
+* **lm_phrasing**: the LM continues on rows that are a third template instructions, two thirds training phrasings
+  (their plans fill in what the phrasing left out), with the binding objective on the plan (a phrasing's own sentences
   are not labelled: their order and form are not the plan's). The tokenizer and text encoder are unchanged: a new
   word is spelt in letter pieces the LM learns to read, so the heavy generator and every text embedding stay valid.
 * **light_phrasing**: the light generator and connector continue on the same rendered scenes, the LM's states now
@@ -42,15 +42,16 @@ BATCH = 32
 
 
 def phrasing_corpus(run) -> list[dict]:
-    """LM rows: half template instructions, half training phrasings (``"phrased": true``), cached as JSON lines."""
+    """LM rows: a third template instructions (the LM knows them already; they keep it from forgetting), two thirds
+    training phrasings (``"phrased": true``), cached as JSON lines."""
     n = run.budget.phrasing_corpus
     path = run.stage_dir("data") / f"phrasing_corpus_{n}_{run.seed}.jsonl"
     if path.exists():
         return [json.loads(x) for x in path.read_text().splitlines()]
     rows = [{"instruction": e.instruction, "plan": e.plan, "category": e.category}
-            for e in draw_examples(n // 2, run.seed + 303)]
+            for e in draw_examples(n // 3, run.seed + 303)]
     rng = np.random.default_rng(run.seed + 304)
-    for c in tqdm(rng.choice(len(CATEGORIES), size=n - n // 2, p=CATEGORY_P), desc="phrasings", mininterval=5):
+    for c in tqdm(rng.choice(len(CATEGORIES), size=n - n // 3, p=CATEGORY_P), desc="phrasings", mininterval=5):
         ph = sample_phrased(rng, CATEGORIES[c], "train")
         rows.append({"instruction": ph.instruction, "plan": ph.plan, "category": ph.category, "phrased": True})
     path.write_text("\n".join(json.dumps(r) for r in rows))
@@ -190,6 +191,28 @@ def write_vocabulary(family: Path) -> None:
     atomic_write_json(path, cfg)
 
 
+def record_bench(run, family: Path, after: Path, before: Path | None = None) -> dict:
+    """Put `bench.vrbench_phrasing` reports (this family's, and the family it was fine-tuned from) into the family's
+    training_metrics.json and rewrite its MODEL_CARD.md from them."""
+    from engine.atomic_files import atomic_write_text
+
+    from .export import write_card
+
+    def brief(path):
+        rep = json.loads(Path(path).read_text())
+        keys = ("instructions", "parse", "honour", "honour_by_category", "instruction", "instruction_by_category")
+        return {name: {k: rep[name][k] for k in keys if k in rep[name]} for name in ("template", "heldout")}
+
+    family = Path(family)
+    metrics = json.loads((family / "training_metrics.json").read_text())
+    metrics["phrasing_bench"] = brief(after)
+    if before is not None:
+        metrics["phrasing_bench_before"] = brief(before)
+    atomic_write_text(family / "training_metrics.json", json.dumps(metrics, indent=2, default=float))
+    write_card(run, family, metrics)
+    return metrics
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_args(p)
@@ -199,7 +222,14 @@ def main(argv=None):
     p.add_argument("--scenes", type=int, default=None, help="rendered scenes for the light fine-tune")
     p.add_argument("--lm-steps", type=int, default=None)
     p.add_argument("--light-steps", type=int, default=None)
+    p.add_argument("--bench", type=Path, nargs="+", default=None, metavar=("AFTER", "BEFORE"),
+                   help="only record vrbench_phrasing.json reports (this family's, then its source's) into the "
+                        "family at --out (default: the shipped one): training_metrics.json and MODEL_CARD.md")
     a = p.parse_args(argv)
+    if a.bench:
+        run = run_from_args(a)
+        record_bench(run, a.out or FAMILY_DIR, a.bench[0], a.bench[1] if len(a.bench) > 1 else None)
+        return
     run = run_from_args(a)
     for name, v in (("scenes", a.scenes), ("phrasing_lm_steps", a.lm_steps), ("phrasing_light_steps", a.light_steps)):
         if v is not None:
