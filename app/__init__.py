@@ -8,7 +8,16 @@ from __future__ import annotations
 
 
 def run(argv: list[str] | None = None) -> int:
-    """Start the app and return its exit code (see app.main_window.run for the options)."""
+    """Start the app and return its exit code (see app.main_window.run for the options). A Qt binding that would
+    crash the app (app/qt_check.py) is refused with one line, exit status 2."""
+    import sys
+
+    from .qt_check import binding_problem
+
+    problem = binding_problem()
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     from .main_window import run as _run
 
     return _run(argv)
