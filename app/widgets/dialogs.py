@@ -342,6 +342,15 @@ class ModelPickerDialog(QDialog):
         first_bad = next((e for n, e in fields if errors.get(n)), None)
         if first_bad is not None:
             first_bad.setFocus()
+        self._fit_height()
+
+    def _fit_height(self) -> None:
+        """Grow to show every wrapped message in full (a list of missing files takes several lines)."""
+        self.layout().activate()
+        wanted = self.layout().totalHeightForWidth(self.width()) if self.layout().hasHeightForWidth() else -1
+        wanted = max(wanted, self.sizeHint().height())
+        if wanted > self.height():
+            self.resize(self.width(), wanted)
 
     def _accept(self) -> None:
         """"Load these models": close only once the check says the choice is usable (its reason shows otherwise)."""

@@ -173,3 +173,17 @@ def test_the_family_setting_is_validated():
     pair_key = s.model_key()
     s.model_family = NEXUS
     assert s.model_key() != pair_key  # the release's defaults are applied once for it, not taken for the pair's
+
+
+def test_a_long_list_of_missing_files_is_shown_in_full(qtbot, tasks, tmp_path):
+    """An empty folder lacks a dozen files: the message wraps over several lines and the dialog grows to show them
+    all (it had kept its height and cut the list after one line)."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    dlg = _picker(qtbot, tasks, ModelSpec(family=NEXUS, light=str(empty), heavy=str(empty)))
+    dlg.show()
+    _check(qtbot, dlg)
+    label = dlg.nexus.errors["light"]
+    assert label.isVisible() and label.text().count(",") >= 5
+    qtbot.waitUntil(lambda: label.height() >= label.heightForWidth(label.width()), timeout=3000)
+    assert label.height() > 2 * label.fontMetrics().height()  # several lines, not one
