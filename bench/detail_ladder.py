@@ -23,8 +23,7 @@ if str(ROOT) not in sys.path:
 def main(argv=None) -> int:
     import numpy as np
 
-    from miniworld.detail import RUNGS, blurred, ladder, texture_missing, texture_swapped
-    from miniworld.render import render
+    from miniworld.detail import RUNGS, ladder, ladder_clips
     from miniworld.score import detail_score
     from miniworld.split import bench_set
 
@@ -36,12 +35,9 @@ def main(argv=None) -> int:
     new = ladder(scenes)
     old = {n: [] for n in RUNGS}
     for sc in scenes:
-        truth = render(sc)
-        clips = {"truth": truth, "blur 1.5x": blurred(truth, 1.5), "blur 2x": blurred(truth, 2.0),
-                 "blur 3x": blurred(truth, 3.0), "texture swapped": render(texture_swapped(sc)),
-                 "texture missing": texture_missing(sc)}
+        clips = ladder_clips(sc)
         for n in RUNGS:
-            old[n].append(detail_score(clips[n], truth))
+            old[n].append(detail_score(clips[n], clips["truth"]))
     print(f"detail ladder on {len(scenes)} explicit bench scenes ({time.perf_counter() - started:.0f} s)")
     print(f"{'rung':16s} | correctness (new)  | energy (old)")
     for n in RUNGS:

@@ -159,15 +159,21 @@ def texture_missing(scene: Scene) -> np.ndarray:
 RUNGS = ("truth", "blur 1.5x", "blur 2x", "blur 3x", "texture swapped", "texture missing")
 
 
+def ladder_clips(scene: Scene) -> dict[str, np.ndarray]:
+    """Each rung's clip for one scene: {rung name: uint8 [F, H, W, 3]}."""
+    truth = render(scene)
+    return {"truth": truth, "blur 1.5x": blurred(truth, 1.5), "blur 2x": blurred(truth, 2.0),
+            "blur 3x": blurred(truth, 3.0), "texture swapped": render(texture_swapped(scene)),
+            "texture missing": texture_missing(scene)}
+
+
 def ladder(scenes: list[Scene]) -> dict:
     """Each rung's score on every scene: {"rungs": {name: [scores]}, "ordered": bool (strict, every rung's mean
     below the one before), "gap_truth_blur15": mean paired gap, "spread_truth_blur15": its std over scenes}."""
     rungs = {name: [] for name in RUNGS}
     for sc in scenes:
-        truth = render(sc)
-        clips = {"truth": truth, "blur 1.5x": blurred(truth, 1.5), "blur 2x": blurred(truth, 2.0),
-                 "blur 3x": blurred(truth, 3.0), "texture swapped": render(texture_swapped(sc)),
-                 "texture missing": texture_missing(sc)}
+        clips = ladder_clips(sc)
+        truth = clips["truth"]
         for name in RUNGS:
             rungs[name].append(detail_correctness(clips[name], sc, truth)["score"])
     means = [float(np.mean(rungs[n])) for n in RUNGS]

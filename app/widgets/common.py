@@ -6,7 +6,8 @@ from typing import Callable
 
 from PySide6.QtCore import QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QToolButton, QWidget
+from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSizePolicy, QToolButton,
+                               QVBoxLayout, QWidget)
 
 from ..resources import icon
 
@@ -246,3 +247,26 @@ class Storyboard(QFrame):
         self.strip.setVisible(bool(keyframes))
         self._empty.setVisible(not keyframes)
         self.strip.update()
+
+
+def folder_field(edit: QLineEdit, browse: Callable[[QLineEdit], None], tooltip: str) -> tuple[QWidget, QLabel]:
+    """A path field with its Browse… button and, under it, the inline error (hidden until there is one; it wraps, and
+    its text can be selected and copied). Returns (the row, the error label)."""
+    row = QWidget()
+    v = QVBoxLayout(row)
+    v.setContentsMargins(0, 0, 0, 0)
+    v.setSpacing(2)
+    h = QHBoxLayout()
+    button = QPushButton("Browse…")
+    button.setToolTip(tooltip)
+    button.clicked.connect(lambda: browse(edit))
+    h.addWidget(edit, 1)
+    h.addWidget(button)
+    v.addLayout(h)
+    error = QLabel("")
+    error.setObjectName("inlineError")
+    error.setWordWrap(True)
+    error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    error.setVisible(False)
+    v.addWidget(error)
+    return row, error

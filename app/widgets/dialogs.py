@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -26,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from engine.api import LumosError, ModelSpec, embedded_family_available, family_info, validate_spec
 
+from .common import folder_field
 from .lora_list import LoraList, loras_problem
 from .nexus_fields import FAMILY as NEXUS, NexusFields, check_family_folders, memory_line
 from .planner_fields import PlannerFields, planner_problem
@@ -223,26 +223,9 @@ class ModelPickerDialog(QDialog):
         self.resize(640, 520)
 
     def _with_browse(self, edit: QLineEdit, name: str) -> QWidget:
-        w = QWidget()
-        v = QVBoxLayout(w)
-        v.setContentsMargins(0, 0, 0, 0)
-        v.setSpacing(2)
-        h = QHBoxLayout()
-        b = QPushButton("Browse…")
-        b.setToolTip("Choose a model folder")
-        b.clicked.connect(lambda: self._browse(edit))
-        h.addWidget(edit, 1)
-        h.addWidget(b)
-        v.addLayout(h)
-        error = QLabel("")
-        error.setObjectName("inlineError")
-        error.setWordWrap(True)
-        error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        error.setVisible(False)
-        v.addWidget(error)
-        self.field_errors[name] = error
+        row, self.field_errors[name] = folder_field(edit, self._browse, "Choose a model folder")
         edit.textChanged.connect(self._edited)
-        return w
+        return row
 
     def _browse(self, edit: QLineEdit) -> None:
         path = QFileDialog.getExistingDirectory(self, "Choose a model folder", edit.text())

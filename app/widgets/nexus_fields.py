@@ -9,10 +9,11 @@ folder (engine.api.family_folder_problems names every missing file), then its co
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFormLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
 from engine.api import LumosError, ModelSpec, estimate_memory, family_folder_problems, family_info, validate_spec
+
+from .common import folder_field
 
 FAMILY = "lumos-nexus"
 LICENSE_NOTE = ("License: the Omni-Video bundle comes with no stated license and is built on VILA1.5 (CC-BY-NC-SA-4.0): "
@@ -82,25 +83,8 @@ class NexusFields(QWidget):
         lay.addWidget(self.note)
 
     def _row(self, edit: QLineEdit, name: str, browse) -> QWidget:
-        w = QWidget()
-        v = QVBoxLayout(w)
-        v.setContentsMargins(0, 0, 0, 0)
-        v.setSpacing(2)
-        h = QHBoxLayout()
-        b = QPushButton("Browse…")
-        b.setToolTip("Choose the folder")
-        b.clicked.connect(lambda: browse(edit))
-        h.addWidget(edit, 1)
-        h.addWidget(b)
-        v.addLayout(h)
-        error = QLabel("")
-        error.setObjectName("inlineError")
-        error.setWordWrap(True)
-        error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        error.setVisible(False)
-        v.addWidget(error)
-        self.errors[name] = error
-        return w
+        row, self.errors[name] = folder_field(edit, browse, "Choose the folder")
+        return row
 
     def edits(self) -> dict[str, QLineEdit]:
         return {"light": self.bundle, "heavy": self.heavy}

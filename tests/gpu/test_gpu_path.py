@@ -12,23 +12,17 @@ Figures (frame differences, times, peaks) go to $LUMOS_GPU_REPORT as JSON lines 
 
 from __future__ import annotations
 
-import json
-import os
 import time
 
 import numpy as np
 import pytest
 import torch
 
+from .report import report
+
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 
-
-def report(**fields) -> None:
-    path = os.environ.get("LUMOS_GPU_REPORT")
-    if path:
-        with open(path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(fields) + "\n")
 
 
 def _runtime(spec):
