@@ -119,3 +119,32 @@ def tiny_spec(tiny_family):
     from engine.api import ModelSpec
 
     return ModelSpec(light=str(tiny_family / "light"), heavy=str(tiny_family / "heavy"))
+
+
+@pytest.fixture(scope="session")
+def nexus_release_raw(tmp_path_factory) -> Path:
+    """A reduced random-init copy of the authors' two downloads in the release's layout and key names
+    (devtools/nexus_release_layout.py), as downloaded: its plain pickles not converted. Built once (~18 s)."""
+    from devtools.nexus_release_layout import build_release
+
+    return build_release(tmp_path_factory.mktemp("nexus-raw"))
+
+
+@pytest.fixture(scope="session")
+def nexus_release(nexus_release_raw, tmp_path_factory) -> Path:
+    """The same release after the user ran `main.py convert-nexus` on its bundle (root/bundle, root/wan14b)."""
+    import main
+
+    root = tmp_path_factory.mktemp("nexus")
+    shutil.copytree(nexus_release_raw / "bundle", root / "bundle")
+    shutil.copytree(nexus_release_raw / "wan14b", root / "wan14b")
+    assert main.main(["convert-nexus", str(root / "bundle")]) == 0
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_planner(tmp_path_factory) -> Path:
+    """A tiny random-init instruct model folder (Qwen2 class, chat template) for the planner of a plain pair."""
+    from devtools.tiny_models import build_tiny_planner
+
+    return build_tiny_planner(tmp_path_factory.mktemp("planner") / "Tiny-Planner-Instruct")

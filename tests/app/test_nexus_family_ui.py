@@ -20,14 +20,8 @@ NEXUS = "lumos-nexus"
 
 
 @pytest.fixture(scope="module")
-def release(tmp_path_factory):
-    """A reduced random-init copy of the two downloads in the release's layout, converted as the docs say."""
-    from devtools.nexus_release_layout import build_release
-    from engine.nexus.convert import main as convert
-
-    root = build_release(tmp_path_factory.mktemp("nexus-ui"))
-    assert convert([str(root / "bundle")]) == 0
-    return root
+def release(nexus_release):
+    return nexus_release
 
 
 @pytest.fixture

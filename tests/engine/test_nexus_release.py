@@ -21,23 +21,13 @@ def _spec(root, **kw):
 
 
 @pytest.fixture(scope="module")
-def raw_release(tmp_path_factory):
-    """The release as downloaded: its plain pickles not converted."""
-    from devtools.nexus_release_layout import build_release
-
-    return build_release(tmp_path_factory.mktemp("nexus-raw"))
+def raw_release(nexus_release_raw):
+    return nexus_release_raw
 
 
 @pytest.fixture(scope="module")
-def release(raw_release, tmp_path_factory):
-    """The release after the user ran `main.py convert-nexus`."""
-    import main
-
-    root = tmp_path_factory.mktemp("nexus")
-    shutil.copytree(raw_release / "bundle", root / "bundle")
-    shutil.copytree(raw_release / "wan14b", root / "wan14b")
-    assert main.main(["convert-nexus", str(root / "bundle")]) == 0
-    return root
+def release(nexus_release):
+    return nexus_release
 
 
 @pytest.fixture(scope="module")

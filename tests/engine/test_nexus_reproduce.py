@@ -16,14 +16,8 @@ EMBEDDED = "resources/models/lumos-mini"
 
 
 @pytest.fixture(scope="module")
-def release(tmp_path_factory):
-    from devtools.nexus_release_layout import build_release
-
-    root = build_release(tmp_path_factory.mktemp("nexus-cli"))
-    from engine.nexus.convert import main as convert
-
-    assert convert([str(root / "bundle")]) == 0
-    return root
+def release(nexus_release):
+    return nexus_release
 
 
 def _folders(release) -> list[str]:

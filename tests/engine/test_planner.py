@@ -27,10 +27,8 @@ REPO_ID = "tiny-org/Tiny-Planner-Instruct"
 
 
 @pytest.fixture(scope="module")
-def planner_dir(tmp_path_factory):
-    from devtools.tiny_models import build_tiny_planner
-
-    return build_tiny_planner(tmp_path_factory.mktemp("planner") / "Tiny-Planner-Instruct")
+def planner_dir(tiny_planner):
+    return tiny_planner
 
 
 def _runtime(tiny_family, **spec):
