@@ -82,22 +82,32 @@ def train_lm(run) -> dict:
 
     from .stage_lm import BindingHeads, binding_layer, evaluate, lm_losses, motion_layer
 
+    from .lm_vocab import extend
+
     timer = Timer()
     folder = run.export / "understanding" / "lm"
-    tok = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    tok = extend(folder)  # synonyms read as world words, a piece per training word (training/lm_vocab.py)
     lm = load_lm(folder)
     rows = phrasing_corpus(run)
     cfg = lm.config
     binding = BindingHeads(cfg.hidden_size, binding_layer(cfg.num_hidden_layers), motion_layer(cfg.num_hidden_layers))
-    params = list(lm.parameters()) + list(binding.parameters())
-    opt = torch.optim.AdamW(params, lr=LM_LR, weight_decay=0.01, betas=(0.9, 0.98))
     sd = run.stage_dir("lm_phrasing")
     ck = load_ckpt(sd / "ckpt.pt")
     timer.resume(ck)
-    step = 0
+    step = warm_from = 0
     if ck:
-        lm.load_state_dict(ck["lm"]), binding.load_state_dict(ck["binding"]), opt.load_state_dict(ck["opt"])
+        lm.resize_token_embeddings(ck["lm"]["model.embed_tokens.weight"].shape[0])
+        lm.load_state_dict(ck["lm"]), binding.load_state_dict(ck["binding"])
         step = ck["step"]
+    grown = lm.get_input_embeddings().weight.shape[0] < len(tok)
+    if grown:  # new pieces: new embedding rows (mean-initialised), so the optimiser starts afresh
+        lm.resize_token_embeddings(len(tok))
+        warm_from = step
+    params = list(lm.parameters()) + list(binding.parameters())
+    opt = torch.optim.AdamW(params, lr=LM_LR, weight_decay=0.01, betas=(0.9, 0.98))
+    if ck and not grown:
+        opt.load_state_dict(ck["opt"])
+        warm_from = ck.get("warm_from", 0)
     total = run.budget.phrasing_lm_steps
     g = torch.Generator().manual_seed(run.seed + 313 + step)
     bar = tqdm(total=total, initial=step, desc="LM phrasing", mininterval=5)
@@ -112,7 +122,7 @@ def train_lm(run) -> dict:
             batches = [batches[k] for k in torch.randperm(len(batches), generator=g).tolist()]
         idx = batches.pop()
         for gr in opt.param_groups:
-            gr["lr"] = lr_at(step, total, LM_LR, warmup=50)
+            gr["lr"] = lr_at(step, total, LM_LR, warmup=50) * min(1.0, (step - warm_from + 1) / 50)
         loss, bind = lm_losses(lm, tok, [rows[i] for i in idx], binding)
         opt.zero_grad()
         (loss + BINDING_WEIGHT * bind).backward()
@@ -126,7 +136,7 @@ def train_lm(run) -> dict:
             log.info("lm_phrasing step %d loss %.4f binding loss %.4f (%.0f s)", step, loss_avg, bind_avg, timer.s)
         if step % run.budget.ckpt_every == 0 or step == total:
             save_ckpt(sd / "ckpt.pt", wall_s=timer.s, lm=lm.state_dict(), binding=binding.state_dict(),
-                      opt=opt.state_dict(), step=step)
+                      opt=opt.state_dict(), step=step, warm_from=warm_from)
     bar.close()
     lm.eval()
     acc = evaluate(lm, tok, run.budget.lm_eval_per_category) if run.budget.lm_eval_per_category else {}
