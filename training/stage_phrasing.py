@@ -76,8 +76,6 @@ def train_lm(run) -> dict:
     """Fine-tune the LM in run/export on `phrasing_corpus` (resumable); writes it back to run/export."""
     if run.done("lm_phrasing"):
         return run.done("lm_phrasing")
-    from transformers import AutoTokenizer
-
     from engine.understanding import load_lm
 
     from .stage_lm import BindingHeads, binding_layer, evaluate, lm_losses, motion_layer
