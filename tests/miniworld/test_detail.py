@@ -62,3 +62,14 @@ def test_blur_and_texture_helpers_keep_the_clip_shape(scenes):
     assert blurred(truth, 2.0).shape == truth.shape and texture_missing(sc).shape == truth.shape
     with pytest.raises(ValueError):
         detail_correctness(truth[:, :32], sc)
+
+
+def test_the_paired_interval_of_the_hand_off_bench():
+    from bench.handoff_detail import paired_interval
+
+    rng = np.random.default_rng(0)
+    light = rng.uniform(0.5, 0.7, 200)
+    mean, lo, hi = paired_interval(light + 0.05 + rng.normal(0, 0.01, 200), light)
+    assert lo < mean < hi and lo > 0.04 and hi < 0.06  # the pairing removes the spread between instructions
+    mean, lo, hi = paired_interval(light, light)
+    assert mean == lo == hi == 0.0
