@@ -46,8 +46,8 @@ class Budget:
     heavy_steps: int = 6000     # 3600 left it far behind light (loss 0.24 vs 0.17, explicit 0.64): training/README
     # Free-phrasing fine-tune (stage_phrasing): LM, then light + connector, from the weights above.
     phrasing_corpus: int = 36000   # LM rows, a third template instructions, two thirds training phrasings
-    phrasing_lm_steps: int = 2000
-    phrasing_light_steps: int = 1000
+    phrasing_lm_steps: int = 6600
+    phrasing_light_steps: int = 800
     eval_clips: int = 16
     lm_eval_per_category: int = 12
     log_every: int = 50
