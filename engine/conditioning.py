@@ -96,6 +96,25 @@ class ConditioningMixin:
             heavy_uncond=text_neg.to(models.heavy.dtype) if req.guidance_heavy > 1.0 else None,
         )
 
+    def prompt_read_in_full(self, req: RenderRequest) -> bool:
+        """Whether a prompt longer than the text encoder's window is still understood whole: the understanding block
+        (or the pair's planner) reads all of it and the light generator reads the plan it writes, so only the heavy
+        generator's text tokens (the first window of the prompt, as the pipeline cuts it) lose the rest. Plain
+        phrasing spelt out in a small world tokenizer runs past 80 tokens easily; refusing it would refuse people."""
+        from .planner import planner_of
+
+        models = self._require()
+        reads_plan = (models.defaults.get("light_text") == "plan" and models.understanding is not None
+                      or planner_of(models) is not None)
+        return reads_plan and req.use_plan and (req.plan is None or bool(req.plan.strip()))
+
+    def prompt_cut_for_heavy(self, req: RenderRequest) -> int | None:
+        """The prompt's length in the text encoder's tokens when the heavy generator reads only its first window
+        (the take's metadata says so), else None."""
+        models = self._require()
+        count = len(models.tokenizer(req.prompt, add_special_tokens=True).input_ids) if req.prompt else 0
+        return count if count > models.max_sequence_length else None
+
     def light_reads_plan(self, req: RenderRequest, plan: str | None) -> bool:
         """Whether the light generator's text tokens are the plan's (see `conditioning`): a family that says so, or a
         pair with a planner (engine/planner.py)."""

@@ -112,7 +112,7 @@ class Runtime(ConditioningMixin):
         for name, text in texts:
             # the pipeline's text encoding would cut the text at its window without a word
             count = len(models.tokenizer(text, add_special_tokens=True).input_ids) if text else 0
-            if count > window:
+            if count > window and not (name == "prompt" and self.prompt_read_in_full(req)):
                 raise RequestError(f"the {name} is {count} tokens long; {self.limits.name}'s text encoder reads at "
                                    f"most {window}")
         # the LM reads the prompt with its plan ("" without one; None: one it writes), the negative with its own
@@ -449,6 +449,9 @@ class Runtime(ConditioningMixin):
             **({"conditioning": models.understanding.take_metadata(req)}
                if hasattr(models.understanding, "take_metadata") else {}),
             **planner_metadata(models, req, plan),  # a planned pair: its planner, and whether it fell back
+            # a prompt past the text encoder's window: the heavy generator read only its first window of tokens
+            **({"heavy_text_cut": {"tokens": cut, "window": models.max_sequence_length}}
+               if (cut := self.prompt_cut_for_heavy(req)) is not None else {}),
         }
 
 
