@@ -56,3 +56,30 @@ def draft(qtbot, win, prompt="a red ball rolls right", timeout=10000):
     win.draft_button.click()
     qtbot.waitUntil(lambda: len(win.project.takes) == n + 1 and win.watch_job is None, timeout=timeout)
     return win.project.takes[-1]
+
+
+@pytest.fixture
+def tasks():
+    """The helper thread a model picker checks folders on (the window's own, for a dialog made without a window)."""
+    from app.bridge import Tasks
+
+    t = Tasks()
+    yield t
+    t.shutdown()
+
+
+def open_picker(qtbot, tasks, spec=None):
+    """Models ▸ Choose models for `spec` (default: the embedded family), not yet shown."""
+    from app.widgets.dialogs import ModelPickerDialog
+    from engine.api import ModelSpec
+
+    dlg = ModelPickerDialog(spec or ModelSpec(), tasks)
+    qtbot.addWidget(dlg)
+    return dlg
+
+
+def check_picker(qtbot, dlg):
+    """Run the picker's check and wait for its verdict (dlg.valid)."""
+    dlg.valid = None
+    dlg.validate()
+    qtbot.waitUntil(lambda: dlg.valid is not None, timeout=30000)

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QDialog
 from app.settings import Settings
 from app.widgets.dialogs import ModelPickerDialog
 from engine.api import ModelSpec, family_info
+from tests.app.conftest import check_picker as _check, open_picker as _picker
 
 pytestmark = pytest.mark.filterwarnings("ignore:enable_nested_tensor", "ignore:Detected pickle protocol")
 NEXUS = "lumos-nexus"
@@ -22,27 +23,6 @@ NEXUS = "lumos-nexus"
 @pytest.fixture(scope="module")
 def release(nexus_release):
     return nexus_release
-
-
-@pytest.fixture
-def tasks():
-    from app.bridge import Tasks
-
-    t = Tasks()
-    yield t
-    t.shutdown()
-
-
-def _picker(qtbot, tasks, spec=None):
-    dlg = ModelPickerDialog(spec or ModelSpec(), tasks)
-    qtbot.addWidget(dlg)
-    return dlg
-
-
-def _check(qtbot, dlg):
-    dlg.valid = None
-    dlg.validate()
-    qtbot.waitUntil(lambda: dlg.valid is not None, timeout=30000)
 
 
 def test_the_family_choice_builds_its_spec_with_two_folders(qtbot, tasks, tmp_path):

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QDialog
 from app.settings import Settings
 from app.widgets.dialogs import ModelPickerDialog
 from engine.api import ModelSpec, export_take, read_take_metadata
-from tests.app.conftest import draft
+from tests.app.conftest import check_picker as _check, draft, open_picker as _picker
 from tests.app.test_model_picker import make_pair
 
 NEXUS = "lumos-nexus"
@@ -30,27 +30,6 @@ PROMPT = "the larger shape moves left"
 @pytest.fixture(scope="module")
 def planner_dir(tiny_planner):
     return tiny_planner
-
-
-@pytest.fixture
-def tasks():
-    from app.bridge import Tasks
-
-    t = Tasks()
-    yield t
-    t.shutdown()
-
-
-def _picker(qtbot, tasks, spec):
-    dlg = ModelPickerDialog(spec, tasks)
-    qtbot.addWidget(dlg)
-    return dlg
-
-
-def _check(qtbot, dlg):
-    dlg.valid = None
-    dlg.validate()
-    qtbot.waitUntil(lambda: dlg.valid is not None, timeout=30000)
 
 
 def _planned_window(make_window, planner=PLANNER, heavy_reads="instruction", **options):
