@@ -9,7 +9,9 @@ per shape, then the background::
 ``{motion}`` is one of ``motions`` ("moves left", "stays still", …) or one of ``relative_motions`` ("moves toward
 the", "moves away from the") followed by ``{colour} {kind}`` of *another* shape of the plan (written before or
 after). No two shapes share a colour. Every colour + kind pair the instruction names ("the red circle", "a big blue
-striped square") must be a shape of the plan before the background sentence may start.
+striped square") must be a shape of the plan before the background sentence may start, with the size, texture and
+place its own words state (engine/stated_attributes.py reads them; "synonyms" maps the family's other words for plan
+words: "with dots" → "dotted", "upper" → "top").
 
 The JSON file holds the word lists of those slots (``sizes``, ``colours``, ``textures``, ``kinds``, ``places``,
 ``motions``, ``relative_motions``, ``background_colours``, ``background_textures``) and ``max_shapes``; the engine
@@ -53,6 +55,7 @@ class PlanGrammar:
     background_colours: tuple
     background_textures: tuple
     max_shapes: int = 3
+    synonyms: tuple = ()  # (phrase, plan word) pairs
     _cache: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @classmethod
@@ -72,7 +75,12 @@ class PlanGrammar:
         max_shapes = data.get("max_shapes", 3)
         if not isinstance(max_shapes, int) or isinstance(max_shapes, bool) or not 1 <= max_shapes <= 16:
             raise ValueError("plan grammar: max_shapes must be a whole number from 1 to 16")
-        return cls(max_shapes=max_shapes, **lists)
+        synonyms = data.get("synonyms", {})
+        if not isinstance(synonyms, dict) or not all(isinstance(k, str) and isinstance(v, str) and k.strip()
+                                                     and v.strip() for k, v in synonyms.items()):
+            raise ValueError("plan grammar: synonyms must map phrases to plan words")
+        pairs = tuple(sorted((" ".join(k.lower().split()), " ".join(v.lower().split())) for k, v in synonyms.items()))
+        return cls(max_shapes=max_shapes, synonyms=pairs, **lists)
 
     @classmethod
     def load(cls, folder: str | Path) -> "PlanGrammar | None":
@@ -82,46 +90,60 @@ class PlanGrammar:
             return None
         return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
 
+    def stated(self, instruction: str) -> dict[str, tuple[str, dict]]:
+        """colour → (kind, {"size"/"texture"/"place": plan words}) for each shape the instruction names, with what
+        its own words state (engine/stated_attributes.py)."""
+        from .stated_attributes import StatedReader
+
+        reader = self._cache.get("reader")
+        if reader is None:
+            reader = self._cache["reader"] = StatedReader(self.sizes, self.colours, self.textures, self.kinds,
+                                                          self.places, dict(self.synonyms))
+        return reader.read(instruction, self.max_shapes)
+
+    def colour_allowance(self, instruction: str) -> tuple[frozenset, int]:
+        """(colours the instruction says, how many shapes it introduces without one); see StatedReader."""
+        self.stated("")  # builds the reader
+        return self._cache["reader"].colours_and_unnamed(instruction)
+
     def named_pairs(self, instruction: str) -> dict[str, str]:
         """colour → kind for each shape the instruction names ("a big red striped circle", "the blue squares"):
         a colour, then sizes/textures, then a kind (or its plural). The first kind per colour, at most max_shapes."""
-        words = re.findall(r"[a-z]+", unicodedata.normalize("NFKC", instruction).lower())
-        skip = set(self.sizes) | set(self.textures)
-        pairs: dict[str, str] = {}
-        for i, w in enumerate(words):
-            if w not in self.colours or w in pairs:
-                continue
-            j = i + 1
-            while j < len(words) and words[j] in skip:
-                j += 1
-            if j < len(words):
-                kind = next((k for k in self.kinds if words[j] in (k, k + "s", k + "es")), None)
-                if kind is not None and len(pairs) < self.max_shapes:
-                    pairs[w] = kind
-        return pairs
+        return {c: kind for c, (kind, _) in self.stated(instruction).items()}
 
     def walker(self, instruction: str = "") -> "GrammarWalker":
-        return GrammarWalker(self, self.named_pairs(instruction))
+        return GrammarWalker(self, self.stated(instruction), self.colour_allowance(instruction))
 
 
 # A state: (field, words of the field's phrase so far, shapes (colour, kind) so far incl. the current one once its
-# kind is known, current colour, target colour, obligations: sorted (colour, kind) pairs the plan must contain).
+# kind is known, current colour, target colour, obligations: sorted (colour, kind, ((attr, value), …)) the plan must
+# contain).
 State = tuple
 
 
 class GrammarWalker:
     """Walks plan text through the grammar, for one instruction (its named pairs are obligations from the start)."""
 
-    def __init__(self, grammar: PlanGrammar, required: dict[str, str] | None = None):
+    def __init__(self, grammar: PlanGrammar, required: dict | None = None, allowance: tuple | None = None):
+        """required: colour → kind, or colour → (kind, {attr: value}) with the size/texture/place stated.
+        allowance: (colours said, shapes introduced without a colour): when colours were said, the plan's shapes
+        take those colours and at most that many others. None: any colours."""
         self.g = grammar
-        start: State = (S, (), (), None, None, tuple(sorted((required or {}).items())))
+        colours, unnamed = allowance if allowance and allowance[0] else (frozenset(grammar.colours), 0)
+        self.said, self.unnamed = frozenset(colours) | frozenset(required or {}), unnamed
+        oblig = []
+        for colour, want in (required or {}).items():
+            kind, attrs = (want, {}) if isinstance(want, str) else want
+            oblig.append((colour, kind, tuple(sorted(attrs.items()))))
+        start: State = (S, (), (), None, None, tuple(sorted(oblig)))
+        # a size is written before the colour it belongs to, so decoding cannot hold it: `restate` puts it right
+        self.sizes = {c: dict(a)["size"] for c, _, a in oblig if "size" in dict(a)}
         self.start = (frozenset([start]), "")  # a position: (grammar states, the word being written)
-        self._options = grammar._cache.setdefault("options", {})
-        self._next = grammar._cache.setdefault("next", {})
-        self._steps = grammar._cache.setdefault("steps", {})
-        if len(self._options) > 200_000:
-            for cache in (self._options, self._next, self._steps):
-                cache.clear()
+        caches = grammar._cache.setdefault("walks", {})  # per colour allowance: it changes the options of a state
+        if len(caches) > 64 or sum(len(c["options"]) for c in caches.values()) > 200_000:
+            caches.clear()
+        cache = caches.setdefault((self.said, self.unnamed), {"options": {}, "next": {}, "steps": {}})
+        self._options, self._next, self._steps = cache["options"], cache["next"], cache["steps"]
 
     # -- word level -------------------------------------------------------------------------------------------
     def options(self, st: State) -> tuple:
@@ -131,23 +153,23 @@ class GrammarWalker:
         g = self.g
         fld, _, shapes, cur, tc, oblig = st
         used = {c: k for c, k in shapes}
-        owed = dict(oblig)
+        owed = {c: k for c, k, _ in oblig}
+        want = dict((c, dict(a)) for c, _, a in oblig).get(cur, {})
         outstanding = sum(c not in used for c in owed)
         if fld == S:
-            out = [("a",)] if len(shapes) < g.max_shapes else []
+            out = [("a",)] if self._new_colours(shapes, owed) else []
             if shapes and not outstanding:
                 out += [(c,) for c in g.background_colours]
         elif fld == SIZE:
             out = [(w,) for w in g.sizes]
         elif fld == COLOUR:
-            out = [(c,) for c in g.colours
-                   if c not in used and outstanding - (c in owed) <= g.max_shapes - len(shapes) - 1]
+            out = [(c,) for c in self._new_colours(shapes, owed)]
         elif fld == TEXTURE:
-            out = [(w,) for w in g.textures]
+            out = [(want["texture"],)] if "texture" in want else [(w,) for w in g.textures]
         elif fld == KIND:
             out = [(owed[cur],)] if cur in owed else [(k,) for k in g.kinds]
         elif fld == PLACE:
-            out = list(g.places)
+            out = [p for p in g.places if want.get("place", " ".join(p)) == " ".join(p)]
         elif fld == MOTION:
             out = list(g.motions) + (list(g.relative_motions) if self._targets(st) else [])
         elif fld == TCOLOUR:
@@ -165,12 +187,25 @@ class GrammarWalker:
         self._options[st] = tuple(out)
         return self._options[st]
 
+    def _new_colours(self, shapes: tuple, owed: dict) -> list:
+        """Colours a new shape may have: unused, allowed, leaving room for the shapes still owed."""
+        used = {c for c, _ in shapes}
+        outstanding = sum(c not in used for c in owed)
+        room = self.g.max_shapes - len(shapes) - 1
+        return [c for c in self.g.colours
+                if c not in used and self._may_add(used, c) and outstanding - (c in owed) <= room]
+
+    def _may_add(self, used, colour: str) -> bool:
+        """May a new shape of ``colour`` join the shapes of ``used`` colours?"""
+        return colour in self.said or sum(c not in self.said for c in used) < self.unnamed
+
     def _targets(self, st: State) -> list:
         """Colours another shape of the plan may have, for "moves toward the …" of the current shape."""
         _, _, shapes, cur, _, oblig = st
-        used, owed = {c for c, _ in shapes}, {c for c, _ in oblig}
+        used, owed = {c for c, _ in shapes}, {c for c, _, _ in oblig}
         room = self.g.max_shapes - len(shapes) - sum(c not in used for c in owed)
-        return [(c,) for c in self.g.colours if c != cur and (c in used or c in owed or room > 0)]
+        return [(c,) for c in self.g.colours
+                if c != cur and (c in used or c in owed or (room > 0 and self._may_add(used | {cur}, c)))]
 
     def next_words(self, st: State) -> frozenset:
         """Words that may follow in state ``st``."""
@@ -198,8 +233,7 @@ class GrammarWalker:
 
     def _finish(self, st: State, words: tuple, value: str) -> State:
         fld, _, shapes, cur, tc, oblig = st
-        nxt = {SIZE: COLOUR, TEXTURE: KIND, KIND: PLACE, PLACE: MOTION, TCOLOUR: TKIND, BGTEX: BGWORD,
-               BGWORD: BGDOT, BGDOT: END}
+        nxt = {SIZE: COLOUR, TEXTURE: KIND, KIND: PLACE, PLACE: MOTION, TCOLOUR: TKIND, BGTEX: BGWORD, BGWORD: BGDOT, BGDOT: END}
         if fld == S:
             return (SIZE if value == "a" else BGTEX, (), shapes, None, None, oblig)
         if fld == COLOUR:
@@ -211,8 +245,9 @@ class GrammarWalker:
         if fld == TCOLOUR:
             return (TKIND, (), shapes, cur, value, oblig)
         if fld == TKIND:
-            known = {c for c, _ in shapes} | {c for c, _ in oblig}
-            return (DOT, (), shapes, cur, None, oblig if tc in known else tuple(sorted(oblig + ((tc, value),))))
+            known = {c for c, _ in shapes} | {c for c, _, _ in oblig}
+            new = oblig if tc in known else tuple(sorted(oblig + ((tc, value, ()),)))
+            return (DOT, (), shapes, cur, None, new)
         if fld == DOT:
             return (S, (), shapes, None, None, oblig)
         return (nxt[fld], (), shapes, cur, tc, oblig)
@@ -285,6 +320,14 @@ class GrammarWalker:
             assert pos is not None, text
         return text
 
+    def restate(self, plan: str) -> str:
+        """``plan`` with every named shape at the size its instruction stated."""
+        def size(m):
+            word = self.sizes.get(m.group(3), m.group(2)) if m.group(2) in self.g.sizes else m.group(2)
+            return f"{m.group(1)}a {word} {m.group(3)} "
+
+        return re.sub(r"(^|\. )a (\S+) (\S+) ", size, plan)
+
     def _simple_next(self, st: State) -> str:
         fld, words, shapes, cur, tc, oblig = st
         nxt = sorted(self.next_words(st))
@@ -292,7 +335,7 @@ class GrammarWalker:
         if fld == S:
             return next((w for w in nxt if w != "a"), "a")  # the background as soon as it may come
         if fld == COLOUR:
-            owed = [c for c, _ in oblig if c not in used and c in nxt]
+            owed = [c for c, _, _ in oblig if c not in used and c in nxt]
             return owed[0] if owed else nxt[0]
         if fld == TCOLOUR:
             return next((c for c in nxt if c in used), nxt[0])

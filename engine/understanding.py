@@ -192,7 +192,7 @@ def decode_plan(lm, tokenizer, instruction: str, max_new_tokens: int = MAX_PLAN_
         return tokenizer.decode(out[0, start:], skip_special_tokens=True).strip()
     generated = [t for t in out[0, prompt_len:].tolist() if t != tokenizer.eos_token_id]
     text = " " + constrain.text(generated) if generated else ""
-    return constrain.walker.complete(text).strip()
+    return constrain.walker.restate(constrain.walker.complete(text).strip())
 
 
 @torch.no_grad()

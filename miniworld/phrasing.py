@@ -169,6 +169,10 @@ def _explicit_text(say: _Say, sh: _Shapes, order: list[int]) -> str:
     if frame == "count_list":
         head = f"{P.NUMBERS[n]} shape{'s' if n > 1 else ''}: "
         return head + _join([f"{sh.np(i)} {mot(i, '3sg')}" for i in order]) + "."
+    if frame == "video_with":
+        return "a video with " + _join([f"{sh.np(i)} {mot(i, 'ing')}" for i in order]) + "."
+    if frame == "we_have":
+        return "we have " + _join([f"{sh.np(i)} that {mot(i, '3sg')}" for i in order]) + "."
     if frame == "while":
         first = f"{sh.np(order[0])} {mot(order[0], '3sg')}"
         return first + ("" if n == 1 else " while " + _join([f"{sh.np(i)} {mot(i, '3sg')}" for i in order[1:]])) + "."
@@ -221,6 +225,10 @@ def _layout_text(say: _Say, sh: _Shapes, order: list[int]) -> tuple[str, str]:
         t = f"{P.NUMBERS[n]} {P.PLURAL[k]}: " + _join([sh.np(i, kind="one") for i in order])
     elif frame == "place_first":
         t = ". ".join(f"{sh.place(i)} there is {sh.np(i, place=False)}" for i in order)
+    elif frame == "we_have":
+        t = "we have " + _join([sh.np(i) for i in order])
+    elif frame == "scene_has":
+        t = "the scene has " + _join([sh.np(i) for i in order])
     elif frame == "there_are":
         t = (f"there are {P.NUMBERS[n]} shapes, " if n > 1 else "there is one shape, ") + _join(
             [sh.np(i) for i in order])
@@ -443,7 +451,8 @@ def _known_words() -> frozenset[str]:
     out |= set(P.NUMBERS.values()) | set(P.PLURAL.values()) | {lemma for lemma in P.VERBS}
     out |= {w for forms in P.VERBS.values() for w in forms}
     # frames written in code (phrasing.py) and contractions split at the apostrophe
-    out |= _words("make show me there is are shape shapes one ones that it s t to i want not the is")
+    out |= _words("make show me there is are shape shapes one ones that it s t to i want not the is a video with we "
+                  "have scene has")
     return frozenset(out)
 
 

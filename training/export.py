@@ -25,6 +25,7 @@ from engine.atomic_files import atomic_write_text
 from miniworld.phrasing import KNOWN_WORDS
 
 from .common import FAMILY_DIR, Timer, add_common_args, log, run_from_args
+from .grammar_file import write_grammar
 from .stage_gen import FLOW_SHIFT, NUM_QUERIES as NUM_Q, RECIPE, make_scheduler
 from .stage_text import MAX_SEQUENCE_LENGTH
 
@@ -78,6 +79,7 @@ def assemble(run, out: Path) -> Path:
     index_path.write_text(json.dumps(index, indent=2) + "\n")
     shutil.copytree(src / "heavy" / "transformer", tmp / "heavy" / "transformer")
     shutil.copytree(src / "understanding", tmp / "understanding")
+    write_grammar(tmp / "understanding")  # plans always parse and keep what the instruction states
     cfg = dict(DEFAULTS, light_text=light_text((run.done("light") or {}).get("recipe")))
     # every word the family was trained on: the engine marks the others in an instruction as unknown
     cfg["vocabulary"] = sorted(KNOWN_WORDS)

@@ -23,28 +23,31 @@ from miniworld.phrasing import KNOWN_WORDS
 SYNONYMS = {"ball": "circle", "balls": "circles", "box": "square", "boxes": "squares", "block": "square",
             "blocks": "squares", "large": "big", "little": "small", "stripy": "striped", "checkered": "checked",
             "spotted": "dotted", "solid": "plain", "grey": "gray", "centre": "center", "middle": "center",
-            "upper": "top", "lower": "bottom", "sandy": "sand"}
+            "upper": "top", "lower": "bottom", "sandy": "sand", "huge": "big", "tiny": "small"}
 NEW_PIECE_SCORE = -10.0  # below the world's common words, far above letters (-20 each)
 MARK = "lumos_phrasing_vocab"  # set in tokenizer_config.json once extended
 
 
 def extend(folder: Path):
-    """Extend the tokenizer saved in ``folder`` (idempotent) and return it loaded."""
+    """Extend the tokenizer saved in ``folder`` and return it loaded. Idempotent; a tokenizer extended before gets
+    the synonyms and pieces added since (pieces are only appended, so its ids keep their meaning)."""
     from tokenizers import Tokenizer
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
     folder = Path(folder)
     tok = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     cfg_path = folder / "tokenizer_config.json"
-    if json.loads(cfg_path.read_text()).get(MARK):
-        return tok
+    marked = json.loads(cfg_path.read_text()).get(MARK)
     spec = json.loads(tok.backend_tokenizer.to_str())
+    base = spec["normalizer"]["normalizers"][0] if marked else spec["normalizer"]
     rules = [{"type": "Replace", "pattern": {"Regex": rf"\b{w}\b"}, "content": c} for w, c in SYNONYMS.items()]
-    spec["normalizer"] = {"type": "Sequence", "normalizers": [spec["normalizer"], *rules]}
+    normalizer = {"type": "Sequence", "normalizers": [base, *rules]}
     have = {p for p, _ in spec["model"]["vocab"]}
-    for w in sorted(KNOWN_WORDS - set(SYNONYMS)):
-        if "\u2581" + w not in have:
-            spec["model"]["vocab"].append(["\u2581" + w, NEW_PIECE_SCORE])
+    missing = ["\u2581" + w for w in sorted(KNOWN_WORDS - set(SYNONYMS)) if "\u2581" + w not in have]
+    if marked and not missing and normalizer == spec["normalizer"]:
+        return tok
+    spec["normalizer"] = normalizer
+    spec["model"]["vocab"] += [[piece, NEW_PIECE_SCORE] for piece in missing]
     new = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(json.dumps(spec)), pad_token="<pad>",
                                   eos_token="</s>", unk_token="<unk>", mask_token="<mask>",
                                   additional_special_tokens=["<plan>"])

@@ -29,10 +29,12 @@ import torch
 from tqdm import tqdm
 
 from miniworld import CATEGORIES
+from miniworld import phrasing_pools as P
 from miniworld.phrasing import KNOWN_WORDS, phrase, sample_phrased
 
 from .common import FAMILY_DIR, Timer, add_common_args, load_ckpt, log, lr_at, run_from_args, save_ckpt
 from .data import CATEGORY_P, draw_examples, scene_examples
+from .grammar_file import write_grammar
 
 LM_LR = 1e-3          # fine-tune peak (the LM trained from scratch at 2e-3; new words need more than 5e-4)
 LIGHT_LR = 3e-4       # fine-tune peak (light trained from scratch at 1e-3)
@@ -41,11 +43,27 @@ PHRASINGS_PER_SCENE = 2
 BATCH = 32
 
 
+NOISE_P = 0.2  # share of phrasings given 1-2 words that change nothing (phrasing_pools.NOISE_WORDS or letters)
+
+
+def with_noise(text: str, rng) -> str:
+    """``text`` with one or two words inserted between its words: half trained filler words, half letter strings
+    the family never saw, so the LM learns to read past a word it does not know."""
+    words = text.split(" ")
+    for _ in range(int(rng.integers(1, 3))):
+        if rng.random() < 0.5:
+            w = P.NOISE_WORDS.train[int(rng.integers(len(P.NOISE_WORDS.train)))]
+        else:
+            w = "".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz"), size=int(rng.integers(3, 9))))
+        words.insert(int(rng.integers(1, len(words) + 1)), w)
+    return " ".join(words)
+
+
 def phrasing_corpus(run) -> list[dict]:
     """LM rows: a third template instructions (the LM knows them already; they keep it from forgetting), two thirds
-    training phrasings (``"phrased": true``), cached as JSON lines."""
+    training phrasings (``"phrased": true``; NOISE_P of them `with_noise`), cached as JSON lines."""
     n = run.budget.phrasing_corpus
-    path = run.stage_dir("data") / f"phrasing_corpus_{n}_{run.seed}.jsonl"
+    path = run.stage_dir("data") / f"phrasing_corpus_v2_{n}_{run.seed}.jsonl"
     if path.exists():
         return [json.loads(x) for x in path.read_text().splitlines()]
     rows = [{"instruction": e.instruction, "plan": e.plan, "category": e.category}
@@ -53,7 +71,8 @@ def phrasing_corpus(run) -> list[dict]:
     rng = np.random.default_rng(run.seed + 304)
     for c in tqdm(rng.choice(len(CATEGORIES), size=n - n // 3, p=CATEGORY_P), desc="phrasings", mininterval=5):
         ph = sample_phrased(rng, CATEGORIES[c], "train")
-        rows.append({"instruction": ph.instruction, "plan": ph.plan, "category": ph.category, "phrased": True})
+        text = with_noise(ph.instruction, rng) if rng.random() < NOISE_P else ph.instruction
+        rows.append({"instruction": text, "plan": ph.plan, "category": ph.category, "phrased": True})
     path.write_text("\n".join(json.dumps(r) for r in rows))
     return rows
 
@@ -178,6 +197,7 @@ def install(run, family: Path, out: Path) -> Path:
     shutil.rmtree(tmp / "light" / "transformer")
     shutil.copytree(run.export / "light" / "transformer", tmp / "light" / "transformer")
     write_vocabulary(tmp)
+    write_grammar(tmp / "understanding")
     mpath = tmp / "training_metrics.json"
     metrics = json.loads(mpath.read_text()) if mpath.exists() else {}
     metrics.update({s: run.done(s) for s in ("lm_phrasing", "light_phrasing")})

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from engine.models import DEFAULT_FAMILY
 from engine.plan_grammar import GRAMMAR_FILE, PlanGrammar, PlanLogitsProcessor
+from miniworld import phrasing_pools as P
 from miniworld.language import _POS, parse_plan
 from miniworld.scene import BG_COLOURS, BG_TEXTURES, COLOURS, KINDS, SIZES, SLOT_NAMES, TEXTURES
 
@@ -165,10 +166,50 @@ def test_the_grammar_refuses_what_parse_plan_or_the_world_would():
     blue = " a big blue plain square at the right stays still. sand dotted background."
     assert walker.can_end(walker.walk(ahead + blue))
     # shapes the instruction names come before the background
-    named = g.walker("the yellow star moves up")
+    named = g.walker("a red circle, and the yellow star moves up")
     assert named.walk(one + " sand") is None
     yellow = " a small yellow dotted star in the center moves up. gray dotted background."
     assert named.can_end(named.walk(one + yellow))
+    # shapes of colours nobody said are not drawn, unless the instruction introduces shapes without a colour
+    assert g.walker("the yellow star moves up").walk(one) is None
+    assert g.walker("a yellow star and a circle").walk(one) is not None
+    assert g.walker("a yellow star and a circle").walk(one + " a big blue") is None  # only one unnamed shape
+    assert g.walker("a star moves up").walk(one) is not None  # no colour said: any
+
+
+def test_what_a_shape_s_own_words_state_is_kept():
+    """Size, texture and place said next to a shape are obligations, in the family's synonyms; places inside a
+    relation ("on the left of") and motions ("to the left") are not places."""
+    g = PlanGrammar.load(UNDERSTANDING)
+    st = g.stated("Please, in the UPPER right corner there is a huge green box with dots that drifts left; "
+                  "a little stripy red ball on the far left, and a blue star on top of the red ball.")
+    assert st["green"] == ("square", {"size": "big", "texture": "dotted", "place": "at the top right"})
+    assert st["red"] == ("circle", {"size": "small", "texture": "striped", "place": "at the left"})
+    assert st["blue"] == ("star", {})
+    assert g.stated("at the centre, a red circle moves to the left")["red"] == ("circle", {"place": "in the center"})
+    assert g.stated("a red circle and a blue square at the top")["red"] == ("circle", {})  # not its clause
+    assert g.stated("a red circle at the left and a blue square, the red circle moves to the right")["red"][1] == \
+        {"place": "at the left"}  # a later mention is a reference
+    # "the green circle" refers ahead: the green ball's own clause says its place; " - " ends a clause
+    st = g.stated("in the lower right corner there is a red circle that heads towards the green circle; near the "
+                  "top there is a green ball - the one on top of the red circle grows")
+    assert st == {"red": ("circle", {"place": "at the bottom right"}), "green": ("circle", {"place": "at the top"})}
+    walker = g.walker("a big red striped circle with dots at the bottom")  # the first texture said wins
+    assert walker.walk(" a big red plain") is None and walker.walk(" a big red striped circle at the top") is None
+    assert walker.walk(" a big red striped circle at the bottom moves up.") is not None
+    # a size is written before its colour: it is put right after decoding
+    assert walker.restate("a small red striped circle at the bottom moves up. a small blue plain star at the left "
+                          "grows. gray checked background.").startswith("a big red striped circle")
+    assert "a small blue plain star" in walker.restate("a big red plain circle at the top grows. a small blue plain "
+                                                       "star at the left grows. gray checked background.")
+
+
+def test_the_shipped_grammar_file_is_the_one_training_writes():
+    from training.grammar_file import grammar_spec
+
+    assert json.loads((UNDERSTANDING / "plan_grammar.json").read_text()) == grammar_spec()
+    held = {w for p in (P.SIZES, P.TEXTURE_ADJ, P.TEXTURE_WITH, P.KINDS) for x in p.values() for w in x.held}
+    assert not held & set(grammar_spec()["synonyms"])  # held-out wordings stay held out
 
 
 def test_named_pairs():

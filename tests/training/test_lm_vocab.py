@@ -42,3 +42,25 @@ def test_synonyms_and_training_words_are_pieces_heldout_words_are_not(toks):
                                                              "▁drifts"]
     assert "▁leftwards" not in new.get_vocab() and "▁while" not in new.get_vocab()
     assert len(new) > len(toks[0])
+
+
+def test_an_extended_tokenizer_takes_later_words_and_synonyms_keeping_its_ids(toks, tmp_path, monkeypatch):
+    """The shipped LM's tokenizer was extended before the word pools grew: extending it again appends the new
+    words' pieces and rebuilds the synonym rules, and every id it had keeps its meaning."""
+    from transformers import AutoTokenizer
+
+    from training import lm_vocab
+
+    _, first = toks
+    d = tmp_path / "lm"
+    d.mkdir()
+    first.save_pretrained(d)
+    for name in ("tokenizer_config.json",):  # the mark that says it was extended
+        shutil.copy(first.name_or_path + "/" + name, d / name)
+    monkeypatch.setattr(lm_vocab, "KNOWN_WORDS", lm_vocab.KNOWN_WORDS | {"zooms"})
+    monkeypatch.setattr(lm_vocab, "SYNONYMS", {**lm_vocab.SYNONYMS, "orb": "circle"})
+    again = lm_vocab.extend(d)
+    assert again.tokenize("a orb zooms") == ["▁a", "▁circle", "▁zooms"]
+    assert all(again.convert_tokens_to_ids(p) == i for p, i in first.get_vocab().items())
+    assert len(again) == len(first) + 1
+    assert AutoTokenizer.from_pretrained(d, local_files_only=True).tokenize("a orb") == ["▁a", "▁circle"]

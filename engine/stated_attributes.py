@@ -1,0 +1,172 @@
+"""What an instruction states about each shape it names, in the plan's own words.
+
+The understanding LM writes the plan, but a small LM can bind an attribute to the wrong shape of a long sentence
+("a green box with spots in the upper left corner, …" planned plain, or at the right). Colours, kinds, sizes,
+textures and places are closed word classes the family's plan grammar lists, so what a shape's own noun phrase says
+can be read without the LM and handed to constrained decoding as obligations (engine/plan_grammar.py): the LM still
+writes the plan (motions, rules, defaults), but may not contradict what was stated.
+
+Read per clause (split at . ; , ! ? : and the words "and", "while", "then"):
+
+* a **mention** is a colour, then any sizes/textures, then a kind (or its plural): "a big red striped circle".
+  Sizes and textures just before the colour or a texture word just after the kind belong to it too
+  ("a striped red circle", "a red circle with dots"). Only a colour's first mention counts; later ones are
+  references ("the one left of the red circle").
+* a **place** is a preposition (at, in, on, near), "the", at most one other word ("far", "very"), then the plan's
+  place words ("top left", "center") and maybe "corner"/"side"/"edge", not followed by "of" (that is a relation:
+  "on the left of the red circle"). It belongs to the clause's one mention; a clause that is only a place belongs
+  to the next clause's ("at the left, a red circle moves right").
+
+Synonyms come from the family (plan_grammar.json "synonyms": "with dots" → "dotted", "upper" → "top", "ball" →
+"circle" …), so the engine knows no world of its own. Anything not read here is simply not an obligation.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+PREPOSITIONS = ("at", "in", "on", "near")
+PLACE_NOUNS = ("corner", "side", "edge")
+CLAUSE_WORDS = ("and", "while", "then")
+
+
+def normalise(text: str, synonyms: dict[str, str]) -> list[str]:
+    """Lower-case words and clause marks ("," "." …) of ``text``, synonyms replaced (longest phrase first)."""
+    text = re.sub(r"\s[-\u2013\u2014]+\s", " ; ", unicodedata.normalize("NFKC", text).lower())  # " - " ends a clause
+    words = re.findall(r"[a-z]+|[.;,!?:]", text)
+    phrases = sorted(((tuple(k.split()), v) for k, v in synonyms.items()), key=lambda kv: -len(kv[0]))
+    out, i = [], 0
+    while i < len(words):
+        for src, dst in phrases:
+            if tuple(words[i: i + len(src)]) == src:
+                out.append(dst)
+                i += len(src)
+                break
+        else:
+            out.append(words[i])
+            i += 1
+    return out
+
+
+def clauses(words: list[str]) -> list[list[str]]:
+    out, cur = [], []
+    for w in words:
+        if w in ".;,!?:" or w in CLAUSE_WORDS:
+            if cur:
+                out.append(cur)
+            cur = []
+        else:
+            cur.append(w)
+    if cur:
+        out.append(cur)
+    return out
+
+
+class StatedReader:
+    """Reads stated attributes with one family's plan words (a `PlanGrammar`'s lists and synonyms)."""
+
+    def __init__(self, sizes, colours, textures, kinds, places, synonyms: dict[str, str] | None = None):
+        self.sizes, self.colours, self.textures, self.kinds = set(sizes), set(colours), set(textures), tuple(kinds)
+        self.synonyms = dict(synonyms or {})
+        # a plan place by its content words: "at the top left" → {top, left}
+        self.places = {frozenset(w for w in p if w not in ("at", "in", "on", "the")): " ".join(p) for p in places}
+        self.place_words = set().union(*self.places) if self.places else set()
+
+    def kind_of(self, word: str) -> str | None:
+        return next((k for k in self.kinds if word in (k, k + "s", k + "es")), None)
+
+    def place_in(self, clause: list[str]) -> str | None:
+        """The plan place a clause states, or None (none, or more than one)."""
+        found = set()
+        for i, w in enumerate(clause):
+            if w not in PREPOSITIONS:
+                continue
+            j = i + 1
+            if j < len(clause) and clause[j] == "the":
+                j += 1
+            if j < len(clause) and clause[j] not in self.place_words and j + 1 < len(clause) \
+                    and clause[j + 1] in self.place_words:
+                j += 1  # "on the far left", "in the very center"
+            content = []
+            while j < len(clause) and clause[j] in self.place_words:
+                content.append(clause[j])
+                j += 1
+            if j < len(clause) and clause[j] in PLACE_NOUNS:
+                j += 1
+            if content and (j >= len(clause) or clause[j] != "of"):
+                place = self.places.get(frozenset(content))
+                if place:
+                    found.add(place)
+        return found.pop() if len(found) == 1 else None
+
+    def mentions(self, clause: list[str]) -> list[tuple[str, str, dict, bool]]:
+        """(colour, kind, {size, texture}, definite) of each colour + kind in a clause; definite: "the red
+        circle", a reference to a shape said elsewhere (or a first mention that says nothing else)."""
+        out = []
+        for i, w in enumerate(clause):
+            if w not in self.colours:
+                continue
+            j, attrs = i + 1, {}
+            while j < len(clause) and (clause[j] in self.sizes or clause[j] in self.textures):
+                attrs["size" if clause[j] in self.sizes else "texture"] = clause[j]
+                j += 1
+            kind = self.kind_of(clause[j]) if j < len(clause) else None
+            if kind is None:
+                continue
+            k = i - 1
+            while k >= 0 and (clause[k] in self.sizes or clause[k] in self.textures):
+                attrs.setdefault("size" if clause[k] in self.sizes else "texture", clause[k])
+                k -= 1
+            if j + 1 < len(clause) and clause[j + 1] in self.textures:
+                attrs.setdefault("texture", clause[j + 1])
+            out.append((w, kind, attrs, k >= 0 and clause[k] == "the"))
+        return out
+
+    def colours_and_unnamed(self, instruction: str) -> tuple[frozenset, int]:
+        """(the shape colours an instruction says, how many shapes it introduces without a colour: "a square",
+        "two circles"). A plan draws no shape of another colour beyond that many (a small LM otherwise adds shapes
+        nobody asked for when it loses track)."""
+        words = normalise(instruction, self.synonyms)
+        colours = frozenset(w for w in words if w in self.colours)
+        unnamed = 0
+        for i, w in enumerate(words):
+            if self.kind_of(w) is None:
+                continue
+            k = i - 1
+            while k >= 0 and (words[k] in self.sizes or words[k] in self.textures):
+                k -= 1
+            det = words[k] if k >= 0 else ""
+            if det in self.colours:
+                continue
+            unnamed += {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5}.get(det, 0)
+        return colours, unnamed
+
+    def read(self, instruction: str, max_shapes: int) -> dict[str, tuple[str, dict]]:
+        """colour → (kind, {attr: plan word}) for each shape the instruction names, at most ``max_shapes``: from
+        its first indefinite mention ("a red circle …"), else its first mention. A clause's place belongs to its
+        one indefinite mention (or its one mention)."""
+        first: dict[str, tuple[str, dict, bool]] = {}
+        pending_place = None
+        for clause in clauses(normalise(instruction, self.synonyms)):
+            found = self.mentions(clause)
+            place = self.place_in(clause)
+            if not found:
+                pending_place = place
+                continue
+            new = [m for m in found if not m[3]]
+            owner = new[0] if len(new) == 1 else found[0] if len(found) == 1 else None
+            if owner is not None and place is None and len(found) == 1:
+                place = pending_place
+            pending_place = None
+            for m in found:
+                colour, kind, attrs, definite = m
+                if m is owner and place:
+                    attrs = {**attrs, "place": place}
+                if colour not in first or (first[colour][2] and not definite):
+                    first[colour] = (kind, attrs, definite)
+        out: dict[str, tuple[str, dict]] = {}
+        for colour, (kind, attrs, _) in first.items():
+            if len(out) < max_shapes:
+                out[colour] = (kind, attrs)
+        return out
