@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.api import unknown_words
+from engine.api import instruction_limits, unknown_words
 
 from .resources import icon
 from .widgets.common import Banner, Storyboard
@@ -87,6 +87,8 @@ class WindowLayout:
         # the words this family does not know, looked up from its files as the user types (no model needed)
         self.prompt.word_checker = lambda text: unknown_words(self.current_spec(), text)
         self.prompt.unknownWords.connect(self.plan.show_unknown)
+        self.prompt.limits_checker = lambda text: instruction_limits(self.current_spec(), text)
+        self.prompt.worldLimits.connect(self.plan.show_limits)
         self.bridge.modelsLoaded.connect(self.prompt.check_words_soon)  # other models may know other words
         self.settings_panel = SettingsPanel()
         self.settings_panel.changed.connect(self._settings_changed)

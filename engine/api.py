@@ -67,7 +67,7 @@ from .request import (
     nearest_valid_frames,
     take_identity,
 )
-from .vocabulary import family_vocabulary, instruction_words, unknown_words
+from .vocabulary import family_vocabulary, instruction_limits, instruction_words, unknown_words
 
 
 def estimate_memory(spec=None, width=None, height=None, num_frames=None, device=None):

@@ -101,6 +101,11 @@ class PlanGrammar:
                                                           self.places, dict(self.synonyms))
         return reader.read(instruction, self.max_shapes)
 
+    def limits(self, instruction: str) -> list[str]:
+        """What the instruction asks that no plan of this grammar holds, one sentence each (StatedReader.limits)."""
+        self.stated("")  # builds the reader
+        return self._cache["reader"].limits(instruction, self.max_shapes)
+
     def colour_allowance(self, instruction: str) -> tuple[frozenset, int]:
         """(colours the instruction says, how many shapes it introduces without one); see StatedReader."""
         self.stated("")  # builds the reader

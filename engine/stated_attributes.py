@@ -27,6 +27,8 @@ import re
 import unicodedata
 
 PREPOSITIONS = ("at", "in", "on", "near")
+NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+           "ten": 10, "several": 2, "many": 2}
 PLACE_NOUNS = ("corner", "side", "edge")
 CLAUSE_WORDS = ("and", "while", "then")
 
@@ -34,7 +36,7 @@ CLAUSE_WORDS = ("and", "while", "then")
 def normalise(text: str, synonyms: dict[str, str]) -> list[str]:
     """Lower-case words and clause marks ("," "." …) of ``text``, synonyms replaced (longest phrase first)."""
     text = re.sub(r"\s[-\u2013\u2014]+\s", " ; ", unicodedata.normalize("NFKC", text).lower())  # " - " ends a clause
-    words = re.findall(r"[a-z]+|[.;,!?:]", text)
+    words = re.findall(r"[a-z]+|\d+|[.;,!?:]", text)
     phrases = sorted(((tuple(k.split()), v) for k, v in synonyms.items()), key=lambda kv: -len(kv[0]))
     out, i = [], 0
     while i < len(words):
@@ -61,6 +63,10 @@ def clauses(words: list[str]) -> list[list[str]]:
     if cur:
         out.append(cur)
     return out
+
+
+def _number(word: str) -> int:
+    return int(word) if word.isdigit() and len(word) < 4 else NUMBERS.get(word, 0)
 
 
 class StatedReader:
@@ -139,8 +145,31 @@ class StatedReader:
             det = words[k] if k >= 0 else ""
             if det in self.colours:
                 continue
-            unnamed += {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5}.get(det, 0)
+            unnamed += 1 if det in ("a", "an") else _number(det)
         return colours, unnamed
+
+    def limits(self, instruction: str, max_shapes: int) -> list[str]:
+        """What the instruction asks that a plan of this family cannot hold, one sentence each: several shapes of
+        one colour ("two red squares": a plan has one shape per colour), more shapes than it draws."""
+        words = normalise(instruction, self.synonyms)
+        notes, most = [], 0
+        for i, w in enumerate(words):
+            n = _number(w)
+            if n < 2:
+                continue
+            j = i + 1
+            while j < len(words) and (words[j] in self.sizes or words[j] in self.textures):
+                j += 1
+            if j + 1 < len(words) and words[j] in self.colours and self.kind_of(words[j + 1]):
+                kind = self.kind_of(words[j + 1])
+                notes.append(f"Several {words[j]} {kind}s: this family draws one shape per colour, so the plan has "
+                             f"one {words[j]} {kind}.")
+            if j < len(words) and (self.kind_of(words[j]) or words[j] in ("shapes", "things", "objects")):
+                most = max(most, n)
+        colours = {c for clause in clauses(words) for c, *_ in self.mentions(clause)}
+        if max(most, len(colours)) > max_shapes:
+            notes.append(f"This family draws at most {max_shapes} shapes: the plan keeps the first {max_shapes}.")
+        return notes
 
     def read(self, instruction: str, max_shapes: int) -> dict[str, tuple[str, dict]]:
         """colour → (kind, {attr: plan word}) for each shape the instruction names, at most ``max_shapes``: from

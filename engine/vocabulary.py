@@ -102,3 +102,26 @@ def unknown_words(spec_or_family, instruction: str) -> list[str]:
         if not _known(word, vocab) and word not in out:
             out.append(word)
     return out
+
+
+@lru_cache(maxsize=32)
+def _grammar(folder: str, stamp):
+    from .plan_grammar import PlanGrammar
+
+    try:
+        return PlanGrammar.load(Path(folder))
+    except (OSError, ValueError):
+        return None
+
+
+def instruction_limits(spec_or_family, instruction: str) -> list[str]:
+    """What ``instruction`` asks that this family's plans cannot hold ("two red squares" where a plan has one shape
+    per colour, more shapes than it draws), one sentence each; [] for a family without a plan grammar."""
+    folder = family_folder(spec_or_family)
+    if folder is None:
+        return []
+    understanding = folder / "understanding"
+    from .plan_grammar import GRAMMAR_FILE
+
+    grammar = _grammar(str(understanding), _stamp(understanding / GRAMMAR_FILE))
+    return grammar.limits(instruction) if grammar is not None else []

@@ -64,11 +64,14 @@ class PromptEditor(QFrame):
     """Multi-line instruction with history, character budget, examples and an Advanced (negative prompt) section.
 
     `word_checker` (text -> the words the family does not know) is asked once typing pauses; those words are
-    underlined in the editor and `unknownWords` tells them to whoever says so (the plan panel)."""
+    underlined in the editor and `unknownWords` tells them to whoever says so (the plan panel). `limits_checker`
+    (text -> sentences on what the family's plans cannot hold, e.g. two shapes of one colour) is asked then too,
+    and `worldLimits` tells them."""
 
     draftRequested = Signal()
     changed = Signal()
     unknownWords = Signal(list)
+    worldLimits = Signal(list)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -126,6 +129,8 @@ class PromptEditor(QFrame):
         self.token_budget: int | None = None
         self.word_checker: Callable[[str], list[str]] | None = None
         self.unknown: list[str] = []
+        self.limits_checker: Callable[[str], list[str]] | None = None
+        self.limits: list[str] = []
         self._word_timer = QTimer(self)
         self._word_timer.setSingleShot(True)
         self._word_timer.setInterval(WORD_CHECK_MS)
@@ -202,6 +207,13 @@ class PromptEditor(QFrame):
         if unknown != self.unknown:
             self.unknown = unknown
             self.unknownWords.emit(unknown)
+        try:
+            limits = list(self.limits_checker(text)) if self.limits_checker and text.strip() else []
+        except Exception:  # a damaged grammar file: no note rather than an error while typing
+            limits = []
+        if limits != self.limits:
+            self.limits = limits
+            self.worldLimits.emit(limits)
 
     def _pick_recent(self, index: int) -> None:
         if index >= 0:
@@ -272,6 +284,11 @@ class PlanPanel(QGroupBox):
         self.unknown.setStyleSheet("color: #f0b050;")
         self.unknown.setToolTip("Words of the instruction this family was never trained on (underlined there)")
         self.unknown.setVisible(False)
+        self.limits = QLabel()  # what the instruction asks that this family's plans cannot hold
+        self.limits.setWordWrap(True)
+        self.limits.setStyleSheet("color: #f0b050;")
+        self.limits.setToolTip("Parts of the instruction this family cannot draw as asked")
+        self.limits.setVisible(False)
         self.fallback = QLabel()  # the planner could not write a plan for this instruction: why
         self.fallback.setObjectName("inlineError")
         self.fallback.setWordWrap(True)
@@ -301,6 +318,7 @@ class PlanPanel(QGroupBox):
         lay.addWidget(self.state)
         lay.addWidget(self.fallback)
         lay.addWidget(self.unknown)
+        lay.addWidget(self.limits)
         lay.addLayout(row)
         self._putting = False
         self.status = ""
@@ -367,6 +385,11 @@ class PlanPanel(QGroupBox):
         """One line naming the instruction's words this family does not know (hidden when there are none)."""
         self.unknown.setText(f"This family does not know: {', '.join(words)} — it may ignore them." if words else "")
         self.unknown.setVisible(bool(words))
+
+    def show_limits(self, notes: list) -> None:
+        """What the instruction asks that this family's plans cannot hold, one line each (hidden when nothing)."""
+        self.limits.setText("\n".join(notes))
+        self.limits.setVisible(bool(notes))
 
     def show_status(self, status: str, words: str) -> None:
         """status: one of app.plan_state's EMPTY/WRITTEN/EDITED/STALE; a stale plan is greyed out."""

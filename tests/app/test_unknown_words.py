@@ -49,6 +49,26 @@ def test_typing_marks_the_words_the_family_does_not_know(make_window, qtbot):
 
 
 @needs_family
+def test_what_the_family_cannot_draw_as_asked_is_said(make_window, qtbot, tmp_path):
+    """Two shapes of one colour, or more shapes than a plan holds, get one line each in the plan panel."""
+    from engine.api import instruction_limits
+
+    notes = instruction_limits(DEFAULT_FAMILY, "Two big red squares move left")
+    assert notes == ["Several red squares: this family draws one shape per colour, so the plan has one red square."]
+    assert instruction_limits(DEFAULT_FAMILY, "a red circle, a blue star, a green box and a cyan ball") == \
+        ["This family draws at most 3 shapes: the plan keeps the first 3."]
+    for fine in ("two shapes: a red circle and a blue square", "if there are three shapes, the red ball grows"):
+        assert instruction_limits(DEFAULT_FAMILY, fine) == []
+    assert instruction_limits(tmp_path, "two red squares") == []  # no family here
+    win = _window(make_window)
+    _type(qtbot, win, "two red squares move left")
+    qtbot.waitUntil(lambda: win.plan.limits.isVisible(), timeout=3000)
+    assert "one shape per colour" in win.plan.limits.text()
+    _type(qtbot, win, "a red square moves left")
+    qtbot.waitUntil(lambda: not win.plan.limits.isVisible(), timeout=3000)
+
+
+@needs_family
 def test_case_punctuation_and_plurals_are_known(tmp_path):
     assert unknown_words(DEFAULT_FAMILY, "Red CIRCLES, blue squares... the stars!") == []
     (tmp_path / "lumos.json").write_text('{"vocabulary": ["a", "box", "sky", "red", "circle", "the"]}')
