@@ -56,6 +56,8 @@ class PlanGrammar:
     background_textures: tuple
     max_shapes: int = 3
     synonyms: tuple = ()  # (phrase, plan word) pairs
+    motion_phrases: tuple = ()  # (plan motion, (phrases that say it …)) pairs
+    motion_words: tuple = ()  # (plan motion, (words only its phrases use …)) pairs
     _cache: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @classmethod
@@ -80,7 +82,16 @@ class PlanGrammar:
                                                      and v.strip() for k, v in synonyms.items()):
             raise ValueError("plan grammar: synonyms must map phrases to plan words")
         pairs = tuple(sorted((" ".join(k.lower().split()), " ".join(v.lower().split())) for k, v in synonyms.items()))
-        return cls(max_shapes=max_shapes, synonyms=pairs, **lists)
+        said = {}
+        for key in ("motion_phrases", "motion_words"):
+            table = data.get(key, {})
+            motions = {" ".join(m) for m in lists["motions"] + lists["relative_motions"]}
+            if not isinstance(table, dict) or not all(
+                    m in motions and isinstance(v, list) and all(isinstance(x, str) and x.strip() for x in v)
+                    for m, v in table.items()):
+                raise ValueError(f"plan grammar: {key} must map the grammar's motions to lists of phrases")
+            said[key] = tuple(sorted((m, tuple(" ".join(x.lower().split()) for x in v)) for m, v in table.items()))
+        return cls(max_shapes=max_shapes, synonyms=pairs, **said, **lists)
 
     @classmethod
     def load(cls, folder: str | Path) -> "PlanGrammar | None":
@@ -97,8 +108,14 @@ class PlanGrammar:
 
         reader = self._cache.get("reader")
         if reader is None:
+            from .stated_motion import MotionReader
+
+            motions = None
+            if self.motion_phrases or self.motion_words:
+                motions = MotionReader(dict(self.motion_phrases), dict(self.motion_words),
+                                       tuple(" ".join(m) for m in self.relative_motions))
             reader = self._cache["reader"] = StatedReader(self.sizes, self.colours, self.textures, self.kinds,
-                                                          self.places, dict(self.synonyms))
+                                                          self.places, dict(self.synonyms), motions)
         return reader.read(instruction, self.max_shapes)
 
     def limits(self, instruction: str) -> list[str]:
@@ -176,9 +193,15 @@ class GrammarWalker:
         elif fld == PLACE:
             out = [p for p in g.places if want.get("place", " ".join(p)) == " ".join(p)]
         elif fld == MOTION:
-            out = list(g.motions) + (list(g.relative_motions) if self._targets(st) else [])
+            targets = self._targets(st)
+            out = list(g.motions) + (list(g.relative_motions) if targets else [])
+            said = tuple(want.get("motion", "").split())
+            if said and (said in g.motions or (said in g.relative_motions and (want.get("target"),) in targets)):
+                out = [said]  # the motion the shape's own clause states (when the plan can still hold it)
         elif fld == TCOLOUR:
             out = self._targets(st)
+            if (want.get("target"),) in out:
+                out = [(want["target"],)]
         elif fld == TKIND:
             out = [(used[tc],)] if tc in used else [(owed[tc],)] if tc in owed else [(k,) for k in g.kinds]
         elif fld in (DOT, BGDOT):
@@ -345,8 +368,8 @@ class GrammarWalker:
         if fld == TCOLOUR:
             return next((c for c in nxt if c in used), nxt[0])
         if fld == MOTION:  # a motion that needs no other shape, staying still where the grammar has it
-            fixed = sorted((m for m in self.g.motions if m[: len(words)] == words and len(m) > len(words)),
-                           key=lambda m: m[-1] != "still")
+            fixed = sorted((m for m in self.options(st) if m[: len(words)] == words and len(m) > len(words)),
+                           key=lambda m: (m in self.g.relative_motions, m[-1] != "still"))
             return fixed[0][len(words)] if fixed else nxt[0]
         return nxt[0]
 

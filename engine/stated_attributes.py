@@ -72,7 +72,10 @@ def _number(word: str) -> int:
 class StatedReader:
     """Reads stated attributes with one family's plan words (a `PlanGrammar`'s lists and synonyms)."""
 
-    def __init__(self, sizes, colours, textures, kinds, places, synonyms: dict[str, str] | None = None):
+    def __init__(self, sizes, colours, textures, kinds, places, synonyms: dict[str, str] | None = None,
+                 motions=None):
+        """motions: an engine.stated_motion.MotionReader (None: motions are left to the LM)."""
+        self.motions = motions
         self.sizes, self.colours, self.textures, self.kinds = set(sizes), set(colours), set(textures), tuple(kinds)
         self.synonyms = dict(synonyms or {})
         # a plan place by its content words: "at the top left" → {top, left}
@@ -82,9 +85,10 @@ class StatedReader:
     def kind_of(self, word: str) -> str | None:
         return next((k for k in self.kinds if word in (k, k + "s", k + "es")), None)
 
-    def place_in(self, clause: list[str]) -> str | None:
-        """The plan place a clause states, or None (none, or more than one)."""
-        found = set()
+    def place_in(self, clause: list[str]) -> tuple[str | None, set[int]]:
+        """(the plan place a clause states, or None (none, or more than one); the indices of every place or
+        relation phrase: "at the top left", "left of")."""
+        found, spans = set(), {i for i in range(len(clause) - 1) if clause[i + 1] == "of"}
         for i, w in enumerate(clause):
             if w not in PREPOSITIONS:
                 continue
@@ -104,11 +108,12 @@ class StatedReader:
                 place = self.places.get(frozenset(content))
                 if place:
                     found.add(place)
-        return found.pop() if len(found) == 1 else None
+                    spans |= set(range(i, j))
+        return (found.pop() if len(found) == 1 else None), spans
 
-    def mentions(self, clause: list[str]) -> list[tuple[str, str, dict, bool]]:
-        """(colour, kind, {size, texture}, definite) of each colour + kind in a clause; definite: "the red
-        circle", a reference to a shape said elsewhere (or a first mention that says nothing else)."""
+    def mentions(self, clause: list[str]) -> list[tuple[str, str, dict, bool, int, int]]:
+        """(colour, kind, {size, texture}, definite, start, end) of each colour + kind in a clause; definite: "the
+        red circle", a reference to a shape said elsewhere (or a first mention that says nothing else)."""
         out = []
         for i, w in enumerate(clause):
             if w not in self.colours:
@@ -124,9 +129,11 @@ class StatedReader:
             while k >= 0 and (clause[k] in self.sizes or clause[k] in self.textures):
                 attrs.setdefault("size" if clause[k] in self.sizes else "texture", clause[k])
                 k -= 1
+            end = j + 1
             if j + 1 < len(clause) and clause[j + 1] in self.textures:
                 attrs.setdefault("texture", clause[j + 1])
-            out.append((w, kind, attrs, k >= 0 and clause[k] == "the"))
+                end += 1
+            out.append((w, kind, attrs, k >= 0 and clause[k] == "the", k + 1, end))
         return out
 
     def colours_and_unnamed(self, instruction: str) -> tuple[frozenset, int]:
@@ -166,20 +173,21 @@ class StatedReader:
                              f"one {words[j]} {kind}.")
             if j < len(words) and (self.kind_of(words[j]) or words[j] in ("shapes", "things", "objects")):
                 most = max(most, n)
-        colours = {c for clause in clauses(words) for c, *_ in self.mentions(clause)}
+        colours = {m[0] for clause in clauses(words) for m in self.mentions(clause)}
         if max(most, len(colours)) > max_shapes:
             notes.append(f"This family draws at most {max_shapes} shapes: the plan keeps the first {max_shapes}.")
         return notes
 
     def read(self, instruction: str, max_shapes: int) -> dict[str, tuple[str, dict]]:
-        """colour → (kind, {attr: plan word}) for each shape the instruction names, at most ``max_shapes``: from
+        """colour → (kind, {attr: plan words}) for each shape the instruction names, at most ``max_shapes``: from
         its first indefinite mention ("a red circle …"), else its first mention. A clause's place belongs to its
-        one indefinite mention (or its one mention)."""
+        one indefinite mention (or its one mention), and so does its motion (only an indefinite one's: "the red
+        circle moves up" may be a rule's outcome)."""
         first: dict[str, tuple[str, dict, bool]] = {}
         pending_place = None
         for clause in clauses(normalise(instruction, self.synonyms)):
             found = self.mentions(clause)
-            place = self.place_in(clause)
+            place, place_span = self.place_in(clause)
             if not found:
                 pending_place = place
                 continue
@@ -189,9 +197,14 @@ class StatedReader:
                 place = pending_place
             pending_place = None
             for m in found:
-                colour, kind, attrs, definite = m
+                colour, kind, attrs, definite = m[:4]
                 if m is owner and place:
                     attrs = {**attrs, "place": place}
+                if m is owner and not definite and self.motions is not None:
+                    taken = place_span | {i for x in found for i in range(x[4], x[5])}
+                    said = self.motions.read(clause, taken, found)
+                    if said is not None and said[1] != colour:
+                        attrs = {**attrs, "motion": said[0], **({"target": said[1]} if said[1] else {})}
                 if colour not in first or (first[colour][2] and not definite):
                     first[colour] = (kind, attrs, definite)
         out: dict[str, tuple[str, dict]] = {}

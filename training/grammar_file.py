@@ -31,6 +31,34 @@ def synonyms() -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
+PLAN_MOTIONS = {"left": "moves left", "right": "moves right", "up": "moves up", "down": "moves down",
+                "bounce": "bounces", "grow": "grows", "shrink": "shrinks", "still": "stays still",
+                "toward": "moves toward the", "away": "moves away from the"}
+# words that say no motion by themselves (a motion's phrase may still hold them: "does not move", "away from")
+FUNCTION_WORDS = set("a an the to it its is do does not there where from back and in on at of".split())
+
+
+def motion_tables(syn: dict[str, str]) -> tuple[dict, dict]:
+    """(plan motion → its training phrases in every verb form, plan motion → the words only its phrases use),
+    normalised as the engine reads an instruction (synonyms applied)."""
+    from engine.stated_attributes import normalise
+    from miniworld.phrasing import conjugate
+
+    phrases, words = {}, {}
+    for motion, p in P.MOTIONS.items():
+        said = {" ".join(normalise(conjugate(e, form).replace("{t}", " "), syn))
+                for e in p.train for form in ("base", "3sg", "ing")}
+        phrases[PLAN_MOTIONS[motion]] = sorted(said)
+        words[motion] = {w for x in said for w in x.split()}
+    world = {w for pools in (P.SIZES, P.COLOURS, P.TEXTURE_ADJ, P.KINDS) for k, p in pools.items()
+             for w in [k, *p.train]} | set(syn.values()) | set(syn) | {"top", "bottom", "center", "corner", "side"}
+    unique = {}
+    for motion, ws in words.items():
+        others = set().union(*(v for m, v in words.items() if m != motion))
+        unique[PLAN_MOTIONS[motion]] = sorted(ws - others - FUNCTION_WORDS - world)
+    return phrases, unique
+
+
 def grammar_spec() -> dict:
     return {
         "format": FORMAT,
@@ -46,6 +74,7 @@ def grammar_spec() -> dict:
         "background_colours": list(BG_COLOURS),
         "background_textures": list(BG_TEXTURES),
         "synonyms": synonyms(),
+        **dict(zip(("motion_phrases", "motion_words"), motion_tables(synonyms()))),
     }
 
 

@@ -183,17 +183,20 @@ def test_what_a_shape_s_own_words_state_is_kept():
     g = PlanGrammar.load(UNDERSTANDING)
     st = g.stated("Please, in the UPPER right corner there is a huge green box with dots that drifts left; "
                   "a little stripy red ball on the far left, and a blue star on top of the red ball.")
-    assert st["green"] == ("square", {"size": "big", "texture": "dotted", "place": "at the top right"})
+    assert st["green"] == ("square", {"size": "big", "texture": "dotted", "place": "at the top right",
+                                      "motion": "moves left"})
     assert st["red"] == ("circle", {"size": "small", "texture": "striped", "place": "at the left"})
     assert st["blue"] == ("star", {})
-    assert g.stated("at the centre, a red circle moves to the left")["red"] == ("circle", {"place": "in the center"})
+    assert g.stated("at the centre, a red circle moves to the left")["red"] == \
+        ("circle", {"place": "in the center", "motion": "moves left"})  # "to the left" is a motion, not a place
     assert g.stated("a red circle and a blue square at the top")["red"] == ("circle", {})  # not its clause
     assert g.stated("a red circle at the left and a blue square, the red circle moves to the right")["red"][1] == \
         {"place": "at the left"}  # a later mention is a reference
     # "the green circle" refers ahead: the green ball's own clause says its place; " - " ends a clause
     st = g.stated("in the lower right corner there is a red circle that heads towards the green circle; near the "
                   "top there is a green ball - the one on top of the red circle grows")
-    assert st == {"red": ("circle", {"place": "at the bottom right"}), "green": ("circle", {"place": "at the top"})}
+    assert st == {"red": ("circle", {"place": "at the bottom right", "motion": "moves toward the", "target": "green"}),
+                  "green": ("circle", {"place": "at the top"})}
     walker = g.walker("a big red striped circle with dots at the bottom")  # the first texture said wins
     assert walker.walk(" a big red plain") is None and walker.walk(" a big red striped circle at the top") is None
     assert walker.walk(" a big red striped circle at the bottom moves up.") is not None
@@ -202,6 +205,32 @@ def test_what_a_shape_s_own_words_state_is_kept():
                           "grows. gray checked background.").startswith("a big red striped circle")
     assert "a small blue plain star" in walker.restate("a big red plain circle at the top grows. a small blue plain "
                                                        "star at the left grows. gray checked background.")
+
+
+def test_the_motion_a_shape_s_own_clause_states_is_kept():
+    """A motion said in an introducing clause is an obligation; two motions' words ("grows smaller"), a condition,
+    a rule about a shape said elsewhere ("the red circle moves up") or a relation ("left of") state none."""
+    g = PlanGrammar.load(UNDERSTANDING)
+
+    def motion(text, colour="red"):
+        return g.stated(text)[colour][1].get("motion"), g.stated(text)[colour][1].get("target")
+
+    assert motion("a big red ball in the upper left climbs") == ("moves up", None)
+    assert motion("there is a red box that does not move, and a blue star") == ("stays still", None)
+    assert motion("i want a red star on the far left to keep its place") == ("stays still", None)
+    assert motion("A red circle slowly heads towards the blue square. A blue square.") == ("moves toward the", "blue")
+    assert motion("a green star at the left, a red circle rolling over to the right") == ("moves right", None)
+    for none in ("a red circle grows smaller", "a red circle. if there are two shapes the red circle moves up",
+                 "a red circle at the left and the red circle moves up", "a red ball left of a blue box",
+                 "a blue star, and the red circle moves up"):
+        assert "motion" not in g.stated(none).get("red", ("", {}))[1], none
+    walker = g.walker("a red circle at the left drifts up and a blue star")
+    assert walker.walk(" a small red plain circle at the left moves left") is None
+    assert walker.walk(" a small red plain circle at the left moves up.") is not None
+    toward = g.walker("a red circle heads towards the blue star; a blue star at the top")
+    assert toward.walk(" a small red plain circle at the left moves away") is None
+    assert toward.walk(" a small red plain circle at the left moves toward the green") is None
+    assert toward.walk(" a small red plain circle at the left moves toward the blue star.") is not None
 
 
 def test_the_shipped_grammar_file_is_the_one_training_writes():

@@ -1,0 +1,61 @@
+"""The motion a shape's own clause states ("a red circle with dots climbs up", "a blue box to remain in place"), in
+the plan's words, read without the LM (see engine/stated_attributes.py for why and for the rest of a shape's words).
+
+The family lists, per plan motion ("moves left", "moves toward the" …), the phrases it was trained on (every verb
+form: "moves left", "going to the left", "does not move") and the words only that motion's phrases use ("climbs",
+"inflates", "smaller"). In one clause, with the shape's own words and its place taken out:
+
+* the longest listed phrase gives the motion; a relative one ("moves toward the") also needs the shape named right
+  after it ("heads towards the green circle");
+* no phrase: the words of exactly one motion give it;
+* words of another motion anywhere else in the clause ("grows smaller"), or a condition ("if", "otherwise"): no
+  motion is stated, and the LM decides.
+"""
+
+from __future__ import annotations
+
+CONDITIONS = ("if", "otherwise", "unless", "else", "when", "whenever", "except", "only")
+
+
+class MotionReader:
+    def __init__(self, phrases: dict[str, list[str]], words: dict[str, list[str]], relative: tuple):
+        """phrases / words: plan motion → phrases / words that say it; relative: the plan's relative motions."""
+        self.phrases = sorted(((tuple(p.split()), m) for m, ps in phrases.items() for p in ps),
+                              key=lambda pm: -len(pm[0]))
+        self.words = {w: m for m, ws in words.items() for w in ws}
+        self.relative = set(relative)
+
+    def read(self, clause: list[str], taken: set[int], mentions: list[tuple]) -> tuple[str, str | None] | None:
+        """(plan motion, target colour or None) the clause states, or None. taken: indices that are the shape's own
+        words or its place; mentions: (colour, kind, attrs, definite, start, end) of the clause."""
+        if any(w in CONDITIONS for w in clause):
+            return None
+        free = [i for i in range(len(clause)) if i not in taken]
+        best, used = None, set()
+        for phrase, motion in self.phrases:
+            if best is not None and len(phrase) < len(best[0]):
+                break
+            for i in free:
+                span = range(i, i + len(phrase))
+                if tuple(clause[k] for k in span if k < len(clause)) == phrase and not taken & set(span):
+                    if best is not None and best[1] != motion:
+                        return None  # two motions said as long: unclear
+                    best, used = (phrase, motion, i + len(phrase)), set(span)
+        if best is None:
+            found = {self.words[clause[i]] for i in free if clause[i] in self.words}
+            if len(found) != 1:
+                return None
+            motion = found.pop()
+            used = {i for i in free if self.words.get(clause[i]) == motion}
+            end = max(used) + 1
+        else:
+            _, motion, end = best
+        others = {self.words[clause[i]] for i in free if i not in used and clause[i] in self.words}
+        if others - {motion}:
+            return None  # "grows smaller": words of two motions
+        if motion not in self.relative:
+            return motion, None
+        after = [m for m in mentions if m[4] >= end]
+        if not after or after[0][4] - end > 1:  # the shape named right after it ("toward (the) green circle")
+            return None
+        return motion, after[0][0]
