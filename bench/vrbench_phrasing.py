@@ -31,7 +31,7 @@ if str(REPO) not in sys.path:
 
 from miniworld import CATEGORIES, bench_set  # noqa: E402
 from miniworld.honour import parses, unhonoured  # noqa: E402
-from miniworld.phrasing import heldout_set  # noqa: E402
+from miniworld.phrasing import HELDOUT_SEED, heldout_set  # noqa: E402
 from miniworld.score import instruction_score  # noqa: E402
 
 SETS = ("template", "heldout")
@@ -39,9 +39,10 @@ HONOUR_TARGET = 0.90
 SCORE_RATIO_TARGET = 0.9
 
 
-def items(which: str, per_category: int | None = None) -> list:
-    """(item, seed) pairs of one set, the first ``per_category`` of each category (None: all 36)."""
-    its = bench_set() if which == "template" else heldout_set()
+def items(which: str, per_category: int | None = None, heldout_seed: int = HELDOUT_SEED) -> list:
+    """(item, seed) pairs of one set, the first ``per_category`` of each category (None: all 36). heldout_seed:
+    another draw of held-out phrasings (same held-out wordings, other scenes and choices) for a second look."""
+    its = bench_set() if which == "template" else heldout_set(seed=heldout_seed)
     if per_category:
         its = [it for c in CATEGORIES for it in [x for x in its if x[0].category == c][:per_category]]
     return its
@@ -103,8 +104,10 @@ def table(rep: dict) -> str:
     return "\n".join(lines)
 
 
-def run(fam, per_category: int | None = None, frames: bool = True, out: Path | None = None, log=print) -> dict:
-    rep = {name: evaluate_set(fam, items(name, per_category), frames, log) for name in SETS}
+def run(fam, per_category: int | None = None, frames: bool = True, out: Path | None = None, log=print,
+        heldout_seed: int = HELDOUT_SEED) -> dict:
+    rep = {name: evaluate_set(fam, items(name, per_category, heldout_seed), frames, log) for name in SETS}
+    rep["heldout_seed"] = heldout_seed
     rep["targets"] = targets(rep)
     text = table(rep)
     log(text)
@@ -125,6 +128,8 @@ def main(argv=None):
     p.add_argument("--no-frames", dest="frames", action="store_false", help="plans only, no clips")
     p.add_argument("--out", type=Path, default=None, help="write vrbench_phrasing.json / .md here")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--heldout-seed", type=int, default=HELDOUT_SEED,
+                   help=f"draw the held-out phrasings with another seed (default {HELDOUT_SEED}, the bench's)")
     a = p.parse_args(argv)
     import torch
 
@@ -133,7 +138,7 @@ def main(argv=None):
 
     if a.threads:
         torch.set_num_threads(a.threads)
-    run(MiniFamily(a.family or DEFAULT_FAMILY), a.per_category, a.frames, a.out)
+    run(MiniFamily(a.family or DEFAULT_FAMILY), a.per_category, a.frames, a.out, heldout_seed=a.heldout_seed)
 
 
 if __name__ == "__main__":

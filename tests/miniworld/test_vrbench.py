@@ -119,3 +119,15 @@ def test_vae_round_trip_scores_a_family_vae(tmp_path):
     # an untrained VAE keeps little of the clip: a real but low detail score and a finite, low PSNR
     assert set(got) == {"detail", "detail_explicit", "psnr", "ssim"}
     assert 0.0 <= got["detail"] < 0.9 and 0.0 < got["psnr"] < 20.0 and 0.0 <= got["detail_explicit"] < 0.9
+
+
+def test_the_phrasing_bench_can_draw_a_second_heldout_set():
+    """--heldout-seed: the same held-out wordings over other scenes (a second look that was never tuned on); the
+    template set stays the same."""
+    from bench.vrbench_phrasing import items
+    from miniworld.phrasing import HELDOUT_SEED
+
+    first, second = items("heldout", 2), items("heldout", 2, HELDOUT_SEED + 1)
+    assert len(first) == len(second) == 12 and all(ph.heldout_parts for ph, _ in second)
+    assert not {ph.instruction for ph, _ in first} & {ph.instruction for ph, _ in second}
+    assert items("template", 2) == items("template", 2, HELDOUT_SEED + 1)
