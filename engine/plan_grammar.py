@@ -113,7 +113,8 @@ class PlanGrammar:
             motions = None
             if self.motion_phrases or self.motion_words:
                 motions = MotionReader(dict(self.motion_phrases), dict(self.motion_words),
-                                       tuple(" ".join(m) for m in self.relative_motions))
+                                       tuple(" ".join(m) for m in self.relative_motions),
+                                       {w for p in self.places for w in p} - {"at", "in", "on", "the"})
             reader = self._cache["reader"] = StatedReader(self.sizes, self.colours, self.textures, self.kinds,
                                                           self.places, dict(self.synonyms), motions)
         return reader.read(instruction, self.max_shapes)
@@ -221,11 +222,14 @@ class GrammarWalker:
         outstanding = sum(c not in used for c in owed)
         room = self.g.max_shapes - len(shapes) - 1
         return [c for c in self.g.colours
-                if c not in used and self._may_add(used, c) and outstanding - (c in owed) <= room]
+                if c not in used and self._may_add(used, owed, c) and outstanding - (c in owed) <= room]
 
-    def _may_add(self, used, colour: str) -> bool:
-        """May a new shape of ``colour`` join the shapes of ``used`` colours?"""
-        return colour in self.said or sum(c not in self.said for c in used) < self.unnamed
+    def _may_add(self, used, owed, colour: str) -> bool:
+        """May a shape of ``colour`` join the plan, beside the ``used`` and ``owed`` colours? A colour nobody said
+        takes one of the shapes the instruction introduced without a colour (so does a target the LM named)."""
+        if colour in self.said or colour in owed:
+            return True
+        return sum(c not in self.said for c in set(used) | set(owed)) < self.unnamed
 
     def _targets(self, st: State) -> list:
         """Colours another shape of the plan may have, for "moves toward the …" of the current shape."""
@@ -233,7 +237,7 @@ class GrammarWalker:
         used, owed = {c for c, _ in shapes}, {c for c, _, _ in oblig}
         room = self.g.max_shapes - len(shapes) - sum(c not in used for c in owed)
         return [(c,) for c in self.g.colours
-                if c != cur and (c in used or c in owed or (room > 0 and self._may_add(used | {cur}, c)))]
+                if c != cur and (c in used or c in owed or (room > 0 and self._may_add(used | {cur}, owed, c)))]
 
     def next_words(self, st: State) -> frozenset:
         """Words that may follow in state ``st``."""

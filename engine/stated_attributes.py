@@ -51,17 +51,25 @@ def normalise(text: str, synonyms: dict[str, str]) -> list[str]:
     return out
 
 
-def clauses(words: list[str]) -> list[list[str]]:
-    out, cur = [], []
+def clauses(words: list[str], starts: list | None = None) -> list[list[str]]:
+    """The clauses of normalised words. starts, when given, gets for each clause whether it begins a sentence."""
+    out, cur, at_start, first = [], [], True, True
     for w in words:
         if w in ".;,!?:" or w in CLAUSE_WORDS:
             if cur:
                 out.append(cur)
+                if starts is not None:
+                    starts.append(first)
             cur = []
+            first = at_start = w in ".;!?:"
         else:
+            if not cur:
+                first = at_start
             cur.append(w)
     if cur:
         out.append(cur)
+        if starts is not None:
+            starts.append(first)
     return out
 
 
@@ -170,11 +178,17 @@ class StatedReader:
             if j + 1 < len(words) and words[j] in self.colours and self.kind_of(words[j + 1]):
                 kind = self.kind_of(words[j + 1])
                 notes.append(f"Several {words[j]} {kind}s: this family draws one shape per colour, so the plan has "
-                             f"one {words[j]} {kind}.")
+                             f"at most one {words[j]} {kind}.")
             if j < len(words) and (self.kind_of(words[j]) or words[j] in ("shapes", "things", "objects")):
                 most = max(most, n)
-        colours = {m[0] for clause in clauses(words) for m in self.mentions(clause)}
-        if max(most, len(colours)) > max_shapes:
+        kinds: dict[str, str] = {}
+        for clause in clauses(words):
+            for colour, kind, *_ in self.mentions(clause):
+                if kinds.setdefault(colour, kind) != kind:
+                    notes.append(f"A {colour} {kinds[colour]} and a {colour} {kind}: this family draws one shape per "
+                                 f"colour, so the plan keeps the {colour} {kinds[colour]}.")
+        _, unnamed = self.colours_and_unnamed(instruction)
+        if max(most, len(kinds) + unnamed) > max_shapes:
             notes.append(f"This family draws at most {max_shapes} shapes: the plan keeps the first {max_shapes}.")
         return notes
 
@@ -185,14 +199,18 @@ class StatedReader:
         circle moves up" may be a rule's outcome)."""
         first: dict[str, tuple[str, dict, bool]] = {}
         pending_place = None
-        for clause in clauses(normalise(instruction, self.synonyms)):
+        starts: list[bool] = []
+        for clause, starts_sentence in zip(clauses(normalise(instruction, self.synonyms), starts), starts):
             found = self.mentions(clause)
             place, place_span = self.place_in(clause)
-            if not found:
-                pending_place = place
+            if not found:  # "at the left, a red circle …": a sentence that opens with a place gives it to what follows
+                pending_place = place if starts_sentence else None
                 continue
             new = [m for m in found if not m[3]]
             owner = new[0] if len(new) == 1 else found[0] if len(found) == 1 else None
+            if owner is not None and place is not None and any(
+                    m is not owner and owner[5] <= m[4] < min(place_span) for m in found):
+                place = None  # "moves toward the blue square at the left": the place is the other shape's
             if owner is not None and place is None and len(found) == 1:
                 place = pending_place
             pending_place = None

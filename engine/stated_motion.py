@@ -8,21 +8,26 @@ form: "moves left", "going to the left", "does not move") and the words only tha
 * the longest listed phrase gives the motion; a relative one ("moves toward the") also needs the shape named right
   after it ("heads towards the green circle");
 * no phrase: the words of exactly one motion give it;
-* words of another motion anywhere else in the clause ("grows smaller"), or a condition ("if", "otherwise"): no
-  motion is stated, and the LM decides.
+* words of another motion anywhere else in the clause ("grows smaller"), a condition ("if", "otherwise"), a
+  negation the phrase does not hold ("does not grow"; "does not move" is a phrase of its own) or a comparison
+  ("bigger than"): no motion is stated, and the LM decides. Words that also name places ("left", "right") count
+  only inside a phrase: alone they may be a place or a relation ("to its right", "left side of the …").
 """
 
 from __future__ import annotations
 
-CONDITIONS = ("if", "otherwise", "unless", "else", "when", "whenever", "except", "only")
+CONDITIONS = ("if", "otherwise", "unless", "else", "when", "whenever", "except", "only", "than")
+NEGATIONS = ("not", "never", "no", "t", "without", "nor", "cannot")
 
 
 class MotionReader:
-    def __init__(self, phrases: dict[str, list[str]], words: dict[str, list[str]], relative: tuple):
-        """phrases / words: plan motion → phrases / words that say it; relative: the plan's relative motions."""
+    def __init__(self, phrases: dict[str, list[str]], words: dict[str, list[str]], relative: tuple,
+                 place_words=()):
+        """phrases / words: plan motion → phrases / words that say it; relative: the plan's relative motions;
+        place_words: words that also name places (not motions on their own)."""
         self.phrases = sorted(((tuple(p.split()), m) for m, ps in phrases.items() for p in ps),
                               key=lambda pm: -len(pm[0]))
-        self.words = {w: m for m, ws in words.items() for w in ws}
+        self.words = {w: m for m, ws in words.items() for w in ws if w not in set(place_words)}
         self.relative = set(relative)
 
     def read(self, clause: list[str], taken: set[int], mentions: list[tuple]) -> tuple[str, str | None] | None:
@@ -49,7 +54,11 @@ class MotionReader:
             used = {i for i in free if self.words.get(clause[i]) == motion}
             end = max(used) + 1
         else:
-            _, motion, end = best
+            phrase, motion, end = best
+            if any(w in NEGATIONS for w in clause) and not any(w in NEGATIONS for w in phrase):
+                return None  # "does not grow"
+        if best is None and any(w in NEGATIONS for w in clause):
+            return None
         others = {self.words[clause[i]] for i in free if i not in used and clause[i] in self.words}
         if others - {motion}:
             return None  # "grows smaller": words of two motions

@@ -54,7 +54,8 @@ def test_what_the_family_cannot_draw_as_asked_is_said(make_window, qtbot, tmp_pa
     from engine.api import instruction_limits
 
     notes = instruction_limits(DEFAULT_FAMILY, "Two big red squares move left")
-    assert notes == ["Several red squares: this family draws one shape per colour, so the plan has one red square."]
+    assert notes == ["Several red squares: this family draws one shape per colour, so the plan has at most one red "
+                     "square."]
     assert instruction_limits(DEFAULT_FAMILY, "a red circle, a blue star, a green box and a cyan ball") == \
         ["This family draws at most 3 shapes: the plan keeps the first 3."]
     for fine in ("two shapes: a red circle and a blue square", "if there are three shapes, the red ball grows"):

@@ -175,6 +175,10 @@ def test_the_grammar_refuses_what_parse_plan_or_the_world_would():
     assert g.walker("a yellow star and a circle").walk(one) is not None
     assert g.walker("a yellow star and a circle").walk(one + " a big blue") is None  # only one unnamed shape
     assert g.walker("a star moves up").walk(one) is not None  # no colour said: any
+    # a target the plan names takes the colourless shape: no other unsaid colour may then come (no dead end)
+    heads = " a big red plain circle at the left moves toward the blue circle."
+    assert g.walker("a red ball and a square").walk(heads + " a big green") is None
+    _check_scene(g.walker("a red ball and a square").complete(heads).strip())
 
 
 def test_what_a_shape_s_own_words_state_is_kept():
@@ -192,6 +196,9 @@ def test_what_a_shape_s_own_words_state_is_kept():
     assert g.stated("a red circle and a blue square at the top")["red"] == ("circle", {})  # not its clause
     assert g.stated("a red circle at the left and a blue square, the red circle moves to the right")["red"][1] == \
         {"place": "at the left"}  # a later mention is a reference
+    # a place belongs to its own clause's shape, never to the next one's or to the shape a motion heads for
+    assert "place" not in g.stated("A red ball, in the top left corner, and a blue box that moves down.")["blue"][1]
+    assert "place" not in g.stated("a red circle moves toward the blue square at the left")["red"][1]
     # "the green circle" refers ahead: the green ball's own clause says its place; " - " ends a clause
     st = g.stated("in the lower right corner there is a red circle that heads towards the green circle; near the "
                   "top there is a green ball - the one on top of the red circle grows")
@@ -220,7 +227,10 @@ def test_the_motion_a_shape_s_own_clause_states_is_kept():
     assert motion("i want a red star on the far left to keep its place") == ("stays still", None)
     assert motion("A red circle slowly heads towards the blue square. A blue square.") == ("moves toward the", "blue")
     assert motion("a green star at the left, a red circle rolling over to the right") == ("moves right", None)
-    for none in ("a red circle grows smaller", "a red circle. if there are two shapes the red circle moves up",
+    for none in ("a red star that does not grow", "a red ball that won't move left", "a red circle is bigger than "
+                 "the blue square", "a blue square and a red circle to its right", "a blue square. a red circle to "
+                 "the left side of the blue square",
+                 "a red circle grows smaller", "a red circle. if there are two shapes the red circle moves up",
                  "a red circle at the left and the red circle moves up", "a red ball left of a blue box",
                  "a blue star, and the red circle moves up"):
         assert "motion" not in g.stated(none).get("red", ("", {}))[1], none
