@@ -41,6 +41,7 @@ class Budget:
     # (training/README.md). 0 and 0 give the base recipe alone.
     vae_texture_steps: int = 3000  # 32×32 crops around shapes, shape pixels weighted 8×
     vae_settle_steps: int = 600    # then whole clips again, for the backgrounds
+    vae_z_dim: int = 16          # latent channels (issue 18 measures more: tokens do not grow with channels)
     decoder_steps: int = 300     # the decoder alone, encoder frozen (stage_decoder)
     light_steps: int = 9000
     heavy_steps: int = 6000     # 3600 left it far behind light (loss 0.24 vs 0.17, explicit 0.64): training/README

@@ -40,11 +40,11 @@ VAE_CONFIG = dict(base_dim=32, z_dim=Z_DIM, dim_mult=[1, 2, 2], num_res_blocks=1
                   scale_factor_spatial=8, scale_factor_temporal=4)
 
 
-def make_vae(seed: int = 0):
+def make_vae(seed: int = 0, z_dim: int = Z_DIM):
     from diffusers import AutoencoderKLWan
 
     torch.manual_seed(seed)
-    return AutoencoderKLWan(latents_mean=[0.0] * Z_DIM, latents_std=[1.0] * Z_DIM, **VAE_CONFIG)
+    return AutoencoderKLWan(latents_mean=[0.0] * z_dim, latents_std=[1.0] * z_dim, **dict(VAE_CONFIG, z_dim=z_dim))
 
 
 def to_tensor(clips: np.ndarray) -> torch.Tensor:
@@ -176,7 +176,7 @@ def train(run) -> dict:
     held = eval_clips(run.budget.eval_clips)
     base = blur_baseline(held)
     log.info("vae: held-out blur baseline %.2f dB", base)
-    vae = make_vae(run.seed)
+    vae = make_vae(run.seed, run.budget.vae_z_dim)
     opt = torch.optim.AdamW(vae.parameters(), lr=1e-3, betas=(0.9, 0.99), weight_decay=0.0)
     sd = run.stage_dir("vae")
     step = 0
@@ -250,7 +250,16 @@ def train(run) -> dict:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     add_common_args(p)
-    train(run_from_args(p.parse_args(argv)))
+    p.add_argument("--z-dim", type=int, default=None, help=f"latent channels (default {Z_DIM})")
+    p.add_argument("--texture-steps", type=int, default=None)
+    p.add_argument("--settle-steps", type=int, default=None)
+    a = p.parse_args(argv)
+    run = run_from_args(a)
+    for name, v in (("vae_z_dim", a.z_dim), ("vae_texture_steps", a.texture_steps), ("vae_settle_steps", a.settle_steps)):
+        if v is not None:
+            setattr(run.budget, name, v)
+    run.save_meta()
+    train(run)
 
 
 if __name__ == "__main__":

@@ -497,3 +497,21 @@ def test_cached_lm_states_give_the_batch_context(tiny_run):
     cached = cond.context(batch)
     assert cached.shape == direct.shape
     torch.testing.assert_close(cached, direct, atol=2e-2, rtol=2e-2)  # states are cached in fp16
+
+
+def test_the_vae_takes_more_latent_channels_when_asked(tmp_path):
+    """stage_vae --z-dim: the detail-room trial of issue 18 (latent tokens stay the same, channels grow)."""
+    import torch
+
+    from training.stage_vae import main, make_vae
+
+    vae = make_vae(0, 24)
+    x = torch.zeros(1, 3, 5, 32, 32)
+    assert vae.encode(x).latent_dist.mode().shape == (1, 24, 2, 4, 4)
+    assert make_vae(0).config.z_dim == 16
+    main(["--tiny", "--run", str(tmp_path / "run"), "--z-dim", "24", "--texture-steps", "0", "--settle-steps", "0"])
+    import json
+
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["budget"]["vae_z_dim"] == 24
+    saved = json.loads((tmp_path / "run" / "export" / "vae" / "config.json").read_text())
+    assert saved["z_dim"] == 24 and len(saved["latents_mean"]) == 24
