@@ -124,6 +124,11 @@ class PlanGrammar:
         self.stated("")  # builds the reader
         return self._cache["reader"].limits(instruction, self.max_shapes)
 
+    def rule_motions(self, instruction: str) -> frozenset:
+        """Motions the instruction's rules name (StatedReader.rule_motions)."""
+        self.stated("")  # builds the reader
+        return self._cache["reader"].rule_motions(instruction)
+
     def colour_allowance(self, instruction: str) -> tuple[frozenset, int]:
         """(colours the instruction says, how many shapes it introduces without one); see StatedReader."""
         self.stated("")  # builds the reader
@@ -135,7 +140,8 @@ class PlanGrammar:
         return {c: kind for c, (kind, _) in self.stated(instruction).items()}
 
     def walker(self, instruction: str = "") -> "GrammarWalker":
-        return GrammarWalker(self, self.stated(instruction), self.colour_allowance(instruction))
+        return GrammarWalker(self, self.stated(instruction), self.colour_allowance(instruction),
+                             self.rule_motions(instruction))
 
 
 # A state: (field, words of the field's phrase so far, shapes (colour, kind) so far incl. the current one once its
@@ -147,13 +153,17 @@ State = tuple
 class GrammarWalker:
     """Walks plan text through the grammar, for one instruction (its named pairs are obligations from the start)."""
 
-    def __init__(self, grammar: PlanGrammar, required: dict | None = None, allowance: tuple | None = None):
+    def __init__(self, grammar: PlanGrammar, required: dict | None = None, allowance: tuple | None = None,
+                 rule_motions=frozenset()):
         """required: colour → kind, or colour → (kind, {attr: value}) with the size/texture/place stated.
         allowance: (colours said, shapes introduced without a colour): when colours were said, the plan's shapes
-        take those colours and at most that many others. None: any colours."""
+        take those colours and at most that many others. None: any colours.
+        rule_motions: motions a rule names; a shape with no motion of its own stated takes one of them or stays
+        still (empty: any motion)."""
         self.g = grammar
         colours, unnamed = allowance if allowance and allowance[0] else (frozenset(grammar.colours), 0)
         self.said, self.unnamed = frozenset(colours) | frozenset(required or {}), unnamed
+        self.rule_motions = frozenset(tuple(m.split()) for m in rule_motions) | {("stays", "still")}
         oblig = []
         for colour, want in (required or {}).items():
             kind, attrs = (want, {}) if isinstance(want, str) else want
@@ -165,7 +175,8 @@ class GrammarWalker:
         caches = grammar._cache.setdefault("walks", {})  # per colour allowance: it changes the options of a state
         if len(caches) > 64 or sum(len(c["options"]) for c in caches.values()) > 200_000:
             caches.clear()
-        cache = caches.setdefault((self.said, self.unnamed), {"options": {}, "next": {}, "steps": {}})
+        key = (self.said, self.unnamed, self.rule_motions)
+        cache = caches.setdefault(key, {"options": {}, "next": {}, "steps": {}})
         self._options, self._next, self._steps = cache["options"], cache["next"], cache["steps"]
 
     # -- word level -------------------------------------------------------------------------------------------
@@ -199,6 +210,8 @@ class GrammarWalker:
             said = tuple(want.get("motion", "").split())
             if said and (said in g.motions or (said in g.relative_motions and (want.get("target"),) in targets)):
                 out = [said]  # the motion the shape's own clause states (when the plan can still hold it)
+            elif len(self.rule_motions) > 1 and not said:
+                out = [m for m in out if m in self.rule_motions] or out  # what a rule hands out, or still
         elif fld == TCOLOUR:
             out = self._targets(st)
             if (want.get("target"),) in out:

@@ -149,7 +149,10 @@ class StatedReader:
         "two circles"). A plan draws no shape of another colour beyond that many (a small LM otherwise adds shapes
         nobody asked for when it loses track)."""
         words = normalise(instruction, self.synonyms)
-        colours = frozenset(w for w in words if w in self.colours)
+        return frozenset(w for w in words if w in self.colours), self.unnamed_in(words)
+
+    def unnamed_in(self, words: list[str]) -> int:
+        """How many shapes ``words`` introduce without a colour ("a square", "two circles")."""
         unnamed = 0
         for i, w in enumerate(words):
             if self.kind_of(w) is None:
@@ -158,10 +161,9 @@ class StatedReader:
             while k >= 0 and (words[k] in self.sizes or words[k] in self.textures):
                 k -= 1
             det = words[k] if k >= 0 else ""
-            if det in self.colours:
-                continue
-            unnamed += 1 if det in ("a", "an") else _number(det)
-        return colours, unnamed
+            if det not in self.colours:
+                unnamed += 1 if det in ("a", "an") else _number(det)
+        return unnamed
 
     def limits(self, instruction: str, max_shapes: int) -> list[str]:
         """What the instruction asks that a plan of this family cannot hold, one sentence each: several shapes of
@@ -191,6 +193,22 @@ class StatedReader:
         if max(most, len(kinds) + unnamed) > max_shapes:
             notes.append(f"This family draws at most {max_shapes} shapes: the plan keeps the first {max_shapes}.")
         return notes
+
+    def rule_motions(self, instruction: str) -> frozenset:
+        """The motions named in clauses that introduce no shape (a rule's: "everything except the red one grows",
+        "if there are two shapes, the red circle moves up, otherwise it shrinks"). A rule moves some shapes so and
+        leaves the others still, so a plan's shapes whose own clause states no motion take one of these or stay
+        still. Empty: no rule names a motion (a cause: "the red ball pushes the blue box"), nothing is implied."""
+        if self.motions is None:
+            return frozenset()
+        out: set[str] = set()
+        for clause in clauses(normalise(instruction, self.synonyms)):
+            found = self.mentions(clause)
+            if any(not m[3] for m in found) or self.unnamed_in(clause):
+                continue  # a clause that introduces a shape: its motion is that shape's own
+            _, place_span = self.place_in(clause)
+            out |= self.motions.said(clause, place_span | {i for m in found for i in range(m[4], m[5])})
+        return frozenset(out)
 
     def read(self, instruction: str, max_shapes: int) -> dict[str, tuple[str, dict]]:
         """colour → (kind, {attr: plan words}) for each shape the instruction names, at most ``max_shapes``: from

@@ -166,7 +166,7 @@ def test_the_grammar_refuses_what_parse_plan_or_the_world_would():
     blue = " a big blue plain square at the right stays still. sand dotted background."
     assert walker.can_end(walker.walk(ahead + blue))
     # shapes the instruction names come before the background
-    named = g.walker("a red circle, and the yellow star moves up")
+    named = g.walker("a red circle moves right, and the yellow star moves up")
     assert named.walk(one + " sand") is None
     yellow = " a small yellow dotted star in the center moves up. gray dotted background."
     assert named.can_end(named.walk(one + yellow))
@@ -241,6 +241,21 @@ def test_the_motion_a_shape_s_own_clause_states_is_kept():
     assert toward.walk(" a small red plain circle at the left moves away") is None
     assert toward.walk(" a small red plain circle at the left moves toward the green") is None
     assert toward.walk(" a small red plain circle at the left moves toward the blue star.") is not None
+
+
+def test_shapes_a_rule_moves_take_a_motion_the_rule_names_or_stay_still():
+    g = PlanGrammar.load(UNDERSTANDING)
+    assert g.rule_motions("a red circle and a blue star. the one nearest the top gets larger") == {"grows"}
+    assert g.rule_motions("a red circle. if there are two shapes, the red circle moves up, otherwise it shrinks") \
+        == {"moves up", "shrinks"}
+    assert g.rule_motions("a red circle and a blue square; the red circle pushes the blue square") == set()
+    assert g.rule_motions("a red circle moves left and a blue star grows") == set()  # each shape's own motion
+    walker = g.walker("a red circle and a blue star at the top. the one nearest the top gets larger")
+    assert walker.walk(" a small red plain circle at the left moves up") is None
+    assert walker.walk(" a small red plain circle at the left stays still.") is not None
+    assert walker.walk(" a small red plain circle at the left grows.") is not None
+    free = g.walker("a red circle and a blue star; the red circle pushes the blue star")  # nothing implied
+    assert free.walk(" a small red plain circle at the left moves toward the blue star.") is not None
 
 
 def test_the_shipped_grammar_file_is_the_one_training_writes():
