@@ -168,12 +168,16 @@ def _phrasing_line(metrics: dict) -> str:
     lm, light = metrics.get("lm_phrasing"), metrics.get("light_phrasing")
     if not lm:
         return "not run (the LM knows the template language only)."
-    text = (f"the LM fine-tuned {lm['steps']} steps on rows a third template instructions, two thirds free "
-            f"phrasings (final loss "
+    first = metrics.get("lm_phrasing_round1")
+    text = (f"the LM fine-tuned {lm['steps']} steps"
+            + (f" (a second round, after a first of {first['steps']} steps on narrower wordings)" if first else "")
+            + " on rows a third template instructions, two thirds free phrasings (final loss "
             f"{lm.get('loss', float('nan')):.4f}), then light + connector {(light or {}).get('steps', '-')} steps with "
             "free phrasings beside the template instructions. Omitted size, texture, place and background get "
-            "the world's defaults (small, plain, center / left–right / three spread places, gray checked). Tokenizer "
-            "and text encoder are unchanged (new words are read from letter pieces), so the heavy generator is too.")
+            "the world's defaults (small, plain, center / left–right / three spread places, gray checked). The LM's "
+            "tokenizer reads clear synonyms as the world's word and has a piece per training word; the text encoder "
+            "is unchanged, so the heavy generator is too. Plans are decoded under the family's plan grammar "
+            "(understanding/plan_grammar.json), keeping what each shape's own words state (docs/plain_phrasing.md).")
     bench, old = metrics.get("phrasing_bench"), metrics.get("phrasing_bench_before")
     if bench:
         def pair(name, key, fmt):
