@@ -2,7 +2,8 @@
 
     python scripts/screenshots.py [--engine auto|embedded|fake] [--out docs/screenshots]
 
-States: empty, streaming (mid-render), storyboard (a draft and refines in the takes strip), compare (wipe).
+States: empty, plain (a plain-word instruction, its plan, an unknown word and what the family cannot draw as asked),
+streaming (mid-render), storyboard (a draft and refines in the takes strip), compare (wipe).
 "auto" uses the embedded mini family when it is installed, else the scripted engine (synthetic frames).
 Offscreen text needs fonts: apt-get install -y fonts-dejavu-core fontconfig.
 """
@@ -87,7 +88,15 @@ def main(argv=None) -> int:
     win.banner.dismiss()
     shot("empty")
 
-    # an instruction in the embedded world's language (its understanding LM knows nothing else)
+    if win.plan.isVisible():  # plain words, as people type them
+        win.prompt.set_text("Please show two red balls rolling to the left while a huge blue box with dots sits in "
+                            "the upper right corner under a white sky")
+        win.prompt.check_words()
+        win.plan.write.click()
+        wait_until(app, lambda: win.plan.write.isEnabled(), 300, "the plan")
+        shot("plain")
+
+    # an instruction in the embedded world's language
     prompt = ("a big red striped circle at the left. a small blue plain square at the right. gray checked background. "
               "the larger shape moves toward the smaller one.")
     win.prompt.set_text(prompt)
