@@ -251,13 +251,10 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     add_common_args(p)
     p.add_argument("--z-dim", type=int, default=None, help=f"latent channels (default {Z_DIM})")
-    p.add_argument("--texture-steps", type=int, default=None)
-    p.add_argument("--settle-steps", type=int, default=None)
     a = p.parse_args(argv)
     run = run_from_args(a)
-    for name, v in (("vae_z_dim", a.z_dim), ("vae_texture_steps", a.texture_steps), ("vae_settle_steps", a.settle_steps)):
-        if v is not None:
-            setattr(run.budget, name, v)
+    if a.z_dim is not None:
+        run.budget.vae_z_dim = a.z_dim
     run.save_meta()
     train(run)
 

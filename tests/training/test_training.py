@@ -509,7 +509,8 @@ def test_the_vae_takes_more_latent_channels_when_asked(tmp_path):
     x = torch.zeros(1, 3, 5, 32, 32)
     assert vae.encode(x).latent_dist.mode().shape == (1, 24, 2, 4, 4)
     assert make_vae(0).config.z_dim == 16
-    main(["--tiny", "--run", str(tmp_path / "run"), "--z-dim", "24", "--texture-steps", "0", "--settle-steps", "0"])
+    main(["--tiny", "--run", str(tmp_path / "run"), "--z-dim", "24", "--vae-texture-steps", "0",
+          "--vae-settle-steps", "0"])
     import json
 
     assert json.loads((tmp_path / "run" / "run.json").read_text())["budget"]["vae_z_dim"] == 24
