@@ -99,7 +99,16 @@ class PlanGrammar:
         path = Path(folder) / GRAMMAR_FILE
         if not path.is_file():
             return None
-        return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, ValueError) as e:
+            raise ValueError(f"{path} is not valid JSON ({e}); reinstall the family or delete this file") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{path} must hold a JSON object")
+        try:
+            return cls.from_dict(data)
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
 
     def stated(self, instruction: str) -> dict[str, tuple[str, dict]]:
         """colour → (kind, {"size"/"texture"/"place": plan words}) for each shape the instruction names, with what

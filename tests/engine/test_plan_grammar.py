@@ -296,3 +296,40 @@ def test_untrained_lms_of_either_kind_still_write_plans_that_parse(arch):
         plan = decode_plan(lm, tok, instruction, 48, grammar=grammar)
         _check_scene(plan)
         assert grammar.named_pairs(instruction).items() <= dict(_shapes(plan)).items()
+
+
+@pytest.mark.parametrize("damage", ["{bad json", "[1, 2]", '{"sizes": "big"}', "motion_phrases", "synonyms"])
+def test_a_damaged_grammar_file_is_refused_naming_the_file(tmp_path, damage):
+    data = json.loads((UNDERSTANDING / GRAMMAR_FILE).read_text())
+    if damage == "motion_phrases":
+        text = json.dumps(dict(data, motion_phrases={"flies": ["zooms"]}))
+    elif damage == "synonyms":
+        text = json.dumps(dict(data, synonyms={"ball": 3}))
+    else:
+        text = damage
+    (tmp_path / GRAMMAR_FILE).write_text(text)
+    with pytest.raises(ValueError, match=GRAMMAR_FILE):
+        PlanGrammar.load(tmp_path)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from(
+    "a the and , . ; red blue green yellow cyan magenta circle ball square box star triangle big huge tiny little "
+    "striped with dots spotted plain at in on top upper bottom lower left right center corner side moves goes up "
+    "down grows shrinks stays still does not move toward away from if otherwise every except only two three "
+    "bigger smaller of its".split()), max_size=30))
+def test_stated_words_never_leave_the_walker_without_a_plan(words):
+    """Any mix of the world's words: what is read as stated is kept, and the simplest plan that holds it parses."""
+    g = PlanGrammar.load(UNDERSTANDING)
+    instruction = " ".join(words)
+    plan = g.walker(instruction).complete("")
+    plan = g.walker(instruction).restate(plan.strip())
+    _check_scene(plan)
+    got = {s.colour: s for s in parse_plan(plan).shapes}
+    for colour, (kind, attrs) in g.stated(instruction).items():
+        assert got[colour].kind == kind
+        for attr in ("size", "texture"):
+            if attr in attrs:
+                assert getattr(got[colour], attr) == attrs[attr], (instruction, plan)
+        if "place" in attrs:
+            assert _POS[got[colour].slot] == attrs["place"], (instruction, plan)
