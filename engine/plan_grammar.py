@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,13 +109,10 @@ class PlanGrammar:
         except ValueError as e:
             raise ValueError(f"{path}: {e}") from None
 
-    def stated(self, instruction: str) -> dict[str, tuple[str, dict]]:
-        """colour → (kind, {"size"/"texture"/"place": plan words}) for each shape the instruction names, with what
-        its own words state (engine/stated_attributes.py)."""
-        from .stated_attributes import StatedReader
-
-        reader = self._cache.get("reader")
-        if reader is None:
+    def _reader(self):
+        """The engine.stated_attributes.StatedReader of this grammar's words (built once)."""
+        if "reader" not in self._cache:
+            from .stated_attributes import StatedReader
             from .stated_motion import MotionReader
 
             motions = None
@@ -124,24 +120,26 @@ class PlanGrammar:
                 motions = MotionReader(dict(self.motion_phrases), dict(self.motion_words),
                                        tuple(" ".join(m) for m in self.relative_motions),
                                        {w for p in self.places for w in p} - {"at", "in", "on", "the"})
-            reader = self._cache["reader"] = StatedReader(self.sizes, self.colours, self.textures, self.kinds,
-                                                          self.places, dict(self.synonyms), motions)
-        return reader.read(instruction, self.max_shapes)
+            self._cache["reader"] = StatedReader(self.sizes, self.colours, self.textures, self.kinds, self.places,
+                                                 dict(self.synonyms), motions)
+        return self._cache["reader"]
+
+    def stated(self, instruction: str) -> dict[str, tuple[str, dict]]:
+        """colour → (kind, {"size"/"texture"/"place"/"motion"/"target": plan words}) for each shape the instruction
+        names, with what its own words state (engine/stated_attributes.py)."""
+        return self._reader().read(instruction, self.max_shapes)
 
     def limits(self, instruction: str) -> list[str]:
         """What the instruction asks that no plan of this grammar holds, one sentence each (StatedReader.limits)."""
-        self.stated("")  # builds the reader
-        return self._cache["reader"].limits(instruction, self.max_shapes)
+        return self._reader().limits(instruction, self.max_shapes)
 
     def rule_motions(self, instruction: str) -> frozenset:
         """Motions the instruction's rules name (StatedReader.rule_motions)."""
-        self.stated("")  # builds the reader
-        return self._cache["reader"].rule_motions(instruction)
+        return self._reader().rule_motions(instruction)
 
     def colour_allowance(self, instruction: str) -> tuple[frozenset, int]:
         """(colours the instruction says, how many shapes it introduces without one); see StatedReader."""
-        self.stated("")  # builds the reader
-        return self._cache["reader"].colours_and_unnamed(instruction)
+        return self._reader().colours_and_unnamed(instruction)
 
     def named_pairs(self, instruction: str) -> dict[str, str]:
         """colour → kind for each shape the instruction names ("a big red striped circle", "the blue squares"):
@@ -164,7 +162,8 @@ class GrammarWalker:
 
     def __init__(self, grammar: PlanGrammar, required: dict | None = None, allowance: tuple | None = None,
                  rule_motions=frozenset()):
-        """required: colour → kind, or colour → (kind, {attr: value}) with the size/texture/place stated.
+        """required: colour → (kind, {attr: value}), each shape the instruction names with what it states
+        (PlanGrammar.stated).
         allowance: (colours said, shapes introduced without a colour): when colours were said, the plan's shapes
         take those colours and at most that many others. None: any colours.
         rule_motions: motions a rule names; a shape with no motion of its own stated takes one of them or stays
@@ -173,10 +172,7 @@ class GrammarWalker:
         colours, unnamed = allowance if allowance and allowance[0] else (frozenset(grammar.colours), 0)
         self.said, self.unnamed = frozenset(colours) | frozenset(required or {}), unnamed
         self.rule_motions = frozenset(tuple(m.split()) for m in rule_motions) | {("stays", "still")}
-        oblig = []
-        for colour, want in (required or {}).items():
-            kind, attrs = (want, {}) if isinstance(want, str) else want
-            oblig.append((colour, kind, tuple(sorted(attrs.items()))))
+        oblig = [(colour, kind, tuple(sorted(attrs.items()))) for colour, (kind, attrs) in (required or {}).items()]
         start: State = (S, (), (), None, None, tuple(sorted(oblig)))
         # a size is written before the colour it belongs to, so decoding cannot hold it: `restate` puts it right
         self.sizes = {c: dict(a)["size"] for c, _, a in oblig if "size" in dict(a)}
@@ -287,7 +283,8 @@ class GrammarWalker:
 
     def _finish(self, st: State, words: tuple, value: str) -> State:
         fld, _, shapes, cur, tc, oblig = st
-        nxt = {SIZE: COLOUR, TEXTURE: KIND, KIND: PLACE, PLACE: MOTION, TCOLOUR: TKIND, BGTEX: BGWORD, BGWORD: BGDOT, BGDOT: END}
+        nxt = {SIZE: COLOUR, TEXTURE: KIND, KIND: PLACE, PLACE: MOTION, TCOLOUR: TKIND, BGTEX: BGWORD,
+               BGWORD: BGDOT, BGDOT: END}
         if fld == S:
             return (SIZE if value == "a" else BGTEX, (), shapes, None, None, oblig)
         if fld == COLOUR:

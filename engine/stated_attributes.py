@@ -90,6 +90,15 @@ class StatedReader:
         self.places = {frozenset(w for w in p if w not in ("at", "in", "on", "the")): " ".join(p) for p in places}
         self.place_words = set().union(*self.places) if self.places else set()
 
+    def _past_adjectives(self, words: list[str], i: int, step: int) -> int:
+        """The index of the first word from ``i`` on (``step`` +1 or -1) that is not a size or a texture."""
+        while 0 <= i < len(words) and (words[i] in self.sizes or words[i] in self.textures):
+            i += step
+        return i
+
+    def _adjectives(self, words: list[str]) -> dict:
+        return {("size" if w in self.sizes else "texture"): w for w in words}
+
     def kind_of(self, word: str) -> str | None:
         return next((k for k in self.kinds if word in (k, k + "s", k + "es")), None)
 
@@ -126,17 +135,13 @@ class StatedReader:
         for i, w in enumerate(clause):
             if w not in self.colours:
                 continue
-            j, attrs = i + 1, {}
-            while j < len(clause) and (clause[j] in self.sizes or clause[j] in self.textures):
-                attrs["size" if clause[j] in self.sizes else "texture"] = clause[j]
-                j += 1
+            j = self._past_adjectives(clause, i + 1, 1)
             kind = self.kind_of(clause[j]) if j < len(clause) else None
             if kind is None:
                 continue
-            k = i - 1
-            while k >= 0 and (clause[k] in self.sizes or clause[k] in self.textures):
-                attrs.setdefault("size" if clause[k] in self.sizes else "texture", clause[k])
-                k -= 1
+            k = self._past_adjectives(clause, i - 1, -1)
+            # the words between colour and kind win over those before the colour
+            attrs = {**self._adjectives(clause[k + 1: i]), **self._adjectives(clause[i + 1: j])}
             end = j + 1
             if j + 1 < len(clause) and clause[j + 1] in self.textures:
                 attrs.setdefault("texture", clause[j + 1])
@@ -157,9 +162,7 @@ class StatedReader:
         for i, w in enumerate(words):
             if self.kind_of(w) is None:
                 continue
-            k = i - 1
-            while k >= 0 and (words[k] in self.sizes or words[k] in self.textures):
-                k -= 1
+            k = self._past_adjectives(words, i - 1, -1)
             det = words[k] if k >= 0 else ""
             if det not in self.colours:
                 unnamed += 1 if det in ("a", "an") else _number(det)
@@ -174,9 +177,7 @@ class StatedReader:
             n = _number(w)
             if n < 2:
                 continue
-            j = i + 1
-            while j < len(words) and (words[j] in self.sizes or words[j] in self.textures):
-                j += 1
+            j = self._past_adjectives(words, i + 1, 1)
             if j + 1 < len(words) and words[j] in self.colours and self.kind_of(words[j + 1]):
                 kind = self.kind_of(words[j + 1])
                 notes.append(f"Several {words[j]} {kind}s: this family draws one shape per colour, so the plan has "

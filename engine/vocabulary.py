@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .errors import ModelError
 from .models import FAMILY_FILE, ModelSpec, default_spec_sources, family_dir_of, inspect_source
+from .plan_grammar import GRAMMAR_FILE, PlanGrammar
 
 # A world tokenizer is small; a general language's (T5, Llama: 32k+) means the family reads any words.
 MAX_WORLD_VOCAB = 4096
@@ -106,8 +107,6 @@ def unknown_words(spec_or_family, instruction: str) -> list[str]:
 
 @lru_cache(maxsize=32)
 def _grammar(folder: str, stamp):
-    from .plan_grammar import PlanGrammar
-
     try:
         return PlanGrammar.load(Path(folder))
     except (OSError, ValueError):
@@ -121,7 +120,5 @@ def instruction_limits(spec_or_family, instruction: str) -> list[str]:
     if folder is None:
         return []
     understanding = folder / "understanding"
-    from .plan_grammar import GRAMMAR_FILE
-
     grammar = _grammar(str(understanding), _stamp(understanding / GRAMMAR_FILE))
     return grammar.limits(instruction) if grammar is not None else []
