@@ -60,6 +60,15 @@ EXAMPLES = (
 WORD_CHECK_MS = 250  # how long typing pauses before the unknown words are looked up again
 
 
+def _ask(checker: Callable[[str], list[str]] | None, text: str) -> list[str]:
+    """A checker's answer for ``text`` ([] for no checker or no text); a damaged family file gives no marks or
+    notes rather than an error while typing."""
+    try:
+        return list(checker(text)) if checker and text.strip() else []
+    except Exception:
+        return []
+
+
 class PromptEditor(QFrame):
     """Multi-line instruction with history, character budget, examples and an Advanced (negative prompt) section.
 
@@ -186,10 +195,7 @@ class PromptEditor(QFrame):
         """Underline the words the family does not know and tell them (unknownWords)."""
         self._word_timer.stop()
         text = self.text()
-        try:
-            unknown = list(self.word_checker(text)) if self.word_checker and text.strip() else []
-        except Exception:  # a damaged family file: no marks rather than an error while typing
-            unknown = []
+        unknown = _ask(self.word_checker, text)
         marks = []
         style = QTextCharFormat()
         style.setUnderlineStyle(QTextCharFormat.UnderlineStyle.WaveUnderline)
@@ -207,10 +213,7 @@ class PromptEditor(QFrame):
         if unknown != self.unknown:
             self.unknown = unknown
             self.unknownWords.emit(unknown)
-        try:
-            limits = list(self.limits_checker(text)) if self.limits_checker and text.strip() else []
-        except Exception:  # a damaged grammar file: no note rather than an error while typing
-            limits = []
+        limits = _ask(self.limits_checker, text)
         if limits != self.limits:
             self.limits = limits
             self.worldLimits.emit(limits)

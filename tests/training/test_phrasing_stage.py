@@ -63,3 +63,17 @@ def test_shipped_family_lists_its_vocabulary():
 
     cfg = json.loads((FAMILY_DIR / "lumos.json").read_text())
     assert cfg["vocabulary"] == sorted(KNOWN_WORDS)
+
+
+def test_noise_words_are_inserted_between_the_words_and_keep_them_in_order():
+    import numpy as np
+
+    from training.stage_phrasing import with_noise
+
+    rng = np.random.default_rng(0)
+    text = "a red circle moves left"
+    for _ in range(50):
+        noisy = with_noise(text, rng).split(" ")
+        assert 1 <= len(noisy) - 5 <= 4 and noisy[0] == "a"  # one or two entries ("little bit"), never first
+        it = iter(noisy)
+        assert all(w in it for w in text.split())  # the original words, in order
