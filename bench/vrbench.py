@@ -51,6 +51,7 @@ class Mode:
     switch_step: int | None = None
     light_lead: int = 0
     gamma_w: float | None = None
+    steps: int | None = None      # sampling steps, when not the family's (equal-compute comparisons)
 
 
 def modes(steps: int, handoffs=HANDOFFS, lead: int | None = None) -> list[Mode]:
@@ -108,7 +109,7 @@ class EngineGenerator:
         d = self.defaults
         return RenderRequest(
             prompt=prompt, mode=m.mode, handoff=m.handoff or 0.0, gamma_w=m.gamma_w,
-            upfb=UPFBParams(light_lead=m.light_lead), switch_step=m.switch_step, steps=int(d.get("steps", 20)),
+            upfb=UPFBParams(light_lead=m.light_lead), switch_step=m.switch_step, steps=m.steps or int(d.get("steps", 20)),
             num_frames=int(d.get("num_frames", 17)), width=int(d.get("width", 64)), height=int(d.get("height", 64)),
             seed=seed, guidance_light=float(d.get("guidance_light", 4.0)),
             guidance_heavy=float(d.get("guidance_heavy", 4.0)))

@@ -41,7 +41,8 @@ def light_text(recipe: dict | None) -> str:
     return "plan" if (recipe or RECIPE["light"]).get("text") == "plan" else "prompt"
 
 
-STAGES = ("text", "lm", "vae", "latents", "decoder", "light", "heavy", "lm_phrasing", "light_phrasing")
+STAGES = ("text", "lm", "vae", "latents", "decoder", "light", "heavy", "heavy_refine", "lm_phrasing",
+          "light_phrasing")
 
 
 def vae_folder(run) -> str:

@@ -34,7 +34,8 @@ from .stage_text import MAX_SEQUENCE_LENGTH, TEXT_DIM
 FLOW_SHIFT = 2.0
 NUM_QUERIES = 16
 COND_DROPOUT = 0.1
-LIGHT = dict(num_attention_heads=4, attention_head_dim=32, ffn_dim=512, num_layers=4)
+# Light ≈ 1/10 of heavy's parameters (0.52M vs 5.1M), as the paper's 1.3B vs 14B (issue 18; was 4 layers × 128, 1.24M).
+LIGHT = dict(num_attention_heads=3, attention_head_dim=32, ffn_dim=384, num_layers=3)
 HEAVY = dict(num_attention_heads=6, attention_head_dim=32, ffn_dim=768, num_layers=8)
 POSITION_GRID = (5, 4, 4)  # tokens: (17 − 1) / 4 + 1 latent frames, 64 / 8 / 2 rows and columns
 # Training recipe per generator: peak learning rate, batch size, and the extra loss weight of latent positions that

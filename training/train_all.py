@@ -6,8 +6,9 @@
 
 Stages, each also runnable alone and each skipped when its done.json exists (delete it to redo):
 text (tokenizer + UMT5 encoder) → lm (understanding LM), beside vae → latents (+ text embeddings) → decoder
-(the VAE's decoder tuned, encoder frozen) then light (+ connector), beside heavy → phrasing (LM, then light +
-connector, fine-tuned on free phrasings) → export (family folder + quick evaluation). Interrupt at any time; the same command resumes from the last checkpoint. Seeded; fp32; one thread
+(the VAE's decoder tuned, encoder frozen) then light (+ connector), beside heavy → heavy_refine (heavy continued,
+both cores) → phrasing (LM, then light + connector, fine-tuned on free phrasings) → export (family folder + quick
+evaluation). Interrupt at any time; the same command resumes from the last checkpoint. Seeded; fp32; one thread
 per process (--threads); the two independent pairs run side by side on two cores (--sequential runs every stage
 one after the other).
 """
@@ -18,7 +19,7 @@ import argparse
 from pathlib import Path
 
 from . import export as export_mod
-from . import stage_decoder, stage_gen, stage_lm, stage_phrasing, stage_text, stage_vae
+from . import stage_decoder, stage_gen, stage_handoff, stage_lm, stage_phrasing, stage_text, stage_vae
 from .common import BUDGET_FLAGS, FAMILY_DIR, REPO, Timer, add_common_args, log, run_from_args
 
 
@@ -75,6 +76,8 @@ def main(argv=None):
     stage_decoder.train(run)
     stage_gen.train(run, "light")
     stage_gen.train(run, "heavy")
+    # heavy continues alone (both cores when side by side): the larger share of compute (stage_handoff.py)
+    stage_handoff.refine_heavy(run, threads=2 if a.side_by_side else None)
     stage_phrasing.train(run)  # LM, then light + connector, fine-tuned on free phrasings
     out = a.out if a.out is not None else (None if a.tiny else FAMILY_DIR)
     if out is not None:

@@ -115,6 +115,22 @@ def test_the_full_budget_is_the_shipped_recipe():
     b, got = Budget(), json.loads((FAMILY / "training_metrics.json").read_text())
     assert got["vae"]["phases"] == {"base": b.vae_steps + b.vae_full_steps, "texture": b.vae_texture_steps,
                                     "settle": b.vae_settle_steps}
-    steps = {stage: got[stage]["steps"] for stage in ("text", "lm", "decoder", "light", "heavy")}
+    steps = {stage: got[stage]["steps"] for stage in ("text", "lm", "decoder", "light", "heavy", "heavy_refine")}
     assert steps == {"text": b.text_steps, "lm": b.lm_steps, "decoder": b.decoder_steps, "light": b.light_steps,
-                     "heavy": b.heavy_steps}
+                     "heavy": b.heavy_steps, "heavy_refine": b.heavy_refine_steps}
+
+
+def test_the_shipped_generators_mirror_the_papers_asymmetry():
+    """Issue 18: light is the recipe's LIGHT size and heavy ≈ 10× its parameters (the paper: 1.3B vs 14B)."""
+    from safetensors import safe_open
+
+    from training.stage_gen import HEAVY, LIGHT
+
+    def params(which):
+        with safe_open(FAMILY / which / "transformer" / "diffusion_pytorch_model.safetensors", "pt") as f:
+            return sum(int(np.prod(f.get_slice(k).get_shape())) for k in f.keys())
+
+    for which, size in (("light", LIGHT), ("heavy", HEAVY)):
+        cfg = json.loads((FAMILY / which / "transformer" / "config.json").read_text())
+        assert {k: cfg[k] for k in size} == size, which
+    assert 8 <= params("heavy") / params("light") <= 12

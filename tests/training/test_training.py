@@ -19,7 +19,7 @@ def tiny_run(tmp_path_factory):
 
 
 def test_every_stage_finishes_and_records_wall_time(tiny_run):
-    for stage in ("text", "lm", "vae", "latents", "decoder", "light", "heavy"):
+    for stage in ("text", "lm", "vae", "latents", "decoder", "light", "heavy", "heavy_refine"):
         info = json.loads((tiny_run / "run" / stage / "done.json").read_text())
         assert info["wall_s"] > 0
     metrics = json.loads((tiny_run / "run" / "metrics.json").read_text())
@@ -30,6 +30,34 @@ def test_budget_flags_reach_the_stage_trained_beside(tiny_run):
     heavy = json.loads((tiny_run / "run" / "heavy" / "done.json").read_text())
     light = json.loads((tiny_run / "run" / "light" / "done.json").read_text())
     assert heavy["steps"] == 4 and light["steps"] == 3
+
+
+def test_handoff_stage_rebuilds_the_generators_of_a_family(tiny_run, tmp_path):
+    """stage_handoff: a new light generator from scratch (LIGHT size) and the heavy one continued (in a child process
+    beside it), written into a copy of the family; the LM, text encoder and VAE stay; a rerun resumes (nothing redone)."""
+    import torch
+    from safetensors.torch import load_file
+
+    from training import stage_handoff
+    from training.stage_gen import HEAVY, LIGHT
+
+    src, out = tiny_run / "family", tmp_path / "family"
+    args = ["--tiny", "--run", str(tmp_path / "run"), "--from", str(src), "--out", str(out)]
+    stage_handoff.main(args)
+    light = json.loads((out / "light" / "transformer" / "config.json").read_text())
+    assert {k: light[k] for k in LIGHT} == LIGHT
+    heavy = json.loads((out / "heavy" / "transformer" / "config.json").read_text())
+    assert {k: heavy[k] for k in HEAVY} == HEAVY
+    weights = "heavy/transformer/diffusion_pytorch_model.safetensors"
+    before, after = load_file(src / weights), load_file(out / weights)
+    assert any(not torch.equal(before[k], after[k]) for k in before), "heavy was not trained further"
+    for same in ("understanding/lm/model.safetensors", "light/vae/diffusion_pytorch_model.safetensors"):
+        assert (src / same).read_bytes() == (out / same).read_bytes(), same
+    metrics = json.loads((out / "training_metrics.json").read_text())
+    assert metrics["heavy_refine"]["steps"] == 2 and metrics["light"]["params"] < metrics["heavy_refine"]["params"]
+    stamp = (tmp_path / "run" / "heavy_refine" / "done.json").stat().st_mtime
+    stage_handoff.main(args)
+    assert (tmp_path / "run" / "heavy_refine" / "done.json").stat().st_mtime == stamp
 
 
 @pytest.mark.parametrize("light_done", [True, False])

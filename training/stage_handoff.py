@@ -1,0 +1,108 @@
+"""Stage 8: the hand-off's asymmetry (issue 18). The paper's light generator is 1.3B and its heavy one 14B (≈ 11×), and
+the heavy one had far more training; ours were 1.24M and 5.1M parameters, and the heavy one drew no more detail.
+
+* **heavy_refine**: the heavy generator continues from its trained weights for ``Budget.heavy_refine_steps`` more steps
+  (a fresh cosine schedule at ``REFINE_LR``), so it gets the larger share of training compute.
+* the **light** generator (``stage_gen.LIGHT``, ≈ 1/10 of heavy) trains from scratch, then its phrasing fine-tune
+  (``stage_phrasing.train_light``) as in ``train_all``.
+
+Alone it rebuilds a shipped family's generators (the LM, text encoder and VAE stay)::
+
+    python -m training.stage_handoff --run training/runs/handoff --scenes 3000 --out training/runs/handoff/family
+
+(resumable; heavy_refine in a child process beside light, one thread each) and writes a whole candidate family to
+``--out``; the shipped one is replaced by hand, after the bench.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+from . import stage_gen, stage_phrasing
+from .common import FAMILY_DIR, REPO, add_common_args, log, run_from_args
+
+REFINE_LR = 3e-4  # half the heavy recipe's peak: it continues from trained weights
+
+
+def refine_heavy(run, threads: int | None = None) -> dict:
+    """Continue the heavy generator in run/export (resumable); `threads` once the light stage is done."""
+    return stage_gen.train(run, "heavy", {"lr": REFINE_LR}, threads_when_alone=threads, stage="heavy_refine",
+                           init=True, steps=run.budget.heavy_refine_steps)
+
+
+def mark_lm_from_family(run, family: Path) -> None:
+    """The seeded LM is already the family's phrasing LM: record its stage as done with the family's own numbers."""
+    if run.done("lm_phrasing"):
+        return
+    metrics = json.loads((Path(family) / "training_metrics.json").read_text())
+    run.mark_done("lm_phrasing", **(metrics.get("lm_phrasing") or {}), seeded_from=str(family))
+
+
+def install(run, family: Path, out: Path) -> Path:
+    """``family`` with the new light and heavy transformers and connector (built beside ``out``, then swapped in)."""
+    out = Path(out)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(family, tmp)
+    for sub in ("light/transformer", "heavy/transformer", "understanding/connector"):
+        shutil.rmtree(tmp / sub)
+        shutil.copytree(run.export / sub, tmp / sub)
+    mpath = tmp / "training_metrics.json"
+    metrics = json.loads(mpath.read_text())
+    metrics.update({s: run.done(s) for s in ("light", "light_phrasing", "heavy_refine")})
+    mpath.write_text(json.dumps(metrics, indent=2, default=float))
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    log.info("hand-off family written to %s", out)
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_args(p)
+    p.add_argument("--from", dest="family", type=Path, default=FAMILY_DIR, help="family to rebuild the generators of")
+    p.add_argument("--out", type=Path, default=None, help="write the new family here (a new folder)")
+    p.add_argument("--scenes", type=int, default=None, help="rendered training scenes (default: the budget's)")
+    p.add_argument("--light-steps", type=int, default=None)
+    p.add_argument("--refine-steps", type=int, default=None, help="heavy_refine steps (default: the budget's)")
+    p.add_argument("--only", choices=["heavy_refine", "light"], default=None,
+                   help="run one side only (the child process runs heavy_refine)")
+    a = p.parse_args(argv)
+    run = run_from_args(a)
+    for name, v in (("scenes", a.scenes), ("light_steps", a.light_steps), ("heavy_refine_steps", a.refine_steps)):
+        if v is not None:
+            setattr(run.budget, name, v)
+    run.save_meta()
+    stage_phrasing.seed_from_family(run, a.family)
+    stage_gen.build_latents(run)
+    if a.only == "heavy_refine":
+        return refine_heavy(run)
+    mark_lm_from_family(run, a.family)
+    child = None
+    if a.only is None and not run.done("heavy_refine"):
+        import subprocess
+        import sys
+
+        cmd = [sys.executable, "-m", "training.stage_handoff", "--only", "heavy_refine", "--run", str(run.root),
+               "--seed", str(run.seed), "--threads", "1", "--from", str(a.family)]
+        cmd += ["--tiny"] if a.tiny else ["--quick"] if a.quick else []
+        cmd += [f"--{k}={v}" for k, v in (("scenes", a.scenes), ("refine-steps", a.refine_steps)) if v is not None]
+        child = subprocess.Popen(cmd, cwd=REPO)
+    try:
+        stage_gen.train(run, "light")
+        stage_phrasing.train_light(run)
+    finally:
+        if child is not None and child.wait() != 0:
+            raise SystemExit(f"heavy_refine failed (exit {child.returncode}); rerun to resume")
+    if a.only is None:
+        refine_heavy(run)
+        if a.out is not None:
+            install(run, a.family, a.out)
+
+
+if __name__ == "__main__":
+    main()
