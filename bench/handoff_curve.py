@@ -192,6 +192,8 @@ def main(argv=None) -> int:
     p.add_argument("--ladder-scenes", type=int, default=12, help="explicit scenes for the detail ladder (0: skip)")
     p.add_argument("--out", type=Path, default=None, help="folder for handoff_curve.json / .md / .png")
     p.add_argument("--set-default", action="store_true", help="write the picked slider default to lumos.json")
+    p.add_argument("--only", nargs="+", default=None, metavar="MODE",
+                   help="only these modes (names as printed; light and heavy always run), for a first look")
     a = p.parse_args(argv)
     import torch
 
@@ -218,7 +220,8 @@ def main(argv=None) -> int:
     models = probe.engine.runtime.models
     ratio = sum(q.numel() for q in models.light.parameters()) / sum(q.numel() for q in models.heavy.parameters())
     probe.close()
-    mode_list = curve_modes(steps, ratio)
+    mode_list = [m for m in curve_modes(steps, ratio)
+                 if a.only is None or m.name in ("light", "heavy") or m.name in a.only]
     print(f"light / heavy parameters: {ratio:.3f} (heavy {1 / ratio:.1f}× light); {len(mode_list)} modes × "
           f"{len(items_for(a.per_category, a.seeds))} clips", flush=True)
     shares = [mode_list[i::a.jobs] for i in range(a.jobs)]

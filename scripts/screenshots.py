@@ -3,7 +3,7 @@
     python scripts/screenshots.py [--engine auto|embedded|fake] [--out docs/screenshots]
 
 States: empty, plain (a plain-word instruction, its plan, an unknown word and what the family cannot draw as asked),
-streaming (mid-render), storyboard (a draft and refines in the takes strip), compare (wipe).
+streaming (mid-render), refining (a refine at the default hand-off, mid-way), storyboard (a draft and refines in the takes strip), compare (wipe).
 "auto" uses the embedded mini family when it is installed, else the scripted engine (synthetic frames).
 Offscreen text needs fonts: apt-get install -y fonts-dejavu-core fontconfig.
 """
@@ -112,10 +112,15 @@ def main(argv=None) -> int:
     wait_until(app, lambda: len(win.project.takes) == 1 and win.watch_job is None, 600, "the draft")
     if use_fake:
         win.engine.step_delay = 0.02
-    for value in (0.35, win.handoff.slider.official / 100):  # a light touch, then the authors' default
+    # a full hand-off, then the family's default (its refine caught mid-way: the frames sharpening on screen)
+    for value in (1.0, win.handoff.slider.official / 100):
         win.handoff.slider.setValue(round(value * 100))
         win.handoff._fire()
         n = len(win.project.takes)
+        if value != 1.0:
+            wait_until(app, lambda: win.watch_job in win.jobs and win.jobs[win.watch_job].total
+                       and win.jobs[win.watch_job].step >= 3 * win.jobs[win.watch_job].total // 4, 300, "the refine")
+            shot("refining")
         wait_until(app, lambda: len(win.project.takes) > n and win.watch_job is None, 900, f"refine {value}")
     draft_id = win.project.takes[0].id
     win.show_take(win.project.takes[-1].id)
