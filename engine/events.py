@@ -40,7 +40,9 @@ class StepEvent(Event):
 
     phase: "draft" (light alone), "light lead" (UPFB's k0 prefix), "bridging" (UPFB), "heavy", "switch-light",
         "switch-heavy". w_t: the gate's light share at this step (1 = light only, 0 = heavy only).
-    preview: the current x0 estimate as RGB uint8 frames [F, h, w, 3] at latent resolution (None if disabled).
+    preview: the current x0 estimate as RGB uint8 frames [F, h, w, 3]: projected at latent resolution, or decoded at
+        pixel resolution where the decode budget allows (engine/decoded_preview.py). None: disabled, or keep showing
+        the last decoded frames.
     from_cache: true for steps resumed from the draft cache (not recomputed).
     """
 

@@ -14,6 +14,7 @@ import numpy as np
 from . import __version__
 from .conditioning import ConditioningMixin
 from .errors import Cancelled as CancelledError
+from .decoded_preview import DEFAULT_FRACTION, DecodePolicy
 from .errors import LumosError, OutOfMemory
 from .events import StepEvent, Take
 from .handoff import DEFAULT_FLOW_SHIFT, Resolved, resolve_request
@@ -37,8 +38,11 @@ def _digest(data: dict) -> str:
 class Runtime(ConditioningMixin):
     """Models + caches. Not thread-safe by itself: the Engine's single worker is its only caller for renders."""
 
-    def __init__(self, cache_bytes: int = 2 << 30, preview: bool = True, max_lead_fraction: float = 0.5):
+    def __init__(self, cache_bytes: int = 2 << 30, preview: bool = True, max_lead_fraction: float = 0.5,
+                 preview_decode: float = DEFAULT_FRACTION):
         """cache_bytes: budget for the draft and takes caches (host memory).
+        preview_decode: the share of a render's step time that step previews decoded to pixels may take
+            (engine/decoded_preview.py; 0: always the latent projection).
         max_lead_fraction: the longest light lead, as a share of the steps, that a refine can resume from the
             draft cache (each kept step costs a latent-sized snapshot and the scheduler's history).
         """
@@ -48,6 +52,7 @@ class Runtime(ConditioningMixin):
         self.models = None
         self.previewer = None
         self.preview_enabled = preview
+        self.decode_policy = DecodePolicy(preview_decode)
         # the draft cache gets most of the budget: its entries are many snapshots; takes are decoded frames
         self.draft_cache = ByteLRU(cache_bytes * 3 // 4)
         self.takes_cache = ByteLRU(cache_bytes // 4)
@@ -208,7 +213,9 @@ class Runtime(ConditioningMixin):
         latents = self._sample(req, resolved, plan, job_id=job_id, emit=emit, cancel_flag=cancel_flag)
         if cancel_flag is not None and cancel_flag.is_set():  # skip the decode
             raise CancelledError(req.steps)
+        decode_started = time.perf_counter()
         frames = self.decode(latents)
+        self.decode_policy.learn(self._clip_size(req), time.perf_counter() - decode_started)
         fps = int(self._require().defaults.get("fps", 16))
         elapsed = time.perf_counter() - started
         metadata = self.metadata(req, plan, resolved, fps, frames, elapsed)
@@ -345,11 +352,19 @@ class Runtime(ConditioningMixin):
             if recording is not None and i <= limit:
                 recording.add(x, sched)
 
+        budget = self.decode_policy.budget(self._clip_size(req), total)
+
         def after_step(i, plan_i, x, v, sched):
+            budget.step_done()
             preview = None
             if self.previewer is not None:
                 x0 = x.float() - float(sigmas[i]) * v.float()
-                preview = self.previewer(x0)
+                if budget.allows(i):
+                    decode_started = time.perf_counter()
+                    preview = self.decode(x0)
+                    budget.decoded(time.perf_counter() - decode_started)
+                elif not budget.decoded_any:  # once decoded, the player keeps those frames until the next decode
+                    preview = self.previewer(x0)
             t = float(scheduler.timesteps[i])
             if recording is not None and i < limit:
                 recording.previews.append(preview)
@@ -363,6 +378,11 @@ class Runtime(ConditioningMixin):
             self.draft_cache.put(prefix_key, recording, recording.nbytes())
 
         return latents
+
+    @staticmethod
+    def _clip_size(req: RenderRequest) -> tuple[int, int, int]:
+        """(frames, height, width) of the decoded clip, the key of a learnt decode cost."""
+        return int(req.num_frames), int(req.height), int(req.width)
 
     def _make_previewer(self):
         """The loaded models' latent -> RGB map, fitted on the light generator's own clips (cached per models)."""

@@ -243,16 +243,19 @@ def train(run, which: str, recipe: dict | None = None, threads_when_alone: int |
     timer = Timer()
     data = Data(run)
     cover = shape_cover(run)
-    model = make_transformer(LIGHT if which == "light" else HEAVY, run.seed + (1 if which == "light" else 2),
-                             positions=recipe["positions"])
+    if init:  # fine-tune: the exported generator, whatever its size (a family trained before LIGHT changed too)
+        from engine.positional_transformer import load_transformer
+
+        model = load_transformer(run.export / which / "transformer")
+    else:
+        model = make_transformer(LIGHT if which == "light" else HEAVY, run.seed + (1 if which == "light" else 2),
+                                 positions=recipe["positions"])
     cond = (LightCond(run, num_queries=recipe["queries"], self_layers=recipe["self_layers"]) if which == "light"
             else None)
     slots = SlotHeads(TEXT_DIM) if cond and recipe["slot_weight"] > 0 else None
-    if init:  # fine-tune: start from the exported generator and connector
-        from engine.positional_transformer import load_transformer
+    if init:  # fine-tune: start from the exported connector too
         from engine.understanding import Connector
 
-        model.load_state_dict(load_transformer(run.export / which / "transformer").state_dict())
         if cond:
             cond.connector.load_state_dict(Connector.from_pretrained(run.export / "understanding" / "connector")
                                            .state_dict())

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from pathlib import Path
 
 from . import stage_gen, stage_phrasing
-from .common import FAMILY_DIR, REPO, add_common_args, log, run_from_args
+from .common import FAMILY_DIR, REPO, add_common_args, run_from_args
+from .family_parts import install_parts
 
 REFINE_LR = 3e-4  # half the heavy recipe's peak: it continues from trained weights
 
@@ -41,23 +41,20 @@ def mark_lm_from_family(run, family: Path) -> None:
     run.mark_done("lm_phrasing", **(metrics.get("lm_phrasing") or {}), seeded_from=str(family))
 
 
-def install(run, family: Path, out: Path) -> Path:
-    """``family`` with the new light and heavy transformers and connector (built beside ``out``, then swapped in)."""
-    out = Path(out)
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(family, tmp)
-    for sub in ("light/transformer", "heavy/transformer", "understanding/connector"):
-        shutil.rmtree(tmp / sub)
-        shutil.copytree(run.export / sub, tmp / sub)
-    mpath = tmp / "training_metrics.json"
-    metrics = json.loads(mpath.read_text())
-    metrics.update({s: run.done(s) for s in ("light", "light_phrasing", "heavy_refine")})
-    mpath.write_text(json.dumps(metrics, indent=2, default=float))
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
-    log.info("hand-off family written to %s", out)
+def install(run, family: Path, out: Path, eval_per_category: int = 2) -> Path:
+    """``family`` with the new light and heavy transformers and connector (built beside ``out``, then swapped in),
+    its quick evaluation and model card redone for them."""
+    from engine.atomic_files import atomic_write_text
+
+    from .export import quick_eval, write_card
+
+    out = install_parts(run, family, out, ("light/transformer", "heavy/transformer", "understanding/connector"),
+                        ("light", "light_phrasing", "heavy_refine"))
+    metrics = json.loads((out / "training_metrics.json").read_text())
+    if eval_per_category:
+        metrics["quick_eval"] = quick_eval(out, eval_per_category)
+    atomic_write_text(out / "training_metrics.json", json.dumps(metrics, indent=2, default=float))
+    write_card(run, out, metrics)
     return out
 
 
@@ -101,7 +98,7 @@ def main(argv=None):
     if a.only is None:
         refine_heavy(run)
         if a.out is not None:
-            install(run, a.family, a.out)
+            install(run, a.family, a.out, 0 if a.tiny else 2)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from miniworld.phrasing import KNOWN_WORDS, phrase, sample_phrased
 
 from .common import FAMILY_DIR, Timer, add_common_args, load_ckpt, log, lr_at, run_from_args, save_ckpt
 from .data import CATEGORY_P, draw_examples, scene_examples
+from .family_parts import install_parts
 from .grammar_file import write_grammar
 
 LM_LR = 1e-3          # fine-tune peak (the LM trained from scratch at 2e-3; new words need more than 5e-4)
@@ -187,26 +188,12 @@ def train(run) -> dict:
 def install(run, family: Path, out: Path) -> Path:
     """A whole family at ``out``: ``family`` with the fine-tuned LM, connector and light transformer, its
     vocabulary in lumos.json and the phrasing stages in training_metrics.json (built beside, then swapped in)."""
-    out = Path(out)
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(family, tmp)
-    for sub in ("understanding/lm", "understanding/connector"):
-        shutil.rmtree(tmp / sub)
-        shutil.copytree(run.export / sub, tmp / sub)
-    shutil.rmtree(tmp / "light" / "transformer")
-    shutil.copytree(run.export / "light" / "transformer", tmp / "light" / "transformer")
-    write_vocabulary(tmp)
-    write_grammar(tmp / "understanding")
-    mpath = tmp / "training_metrics.json"
-    metrics = json.loads(mpath.read_text()) if mpath.exists() else {}
-    metrics.update({s: run.done(s) for s in ("lm_phrasing", "light_phrasing")})
-    mpath.write_text(json.dumps(metrics, indent=2, default=float))
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
-    log.info("phrasing family written to %s", out)
-    return out
+    def finish(folder: Path) -> None:
+        write_vocabulary(folder)
+        write_grammar(folder / "understanding")
+
+    return install_parts(run, family, out, ("understanding/lm", "understanding/connector", "light/transformer"),
+                         ("lm_phrasing", "light_phrasing"), finish)
 
 
 def write_vocabulary(family: Path) -> None:
