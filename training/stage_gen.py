@@ -32,6 +32,7 @@ from .slot_labels import SlotHeads, batch_labels
 from .stage_text import MAX_SEQUENCE_LENGTH, TEXT_DIM
 
 FLOW_SHIFT = 2.0
+LOW_NOISE_MAX = 0.35  # recipe "low_noise_share": that share of samples draws σ uniformly below this
 NUM_QUERIES = 16
 COND_DROPOUT = 0.1
 # Light ≈ 1/10 of heavy's parameters (0.52M vs 5.1M), as the paper's 1.3B vs 14B (issue 18; was 4 layers × 128, 1.24M).
@@ -149,6 +150,16 @@ class Data:
 def sample_sigmas(n: int, g: torch.Generator) -> torch.Tensor:
     u = torch.rand(n, generator=g)
     return FLOW_SHIFT * u / (1 + (FLOW_SHIFT - 1) * u)
+
+
+def draw_sigmas(n: int, g: torch.Generator, recipe: dict, step: int) -> torch.Tensor:
+    """`sample_sigmas`, with recipe "low_noise_share" of them drawn uniformly below LOW_NOISE_MAX from step
+    "low_noise_from" on: low noise is where texture is decided (the refiner's job; stage_handoff.py)."""
+    sig = sample_sigmas(n, g)
+    if recipe.get("low_noise_share") and step >= recipe.get("low_noise_from", 0):
+        low = torch.rand(n, generator=g) < recipe["low_noise_share"]
+        sig = torch.where(low, torch.rand(n, generator=g) * LOW_NOISE_MAX, sig)
+    return sig
 
 
 class LightCond:
@@ -299,7 +310,7 @@ def train(run, which: str, recipe: dict | None = None, threads_when_alone: int |
         text = data.text([p[1] if cond and recipe["text"] == "plan" else p[0] for p in pairs])
         semantic = cond.context(pairs) if cond else None
         ctx = torch.cat([text, semantic], 1) if cond else text
-        sig = sample_sigmas(bs, g)
+        sig = draw_sigmas(bs, g, recipe, step)
         noise = torch.randn(x0.shape, generator=g)
         s = sig.view(-1, 1, 1, 1, 1)
         xt = (1 - s) * x0 + s * noise

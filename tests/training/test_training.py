@@ -544,3 +544,21 @@ def test_the_vae_takes_more_latent_channels_when_asked(tmp_path):
     assert json.loads((tmp_path / "run" / "run.json").read_text())["budget"]["vae_z_dim"] == 24
     saved = json.loads((tmp_path / "run" / "export" / "vae" / "config.json").read_text())
     assert saved["z_dim"] == 24 and len(saved["latents_mean"]) == 24
+
+
+def test_refine_draws_low_noise_only_from_its_step_on():
+    """heavy_refine's recipe: from "low_noise_from" on, "low_noise_share" of the σ are uniform below LOW_NOISE_MAX;
+    before it (and without the recipe keys) the draw is the base one, the same random stream."""
+    import torch
+
+    from training.stage_gen import LOW_NOISE_MAX, draw_sigmas, sample_sigmas
+
+    recipe = {"low_noise_share": 0.5, "low_noise_from": 100}
+    base = sample_sigmas(4000, torch.Generator().manual_seed(0))
+    assert torch.equal(draw_sigmas(4000, torch.Generator().manual_seed(0), recipe, 99), base)
+    assert torch.equal(draw_sigmas(4000, torch.Generator().manual_seed(0), {}, 500), base)
+    late = draw_sigmas(4000, torch.Generator().manual_seed(0), recipe, 100)
+    share_low = float((late < 0.3).float().mean())
+    assert abs(float((base < 0.3).float().mean()) - 0.176) < 0.03  # the shifted draw: ~18 % below 0.3
+    assert abs(share_low - (0.5 * 0.3 / LOW_NOISE_MAX + 0.5 * 0.176)) < 0.03
+    assert bool(((late >= 0) & (late <= 1)).all())
