@@ -314,6 +314,7 @@ class Runtime(ConditioningMixin):
 
         models = self._require()
         started = time.perf_counter()
+        listening = emit is not None  # decoded previews only for someone who sees them
         emit = emit or (lambda event: None)
 
         def check_cancel(step: int | None) -> None:
@@ -359,7 +360,7 @@ class Runtime(ConditioningMixin):
             preview = None
             if self.previewer is not None:
                 x0 = x.float() - float(sigmas[i]) * v.float()
-                if budget.allows(i):
+                if listening and budget.allows(i):
                     decode_started = time.perf_counter()
                     preview = self.decode(x0)
                     budget.decoded(time.perf_counter() - decode_started)

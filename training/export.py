@@ -298,12 +298,11 @@ docs/vrbench.md.
 
 - Only the mini world: its shapes, colours, textures, places and motions, at 64×64×17 (8 fps). Anything else in a
   prompt is outside what these models know; the tokenizer spells unknown words letter by letter.
-- Small and trained for about 3 hours on 2 CPU cores: the numbers above and in docs/vrbench.md are what it does, not
+- Small and trained for about 5 hours on 2 CPU cores: the numbers above and in docs/vrbench.md are what it does, not
   what the real Wan pair does. Shapes come out in the named colours, mostly at the named places; motions and reasoning
-  instructions fail more often, and the heavy generator, with fewer training samples than the light one, is at most
-  slightly sharper (on explicit instructions). Its detail is also capped by the shared VAE: the ground truth itself,
-  encoded and decoded, scores about as much detail as the light generator (`python -m bench.vrbench` reports this
-  round trip). A linear probe (`scripts/text_binding_probe.py`) finds a shape's colour in the shared text encoder's
+  instructions fail more often. How much more correct detail the heavy generator draws than the light one, and what
+  the hand-off keeps of each, is measured by `python -m bench.handoff_curve` (docs/handoff.md); both are capped by
+  the shared VAE, whose round trip of the ground truth the same bench reports. A linear probe (`scripts/text_binding_probe.py`) finds a shape's colour in the shared text encoder's
   state at its place words (and the place at its colour word) on every held-out shape; the connector's bidirectional
   layer and slot supervision bind the LM's states, and the plan's text tokens carry the rest. A wrong plan from the LM
   means a wrong clip: edit the plan.

@@ -97,6 +97,11 @@ def test_refine_previews_are_decoded_once_the_cost_is_known_and_the_take_is_unch
     # the step's decoded x0 estimate sharpens towards the take: the second-to-last is closer than the first
     err = [np.abs(p.astype(float) - take.frames.astype(float)).mean() for p in decoded]
     assert err[-1] < err[0]
+    calls = []
+    decode = generous.decode
+    generous.decode = lambda latents: calls.append(1) or decode(latents)
+    generous.render(_request(generous, seed=5))  # nobody listening: no preview is decoded, only the take
+    assert len(calls) == 1
     never.render(_request(never), emit=plain.append)
     reference = never.render(_request(never, seed=4), emit=plain.append)
     assert all(e.preview.shape[1:3] == (8, 8) for e in plain)  # share 0: always projected
