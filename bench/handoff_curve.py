@@ -69,7 +69,8 @@ class Point:
     def row(self) -> dict:
         return {"mode": self.mode.name, "kind": self.mode.mode, "handoff": self.mode.handoff,
                 "switch_step": self.mode.switch_step, "steps": self.mode.steps, "cost": self.cost,
-                "reasoning": self.reasoning, "detail": self.detail, "seconds": self.seconds}
+                "reasoning": self.reasoning, "detail": self.detail, "seconds": self.seconds,
+                "reasoning_clips": self.reasoning_clips, "detail_clips": self.detail_clips}
 
 
 def compute_cost(m: Mode, steps: int, ratio: float, flow_shift: float) -> float:
@@ -159,13 +160,17 @@ def targets(points: list[Point]) -> dict:
 
 
 def pick_default(light: Point, heavy: Point, upfb: list[Point], best: Point | None) -> float | None:
-    """The slider default: the most detailed UPFB point that meets both targets; else the one closest to them
-    (the larger of its two shortfalls, relative to the targets, smallest)."""
+    """The slider default: the most detailed UPFB point that meets both targets; else the most detailed one that keeps
+    95 % of light's reasoning (a default must not give up instruction following for detail it cannot reach); else
+    the one closest to both targets (the larger of its two shortfalls, relative to the targets, smallest)."""
     if best is not None:
         return best.mode.handoff
     gain = heavy.detail - light.detail
     if not upfb or gain <= 0:
         return None
+    keep = [p for p in upfb if p.reasoning >= KEEP_REASONING * light.reasoning]
+    if keep:
+        return max(keep, key=lambda p: (p.detail, -p.mode.handoff)).mode.handoff
 
     def shortfall(p):
         keep = max(0.0, KEEP_REASONING * light.reasoning - p.reasoning) / max(light.reasoning, 1e-9)

@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 SCALE = 4   # whole frame: 64 px → 256 px
-ZOOM = 8    # detail crop: 24 px → 192 px
-CROP = 24
+ZOOM = 8
+CROP = 32  # detail crop: 32 px → 256 px
 
 
 def label(img: np.ndarray, text: str) -> np.ndarray:

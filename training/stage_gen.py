@@ -255,9 +255,12 @@ def train(run, which: str, recipe: dict | None = None, threads_when_alone: int |
     data = Data(run)
     cover = shape_cover(run)
     if init:  # fine-tune: the exported generator, whatever its size (a family trained before LIGHT changed too)
-        from engine.positional_transformer import load_transformer
+        from engine.positional_transformer import PositionalWanTransformer3DModel, load_transformer
 
-        model = load_transformer(run.export / which / "transformer")
+        trained = load_transformer(run.export / which / "transformer")
+        model = make_transformer({k: trained.config[k] for k in LIGHT},
+                                 positions=isinstance(trained, PositionalWanTransformer3DModel))
+        model.load_state_dict(trained.state_dict())  # a fresh config: no local path recorded in the shipped one
     else:
         model = make_transformer(LIGHT if which == "light" else HEAVY, run.seed + (1 if which == "light" else 2),
                                  positions=recipe["positions"])

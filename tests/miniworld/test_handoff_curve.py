@@ -61,11 +61,15 @@ def test_targets_fail_when_heavy_draws_no_more_detail():
     assert t["default_handoff"] is None  # nothing to trade: no default picked from noise
 
 
-def test_default_is_the_nearest_point_when_none_meets_both():
+def test_default_keeps_reasoning_when_none_meets_both():
     light, heavy = _point("light", "light", 0.9, 0.6), _point("heavy", "heavy", 0.5, 0.7)
-    far = _point("upfb s=0.2", "upfb", 0.9, 0.61, handoff=0.2)    # keeps reasoning, little detail
-    near = _point("upfb s=0.6", "upfb", 0.84, 0.68, handoff=0.6)  # slightly short on both
-    assert pick_default(light, heavy, [far, near], None) == 0.6
+    keeps = _point("upfb s=0.2", "upfb", 0.9, 0.61, handoff=0.2)     # keeps reasoning, little detail
+    trades = _point("upfb s=0.6", "upfb", 0.80, 0.68, handoff=0.6)   # detail bought with reasoning
+    assert pick_default(light, heavy, [keeps, trades], None) == 0.2
+    # none keeps 95 %: the point closest to both targets
+    near = _point("upfb s=0.6", "upfb", 0.84, 0.68, handoff=0.6)
+    far = _point("upfb s=0.9", "upfb", 0.6, 0.70, handoff=0.9)
+    assert pick_default(light, heavy, [near, far], None) == 0.6
 
 
 def test_plot_writes_a_png(tmp_path):
