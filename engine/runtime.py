@@ -14,7 +14,7 @@ import numpy as np
 from . import __version__
 from .conditioning import ConditioningMixin
 from .errors import Cancelled as CancelledError
-from .decoded_preview import DEFAULT_FRACTION, DecodePolicy
+from .decoded_preview import DEFAULT_FRACTION, SMALL_VAE_PARAMETERS, DecodePolicy
 from .errors import LumosError, OutOfMemory
 from .events import StepEvent, Take
 from .handoff import DEFAULT_FLOW_SHIFT, Resolved, resolve_request
@@ -88,6 +88,8 @@ class Runtime(ConditioningMixin):
         self.models = models
         self.limits = model_limits(models)
         self.previewer = self._make_previewer() if self.preview_enabled else None
+        if self.previewer is not None:
+            self._time_small_decode()
         self.draft_cache.clear()
         self.takes_cache.clear()
         self._text_cache.clear()
@@ -379,6 +381,23 @@ class Runtime(ConditioningMixin):
             self.draft_cache.put(prefix_key, recording, recording.nbytes())
 
         return latents
+
+    def _time_small_decode(self) -> None:
+        """A small VAE (the embedded family's) is timed once at its default clip size, so the first draft's previews
+        can already be decoded; a large one (Wan's: seconds a decode) learns its cost from the first take instead."""
+        import torch
+
+        models = self._require()
+        if sum(p.numel() for p in models.vae.parameters()) > SMALL_VAE_PARAMETERS or self.decode_policy.fraction <= 0:
+            return
+        d = models.defaults
+        size = (int(d.get("num_frames", 17)), int(d.get("height", 64)), int(d.get("width", 64)))
+        c, spatial = int(models.vae.config.z_dim), int(models.vae.config.scale_factor_spatial)
+        frames = (size[0] - 1) // int(models.vae.config.scale_factor_temporal) + 1
+        zeros = torch.zeros(1, c, frames, size[1] // spatial, size[2] // spatial, device=models.device)
+        started = time.perf_counter()
+        self.decode(zeros)
+        self.decode_policy.learn(size, time.perf_counter() - started)
 
     @staticmethod
     def _clip_size(req: RenderRequest) -> tuple[int, int, int]:

@@ -83,12 +83,26 @@ def _request(rt, seed=3):
                          guidance_heavy=d["guidance_heavy"])
 
 
-def test_refine_previews_are_decoded_once_the_cost_is_known_and_the_take_is_unchanged(family):
+def test_a_large_vae_learns_its_cost_from_the_first_take(family, monkeypatch):
+    import engine.runtime
+
+    monkeypatch.setattr(engine.runtime, "SMALL_VAE_PARAMETERS", 0)  # as if the VAE were Wan's
+    rt = _runtime(1e6)
+    assert rt.decode_policy.cost == {}
+    first, second = [], []
+    rt.render(_request(rt), emit=first.append)
+    assert all(e.preview.shape[1:3] == (8, 8) for e in first)  # cost unknown: projected at latent resolution
+    rt.render(_request(rt, seed=4), emit=second.append)
+    assert second[0].preview.shape[1:3] == (64, 64)
+
+
+def test_refine_previews_are_decoded_and_the_take_is_unchanged(family):
     generous, never = _runtime(1e6), _runtime(0.0)
+    assert list(generous.decode_policy.cost) == [(17, 64, 64)]  # the small VAE was timed at load
     first, second, plain = [], [], []
     req = _request(generous)
     generous.render(req, emit=first.append)
-    assert all(e.preview.shape[1:3] == (8, 8) for e in first)  # cost unknown: projected at latent resolution
+    assert first[0].preview.shape[1:3] == (64, 64)  # decoded from the first draft on
     again = _request(generous, seed=4)  # another seed: not the takes cache
     take = generous.render(again, emit=second.append)
     decoded = [e.preview for e in second[:-1]]
@@ -111,7 +125,6 @@ def test_refine_previews_are_decoded_once_the_cost_is_known_and_the_take_is_unch
 def test_after_a_decoded_preview_the_player_keeps_it(family):
     """A tight share: a decoded step is followed by steps without a preview (None), never by a projected one."""
     rt = _runtime(1e6)
-    rt.render(_request(rt))
     events = []
     original = rt.decode_policy.budget
 

@@ -150,7 +150,7 @@ def family_drafts():
 
     if not embedded_family_available():
         pytest.skip("no embedded family")
-    rt = Runtime(cache_bytes=32 << 20)
+    rt = Runtime(cache_bytes=32 << 20, preview_decode=0.0)  # the projected map is what these tests measure
     rt.load(None)
     d = rt.models.defaults
     fitted = rt.previewer
