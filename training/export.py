@@ -316,6 +316,17 @@ docs/vrbench.md.
     atomic_write_text(out / "MODEL_CARD.md", text)
 
 
+def record_metrics(run, family: Path, updates: dict) -> dict:
+    """Merge `updates` into a family's training_metrics.json (atomic) and rewrite its MODEL_CARD.md from them."""
+    family = Path(family)
+    path = family / "training_metrics.json"
+    metrics = json.loads(path.read_text()) if path.exists() else {}
+    metrics.update(updates)
+    atomic_write_text(path, json.dumps(metrics, indent=2, default=float))
+    write_card(run, family, metrics)
+    return metrics
+
+
 def export(run, out: Path = FAMILY_DIR, eval_per_category: int = 2, snapshot: bool = False) -> dict:
     """snapshot: export unfinished generator stages from their last checkpoints (marked partial in the metrics)."""
     from .stage_gen import snapshot as take_snapshot

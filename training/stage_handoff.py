@@ -51,17 +51,11 @@ def mark_lm_from_family(run, family: Path) -> None:
 def install(run, family: Path, out: Path, eval_per_category: int = 2) -> Path:
     """``family`` with the new light and heavy transformers and connector (built beside ``out``, then swapped in),
     its quick evaluation and model card redone for them."""
-    from engine.atomic_files import atomic_write_text
-
-    from .export import quick_eval, write_card
+    from .export import quick_eval, record_metrics
 
     out = install_parts(run, family, out, ("light/transformer", "heavy/transformer", "understanding/connector"),
                         ("light", "light_phrasing", "heavy_refine"))
-    metrics = json.loads((out / "training_metrics.json").read_text())
-    if eval_per_category:
-        metrics["quick_eval"] = quick_eval(out, eval_per_category)
-    atomic_write_text(out / "training_metrics.json", json.dumps(metrics, indent=2, default=float))
-    write_card(run, out, metrics)
+    record_metrics(run, out, {"quick_eval": quick_eval(out, eval_per_category)} if eval_per_category else {})
     return out
 
 

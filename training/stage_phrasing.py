@@ -209,23 +209,17 @@ def write_vocabulary(family: Path) -> None:
 def record_bench(run, family: Path, after: Path, before: Path | None = None) -> dict:
     """Put `bench.vrbench_phrasing` reports (this family's, and the family it was fine-tuned from) into the family's
     training_metrics.json and rewrite its MODEL_CARD.md from them."""
-    from engine.atomic_files import atomic_write_text
-
-    from .export import write_card
+    from .export import record_metrics
 
     def brief(path):
         rep = json.loads(Path(path).read_text())
         keys = ("instructions", "parse", "honour", "honour_by_category", "instruction", "instruction_by_category")
         return {name: {k: rep[name][k] for k in keys if k in rep[name]} for name in ("template", "heldout")}
 
-    family = Path(family)
-    metrics = json.loads((family / "training_metrics.json").read_text())
-    metrics["phrasing_bench"] = brief(after)
+    updates = {"phrasing_bench": brief(after)}
     if before is not None:
-        metrics["phrasing_bench_before"] = brief(before)
-    atomic_write_text(family / "training_metrics.json", json.dumps(metrics, indent=2, default=float))
-    write_card(run, family, metrics)
-    return metrics
+        updates["phrasing_bench_before"] = brief(before)
+    return record_metrics(run, family, updates)
 
 
 def main(argv=None):
