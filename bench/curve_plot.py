@@ -10,6 +10,7 @@ import numpy as np
 UPFB = (200, 60, 30)
 SWITCH = (30, 120, 220)
 ENDS = (40, 40, 40)
+LEAD = (150, 60, 170)
 
 
 def plot_curve(points, ceiling: float, path: Path, size=(900, 600)) -> None:
@@ -49,7 +50,10 @@ def plot_curve(points, ceiling: float, path: Path, size=(900, 600)) -> None:
             cv2.circle(img, (X(p.detail), Y(p.reasoning)), 5, colour, -1, cv2.LINE_AA)
             cv2.putText(img, label_of(p), (X(p.detail) + 6, Y(p.reasoning) - 6), font, 0.35, colour, 1, cv2.LINE_AA)
 
-    upfb = sorted((p for p in points if p.mode.mode == "upfb"), key=lambda p: p.mode.handoff)
+    upfb = sorted((p for p in points if p.mode.mode == "upfb" and not p.mode.light_lead), key=lambda p: p.mode.handoff)
+    led = sorted((p for p in points if p.mode.mode == "upfb" and p.mode.light_lead), key=lambda p: p.mode.handoff)
+    if led:
+        curve(led, LEAD, lambda p: f"s={p.mode.handoff:.1f}")
     switch = sorted((p for p in points if p.mode.mode == "switch"), key=lambda p: -p.mode.switch_step / p.mode.steps)
     curve(upfb, UPFB, lambda p: f"s={p.mode.handoff:.1f}")
     curve(switch, SWITCH, lambda p: f"{p.mode.switch_step}/{p.mode.steps}")
@@ -61,6 +65,8 @@ def plot_curve(points, ceiling: float, path: Path, size=(900, 600)) -> None:
             cv2.drawMarker(img, (X(p.detail), Y(p.reasoning)), SWITCH, cv2.MARKER_DIAMOND, 12, 2)
     legend = [("UPFB over the slider s", UPFB), ("hard switch, light steps / all (UPFB's compute)", SWITCH),
               ("heavy alone at UPFB's compute (diamond)", SWITCH)]
+    if led:
+        legend.append((f"UPFB with a {led[0].mode.light_lead}-step light lead", LEAD))
     for k, (text, colour) in enumerate(legend):
         yy = y0 + 12 + 22 * k
         cv2.line(img, (x1 + 10, yy), (x1 + 30, yy), colour, 2)

@@ -80,15 +80,18 @@ def compute_cost(m: Mode, steps: int, ratio: float, flow_shift: float) -> float:
 
     n = m.steps or steps
     gamma = handoff_to_gamma_w(m.handoff or 0.0, flow_shift) if m.mode == "upfb" else 0.0
-    settings = SamplerSettings(m.mode, gamma_w=gamma, switch_step=m.switch_step or 0)
+    settings = SamplerSettings(m.mode, gamma_w=gamma, switch_step=m.switch_step or 0, light_lead=m.light_lead)
     plans = [plan_step(settings, i, t) for i, t in enumerate(flow_timesteps(n, flow_shift))]
     return float(sum(ratio * p.run_light + p.run_heavy for p in plans))
 
 
-def curve_modes(steps: int, ratio: float) -> list[Mode]:
-    """light, heavy, UPFB over HANDOFFS, and heavy / switches given UPFB's compute."""
+def curve_modes(steps: int, ratio: float, lead: int = 0) -> list[Mode]:
+    """light, heavy, UPFB over HANDOFFS (and with a `lead`-step light lead, UPFB's own extension, when given), and
+    heavy / switches given UPFB's compute."""
     out = [Mode("light", "light"), Mode("heavy", "heavy")]
     out += [Mode(f"upfb s={s:.1f}", "upfb", handoff=s) for s in HANDOFFS]
+    if lead:
+        out += [Mode(f"upfb s={s:.1f} lead{lead}", "upfb", handoff=s, light_lead=lead) for s in HANDOFFS]
     budget = steps * (1 + ratio)
     out.append(Mode(f"heavy {round(budget)} steps", "heavy", steps=round(budget)))
     for f in SWITCH_FRACTIONS:
@@ -155,7 +158,8 @@ def targets(points: list[Point]) -> dict:
         "upfb_dominated_by_switch": {p.mode.name: dominated(p, switches) for p in upfb},
         "upfb_not_dominated": any(not dominated(p, switches) for p in upfb)
         and (best is None or not dominated(best, switches)),
-        "default_handoff": pick_default(light, heavy, upfb, best),
+        "default_handoff": pick_default(light, heavy, [p for p in upfb if not p.mode.light_lead],
+                                       best if best is not None and not best.mode.light_lead else None),
     }
 
 
@@ -197,6 +201,7 @@ def main(argv=None) -> int:
     p.add_argument("--ladder-scenes", type=int, default=12, help="explicit scenes for the detail ladder (0: skip)")
     p.add_argument("--out", type=Path, default=None, help="folder for handoff_curve.json / .md / .png")
     p.add_argument("--set-default", action="store_true", help="write the picked slider default to lumos.json")
+    p.add_argument("--lead", type=int, default=0, help="also UPFB with this many light-lead steps (0: none)")
     p.add_argument("--only", nargs="+", default=None, metavar="MODE",
                    help="only these modes (names as printed; light and heavy always run), for a first look")
     a = p.parse_args(argv)
@@ -225,7 +230,7 @@ def main(argv=None) -> int:
     models = probe.engine.runtime.models
     ratio = sum(q.numel() for q in models.light.parameters()) / sum(q.numel() for q in models.heavy.parameters())
     probe.close()
-    mode_list = [m for m in curve_modes(steps, ratio)
+    mode_list = [m for m in curve_modes(steps, ratio, a.lead)
                  if a.only is None or m.name in ("light", "heavy") or m.name in a.only]
     print(f"light / heavy parameters: {ratio:.3f} (heavy {1 / ratio:.1f}× light); {len(mode_list)} modes × "
           f"{len(items_for(a.per_category, a.seeds))} clips", flush=True)

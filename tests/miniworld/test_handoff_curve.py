@@ -116,3 +116,17 @@ def test_scoring_separates_truth_from_a_frozen_blur():
     assert len(r_light) == 5 and len(d_light) == 1  # five reasoning categories, one explicit instruction
     assert np.mean(r_light) == pytest.approx(1.0) and d_light[0] == pytest.approx(1.0)
     assert np.mean(r_heavy) < 0.9 and d_heavy[0] < 0.8
+
+
+def test_a_light_lead_costs_light_steps_only_and_is_no_slider_default():
+    ratio = 0.11
+    led = [m for m in curve_modes(20, ratio, lead=10) if m.light_lead]
+    assert len(led) == 7 and all(m.light_lead == 10 for m in led)
+    assert compute_cost(led[0], 20, ratio, 2.0) == pytest.approx(10 * ratio + 10 * (1 + ratio))
+    pts = [_point("light", "light", 0.92, 0.60), _point("heavy", "heavy", 0.55, 0.72, seed=1),
+           _point("upfb s=0.2", "upfb", 0.91, 0.61, handoff=0.2)]
+    lead = _point("upfb s=0.8 lead10", "upfb", 0.91, 0.715, handoff=0.8)
+    lead.mode = Mode(lead.mode.name, "upfb", handoff=0.8, light_lead=10)
+    t = targets(pts + [lead])
+    assert t["upfb_meeting"] == ["upfb s=0.8 lead10"]  # the lead meets both targets …
+    assert t["default_handoff"] == 0.2  # … but the slider runs UPFB without one
