@@ -13,8 +13,8 @@ import numpy as np
 
 from . import __version__
 from .conditioning import ConditioningMixin
+from .decoded_preview import DEFAULT_FRACTION, DecodePolicy
 from .errors import Cancelled as CancelledError
-from .decoded_preview import DEFAULT_FRACTION, SMALL_VAE_PARAMETERS, DecodePolicy
 from .errors import LumosError, OutOfMemory
 from .events import StepEvent, Take
 from .handoff import DEFAULT_FLOW_SHIFT, Resolved, resolve_request
@@ -89,7 +89,7 @@ class Runtime(ConditioningMixin):
         self.limits = model_limits(models)
         self.previewer = self._make_previewer() if self.preview_enabled else None
         if self.previewer is not None:
-            self._time_small_decode()
+            self.decode_policy.time_small_vae(models.vae, models.defaults, self.decode, models.device)
         self.draft_cache.clear()
         self.takes_cache.clear()
         self._text_cache.clear()
@@ -215,9 +215,7 @@ class Runtime(ConditioningMixin):
         latents = self._sample(req, resolved, plan, job_id=job_id, emit=emit, cancel_flag=cancel_flag)
         if cancel_flag is not None and cancel_flag.is_set():  # skip the decode
             raise CancelledError(req.steps)
-        decode_started = time.perf_counter()
-        frames = self.decode(latents)
-        self.decode_policy.learn(self._clip_size(req), time.perf_counter() - decode_started)
+        frames = self.decode_policy.decode_and_learn(self._clip_size(req), self.decode, latents)
         fps = int(self._require().defaults.get("fps", 16))
         elapsed = time.perf_counter() - started
         metadata = self.metadata(req, plan, resolved, fps, frames, elapsed)
@@ -363,9 +361,7 @@ class Runtime(ConditioningMixin):
             if self.previewer is not None:
                 x0 = x.float() - float(sigmas[i]) * v.float()
                 if listening and budget.allows(i):
-                    decode_started = time.perf_counter()
-                    preview = self.decode(x0)
-                    budget.decoded(time.perf_counter() - decode_started)
+                    preview = budget.decode(self.decode, x0)
                 elif not budget.decoded_any:  # once decoded, the player keeps those frames until the next decode
                     preview = self.previewer(x0)
             t = float(scheduler.timesteps[i])
@@ -381,23 +377,6 @@ class Runtime(ConditioningMixin):
             self.draft_cache.put(prefix_key, recording, recording.nbytes())
 
         return latents
-
-    def _time_small_decode(self) -> None:
-        """A small VAE (the embedded family's) is timed once at its default clip size, so the first draft's previews
-        can already be decoded; a large one (Wan's: seconds a decode) learns its cost from the first take instead."""
-        import torch
-
-        models = self._require()
-        if sum(p.numel() for p in models.vae.parameters()) > SMALL_VAE_PARAMETERS or self.decode_policy.fraction <= 0:
-            return
-        d = models.defaults
-        size = (int(d.get("num_frames", 17)), int(d.get("height", 64)), int(d.get("width", 64)))
-        c, spatial = int(models.vae.config.z_dim), int(models.vae.config.scale_factor_spatial)
-        frames = (size[0] - 1) // int(models.vae.config.scale_factor_temporal) + 1
-        zeros = torch.zeros(1, c, frames, size[1] // spatial, size[2] // spatial, device=models.device)
-        started = time.perf_counter()
-        self.decode(zeros)
-        self.decode_policy.learn(size, time.perf_counter() - started)
 
     @staticmethod
     def _clip_size(req: RenderRequest) -> tuple[int, int, int]:

@@ -84,9 +84,7 @@ def _request(rt, seed=3):
 
 
 def test_a_large_vae_learns_its_cost_from_the_first_take(family, monkeypatch):
-    import engine.runtime
-
-    monkeypatch.setattr(engine.runtime, "SMALL_VAE_PARAMETERS", 0)  # as if the VAE were Wan's
+    monkeypatch.setattr(decoded_preview, "SMALL_VAE_PARAMETERS", 0)  # as if the VAE were Wan's
     rt = _runtime(1e6)
     assert rt.decode_policy.cost == {}
     first, second = [], []
