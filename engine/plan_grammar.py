@@ -57,6 +57,7 @@ class PlanGrammar:
     synonyms: tuple = ()  # (phrase, plan word) pairs
     motion_phrases: tuple = ()  # (plan motion, (phrases that say it …)) pairs
     motion_words: tuple = ()  # (plan motion, (words only its phrases use …)) pairs
+    rules: str = ""  # the "rules" table (engine/stated_rules.py) as JSON text, so the grammar stays hashable
     _cache: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @classmethod
@@ -90,7 +91,10 @@ class PlanGrammar:
                     for m, v in table.items()):
                 raise ValueError(f"plan grammar: {key} must map the grammar's motions to lists of phrases")
             said[key] = tuple(sorted((m, tuple(" ".join(x.lower().split()) for x in v)) for m, v in table.items()))
-        return cls(max_shapes=max_shapes, synonyms=pairs, **said, **lists)
+        rules = data.get("rules", {})
+        if not isinstance(rules, dict):
+            raise ValueError("plan grammar: rules must be a JSON object")
+        return cls(max_shapes=max_shapes, synonyms=pairs, rules=json.dumps(rules, sort_keys=True), **said, **lists)
 
     @classmethod
     def load(cls, folder: str | Path) -> "PlanGrammar | None":
@@ -124,10 +128,30 @@ class PlanGrammar:
                                                  dict(self.synonyms), motions)
         return self._cache["reader"]
 
+    def _rule_reader(self):
+        """The engine.stated_rules.RuleReader of this grammar's rule words (None: the family lists none)."""
+        if "rules" not in self._cache:
+            from .stated_rules import RuleReader
+
+            table = json.loads(self.rules) if self.rules else {}
+            try:
+                self._cache["rules"] = RuleReader(table, self._reader()) if table else None
+            except (TypeError, ValueError, AttributeError):
+                self._cache["rules"] = None  # a malformed table only costs the rule reading; the LM decides
+        return self._cache["rules"]
+
     def stated(self, instruction: str) -> dict[str, tuple[str, dict]]:
         """colour → (kind, {"size"/"texture"/"place"/"motion"/"target": plan words}) for each shape the instruction
-        names, with what its own words state (engine/stated_attributes.py)."""
-        return self._reader().read(instruction, self.max_shapes)
+        names, with what its own words state (engine/stated_attributes.py) and the motions a reasoning rule resolves
+        to where it leaves no doubt (engine/stated_rules.py)."""
+        stated = self._reader().read(instruction, self.max_shapes)
+        rules = self._rule_reader()
+        if rules is not None:
+            _, unnamed = self.colour_allowance(instruction)
+            for colour, motion in rules.resolve(instruction, stated, unnamed).items():
+                kind, attrs = stated[colour]
+                stated[colour] = (kind, {**attrs, **motion})
+        return stated
 
     def limits(self, instruction: str) -> list[str]:
         """What the instruction asks that no plan of this grammar holds, one sentence each (StatedReader.limits)."""

@@ -31,6 +31,7 @@ NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seve
            "ten": 10, "several": 2, "many": 2}
 PLACE_NOUNS = ("corner", "side", "edge")
 CLAUSE_WORDS = ("and", "while", "then")
+NOT_A = ("not", "t", "than", "except", "but")  # "… that isn't a square": a kind named to exclude it
 
 
 def normalise(text: str, synonyms: dict[str, str]) -> list[str]:
@@ -107,8 +108,8 @@ class StatedReader:
         relation phrase: "at the top left", "left of")."""
         found, spans = set(), {i for i in range(len(clause) - 1) if clause[i + 1] == "of"}
         for i, w in enumerate(clause):
-            if w not in PREPOSITIONS:
-                continue
+            if w not in PREPOSITIONS and not (w == "up" and i + 1 < len(clause) and clause[i + 1] in self.place_words):
+                continue  # "up top" is a place too
             j = i + 1
             if j < len(clause) and clause[j] == "the":
                 j += 1
@@ -164,6 +165,8 @@ class StatedReader:
                 continue
             k = self._past_adjectives(words, i - 1, -1)
             det = words[k] if k >= 0 else ""
+            if k >= 1 and words[k - 1] in NOT_A:
+                continue  # "every shape that is not a circle" introduces no circle
             if det not in self.colours:
                 unnamed += 1 if det in ("a", "an") else _number(det)
         return unnamed

@@ -42,6 +42,16 @@ class MotionReader:
                     used |= span
         return out | {self.words[w] for i, w in enumerate(clause) if i not in used and w in self.words}
 
+    def phrase_spans(self, clause: list[str]) -> set[int]:
+        """The indices of the clause's words that belong to a listed motion phrase (longest first)."""
+        used: set[int] = set()
+        for phrase, _ in self.phrases:
+            for i in range(len(clause) - len(phrase) + 1):
+                span = set(range(i, i + len(phrase)))
+                if tuple(clause[i: i + len(phrase)]) == phrase and not used & span:
+                    used |= span
+        return used
+
     def read(self, clause: list[str], taken: set[int], mentions: list[tuple]) -> tuple[str, str | None] | None:
         """(plan motion, target colour or None) the clause states, or None. taken: indices that are the shape's own
         words or its place; mentions: (colour, kind, attrs, definite, start, end) of the clause."""

@@ -298,7 +298,10 @@ def _omit(say: _Say, ex: Example, keep_scene: bool) -> tuple[Scene, list[int], l
     """Choose what the phrasing leaves out: the scene it then means (defaults filled in, shapes in the new order
     when places are defaulted), the order of mention (indices into ex.scene), stated attributes per new shape."""
     sc, n = ex.scene, len(ex.scene.shapes)
-    needs = _RULE_NEEDS.get((ex.rule or {}).get("form"), set())
+    rule = ex.rule or {}
+    needs = _RULE_NEEDS.get(rule.get("form"), set())
+    if rule.get("form") == "not" and rule.get("attr") in ("texture", "size"):
+        needs = {rule["attr"]}  # "everything except the striped ones" needs every texture said
     order = list(range(n))
     if say.coin(0.25):
         order = [int(x) for x in say.rng.permutation(n)]

@@ -5,6 +5,7 @@ about each shape (engine/stated_attributes.py). Held-out wordings are never list
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from miniworld import phrasing_pools as P
@@ -59,6 +60,64 @@ def motion_tables(syn: dict[str, str]) -> tuple[dict, dict]:
     return phrases, unique
 
 
+# English function words of the rule forms (miniworld/language.py and the training wordings in phrasing_pools.py)
+NEGATION_MARKS = ["not", "t", "except", "but", "other than", "non"]  # "t": isn't / aren't
+ONLY_MARKS = ["only", "just", "alone"]
+CONDITION_MARKS = ["if", "when", "case", "with", "be"]  # "if there are", "in case there are", "should there be"
+OTHERWISE_MARKS = ["otherwise", "else", "if not"]
+COUNT_NOUNS = ["shape", "shapes", "one", "ones", "thing", "things", "object", "objects"]
+_FILLER = {"the", "shape", "one", "whichever", "is", "a", "an", "someone", "it", "its", "of"}
+
+
+def _rule_phrase(entry: str, syn: dict[str, str]) -> str:
+    """A training wording of a rule part as the engine reads it, with its slots and leading filler dropped:
+    "the shape furthest to the left" → "furthest to the left"."""
+    from engine.stated_attributes import normalise
+
+    words = normalise(re.sub(r"\{\w+\}", " ", entry), syn)
+    while words and words[0] in _FILLER:
+        words = words[1:]
+    for tail in (["of", "them"], ["of", "the", "shapes"], ["of", "the", "two"]):
+        if words[-len(tail):] == tail:
+            words = words[: -len(tail)]
+    return " ".join(words)
+
+
+def rules_table(syn: dict[str, str]) -> dict:
+    """The words of each reasoning rule form (engine/stated_rules.py), from the training wordings only."""
+    from miniworld.phrasing import DEFAULTS, conjugate
+
+    def said(entries) -> list[str]:
+        return sorted({_rule_phrase(conjugate(e, f), syn) for e in entries for f in ("base", "3sg", "ing")} - {""})
+
+    rel_names = {"to the left of": "left", "to the right of": "right", "above": "above", "below": "below"}
+    causes: dict[str, list[str]] = {}
+    for form, motion in (("push", "away"), ("pull", "toward"), ("pump", "grow"), ("deflate", "shrink"),
+                         ("drop", "bounce")):
+        sigs = {" ".join(w for w in _rule_phrase(e, syn).split() if w not in FUNCTION_WORDS | _FILLER | {"by"})
+                for e in P.CAUSE[form].train}
+        causes.setdefault(PLAN_MOTIONS[motion], []).extend(sorted(sigs - {""}))
+    wind_side = {"left": "right", "right": "left", "top": "down", "bottom": "up"}  # miniworld.language._rule_cause
+    return {
+        "grid": {pos: list(slot) for slot, pos in _POS.items()},
+        "relations": {rel_names[r]: sorted(set(p.train)) for r, p in P.RELATIONS.items()},
+        "comparatives": {size: sorted({_rule_phrase(e, syn).split()[0] for e in p.train})
+                         for size, p in P.RELATION_SIZE.items()},
+        "extremes": {k: said(p.train) for k, p in P.COMPARISON.items()},  # two shapes: "comparatives"
+        "negations": NEGATION_MARKS,
+        "only": ONLY_MARKS,
+        "corners": dict(P.CORNERS),
+        "conditions": CONDITION_MARKS,
+        "otherwise": OTHERWISE_MARKS,
+        "count_nouns": COUNT_NOUNS,
+        "causes": causes,
+        "passive": ["by"],
+        "defaults": {k: DEFAULTS[k] for k in ("size", "texture")},
+        "wind": {"words": ["wind"],
+                 "sides": {w: PLAN_MOTIONS[wind_side[side]] for side, p in P.WIND_SIDES.items() for w in p.train}},
+    }
+
+
 def grammar_spec() -> dict:
     return {
         "format": FORMAT,
@@ -75,6 +134,7 @@ def grammar_spec() -> dict:
         "background_textures": list(BG_TEXTURES),
         "synonyms": synonyms(),
         **dict(zip(("motion_phrases", "motion_words"), motion_tables(synonyms()))),
+        "rules": rules_table(synonyms()),
     }
 
 

@@ -254,8 +254,11 @@ def test_shapes_a_rule_moves_take_a_motion_the_rule_names_or_stay_still():
     assert walker.walk(" a small red plain circle at the left moves up") is None
     assert walker.walk(" a small red plain circle at the left stays still.") is not None
     assert walker.walk(" a small red plain circle at the left grows.") is not None
-    free = g.walker("a red circle and a blue star; the red circle pushes the blue star")  # nothing implied
-    assert free.walk(" a small red plain circle at the left moves toward the blue star.") is not None
+    # a cause names no motion word; engine/stated_rules.py resolves it: the pushed shape moves away, the pusher rests
+    push = g.walker("a red circle and a blue star; the red circle pushes the blue star")
+    assert push.walk(" a small red plain circle at the left moves toward the blue star.") is None
+    assert push.walk(" a small red plain circle at the left stays still. a small blue plain star at the right moves "
+                     "away from the red circle.") is not None
 
 
 def test_the_shipped_grammar_file_is_the_one_training_writes():

@@ -116,3 +116,17 @@ def test_every_rule_wording_pool_has_heldout_entries():
              P.RELATION_SUBJECT, P.COUNT_CORNERS, P.COUNT_IF, P.ONLY_ONE, P.EXPLICIT]
     assert all(p.held and p.train for p in pools)
     assert not any(set(p.held) & set(p.train) for p in pools)
+
+
+def test_a_rule_that_reads_textures_keeps_every_texture_said():
+    """"Everything except the striped ones": a texture left out would fall to the default and change the answer."""
+    found = 0
+    for split, seed in (("train", 3), ("heldout", 4)):
+        rng = np.random.default_rng(seed)
+        for _ in range(150):
+            ex = sample_example(rng, "negation")
+            if ex.rule["attr"] == "texture":
+                found += 1
+                ph = phrase(ex, rng, split)
+                assert all("texture" in st for st in ph.stated), ph.instruction
+    assert found > 10
