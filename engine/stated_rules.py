@@ -62,6 +62,7 @@ class RuleReader:
                                  key=lambda sm: -len(sm[0]))
         self.count_nouns = set(table.get("count_nouns", []))
         self.defaults = dict(table.get("defaults", {}))  # what a plan writes for a size or texture left unsaid
+        self._verbs, self._particles = _direction_words(reader.motions.phrases if reader.motions else [])
 
     def _attr(self, attrs: dict, name: str) -> str | None:
         return attrs.get(name, self.defaults.get(name))
@@ -102,18 +103,6 @@ class RuleReader:
     def _particle_motion(self, words: list[str], skip: set[int]) -> set[str]:
         """A movement verb the family knows with a direction it never saw it with ("rolls up", "shifts over to
         the left"): verbs and particles come from the family's direction phrases ("rolls left", "floats up")."""
-        if not hasattr(self, "_verbs"):
-            phrases = self.reader.motions.phrases
-            directions = {m for _, m in phrases if m.startswith("moves ") and not m.endswith(" the")}
-            rests: dict[tuple, set] = {}
-            self._verbs = set()
-            for (verb, *rest), motion in phrases:
-                if motion in directions:
-                    self._verbs.add(stem(verb))
-                    if rest and rest[0] != "not":
-                        rests.setdefault(tuple(rest), set()).add(motion)
-            self._particles = sorted(((r, next(iter(ms))) for r, ms in rests.items() if len(ms) == 1),
-                                     key=lambda rm: -len(rm[0]))
         out = set()
         for i, w in enumerate(words[:-1]):
             if i in skip or stem(w) not in self._verbs:
@@ -346,6 +335,20 @@ class RuleReader:
                 hits = [c for c, (k, _) in shapes.items() if k == kind]
                 return (hits[0], set(range(i, i + len(phrase))), None) if len(hits) == 1 else None
         return None
+
+
+def _direction_words(phrases) -> tuple[set[str], list[tuple[tuple, str]]]:
+    """(stems of the verbs of the direction phrases, the particles that say one direction only, longest first) of a
+    MotionReader's (phrase, plan motion) pairs: "rolls left", "floats up" → {roll, float}, [(("up",), "moves up") …]."""
+    directions = {m for _, m in phrases if m.startswith("moves ") and not m.endswith(" the")}
+    verbs, rests = set(), {}
+    for (verb, *rest), motion in phrases:
+        if motion in directions:
+            verbs.add(stem(verb))
+            if rest and rest[0] != "not":
+                rests.setdefault(tuple(rest), set()).add(motion)
+    particles = sorted(((r, next(iter(ms))) for r, ms in rests.items() if len(ms) == 1), key=lambda rm: -len(rm[0]))
+    return verbs, particles
 
 
 _LINKS = ("to", "the")

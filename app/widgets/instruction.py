@@ -56,6 +56,9 @@ EXAMPLES = (
     "a blue square at the bottom moves up",
     "a green triangle bounces",
     "a big red circle at the left. a small blue square at the right. the larger shape moves toward the smaller one.",
+    "a red ball on the left and a blue box on the right; the blue box gets pushed by the red ball",
+    "a green star at the top, a red circle at the bottom left and a blue square at the bottom right. everything "
+    "except the star shrinks",
 )
 WORD_CHECK_MS = 250  # how long typing pauses before the unknown words are looked up again
 
