@@ -49,7 +49,7 @@ class Budget:
     # Free-phrasing fine-tune (stage_phrasing): LM, then light + connector, from the weights above.
     phrasing_corpus: int = 36000   # LM rows, a third template instructions, two thirds training phrasings
     phrasing_lm_steps: int = 6600
-    phrasing_light_steps: int = 800
+    phrasing_light_steps: int = 4000  # the 0.56M light needed more than 800 to draw plans as well as the 1.24M one
     eval_clips: int = 16
     lm_eval_per_category: int = 12
     log_every: int = 50
