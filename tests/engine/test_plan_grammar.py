@@ -301,13 +301,15 @@ def test_untrained_lms_of_either_kind_still_write_plans_that_parse(arch):
         assert grammar.named_pairs(instruction).items() <= dict(_shapes(plan)).items()
 
 
-@pytest.mark.parametrize("damage", ["{bad json", "[1, 2]", '{"sizes": "big"}', "motion_phrases", "synonyms"])
+@pytest.mark.parametrize("damage", ["{bad json", "[1, 2]", '{"sizes": "big"}', "motion_phrases", "synonyms", "rules"])
 def test_a_damaged_grammar_file_is_refused_naming_the_file(tmp_path, damage):
     data = json.loads((UNDERSTANDING / GRAMMAR_FILE).read_text())
     if damage == "motion_phrases":
         text = json.dumps(dict(data, motion_phrases={"flies": ["zooms"]}))
     elif damage == "synonyms":
         text = json.dumps(dict(data, synonyms={"ball": 3}))
+    elif damage == "rules":
+        text = json.dumps(dict(data, rules=[1, 2]))
     else:
         text = damage
     (tmp_path / GRAMMAR_FILE).write_text(text)
@@ -320,9 +322,11 @@ def test_a_damaged_grammar_file_is_refused_naming_the_file(tmp_path, damage):
     "a the and , . ; red blue green yellow cyan magenta circle ball square box star triangle big huge tiny little "
     "striped with dots spotted plain at in on top upper bottom lower left right center corner side moves goes up "
     "down grows shrinks stays still does not move toward away from if otherwise every except only two three "
-    "bigger smaller of its".split()), max_size=30))
+    "bigger smaller of its - isn't but just leftmost biggest larger one under above pushes pulled by is wind blows "
+    "air pumped dropped corners five points 2 else there are shapes".split()), max_size=40))
 def test_stated_words_never_leave_the_walker_without_a_plan(words):
-    """Any mix of the world's words: what is read as stated is kept, and the simplest plan that holds it parses."""
+    """Any mix of the world's words (rule words too: engine/stated_rules.py): what is read as stated, motions a rule
+    resolves to included, is kept, and the simplest plan that holds it parses."""
     g = PlanGrammar.load(UNDERSTANDING)
     instruction = " ".join(words)
     plan = g.walker(instruction).complete("")
@@ -336,3 +340,6 @@ def test_stated_words_never_leave_the_walker_without_a_plan(words):
                 assert getattr(got[colour], attr) == attrs[attr], (instruction, plan)
         if "place" in attrs:
             assert _POS[got[colour].slot] == attrs["place"], (instruction, plan)
+        if "target" in attrs:
+            assert attrs["motion"].endswith(" the") and attrs["target"] in got, (instruction, attrs)
+            assert got[attrs["target"]] == parse_plan(plan).shapes[got[colour].target], (instruction, plan)
