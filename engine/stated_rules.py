@@ -286,6 +286,8 @@ class RuleReader:
                     return None
                 r = self._place(shapes, ref)[axis]
                 hits = [c for c in shapes if c != ref and (self._place(shapes, c)[axis] - r) * sign > 0]
+                if len(hits) > 1:  # people mean "right under it" then: the one in the reference's column (row)
+                    hits = [c for c in hits if self._place(shapes, c)[1 - axis] == self._place(shapes, ref)[1 - axis]]
                 # the subject's own words are the rule's too: "the one sitting under", "the shape that sits above"
                 start = next((k for k in range(i - 1, max(i - 5, -1), -1) if words[k] in self.count_nouns), i)
                 return (hits[0], set(range(start, refs[0][1])), ref) if len(hits) == 1 else None

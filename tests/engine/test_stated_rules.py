@@ -35,6 +35,9 @@ RESOLVED = [
     # relation: place, size
     (f"{THREE}. The shape that sits under the red ball climbs.",
      {"red": "stays still", "green": "stays still", "blue": "moves up"}),
+    ("a big green star in the top left corner, a yellow ball on the right and a red box at the bottom left. The "
+     "one sitting under the green star drops and bounces.",  # both are lower: the one right under it is meant
+     {"green": "stays still", "yellow": "stays still", "red": "bounces"}),
     (f"{THREE}; whichever shape is to the right of the blue square rolls toward it",
      {"red": "stays still", "green": "moves toward the blue", "blue": "stays still"}),
     (f"{TWO}. the larger one heads for the smaller one... no wait, the larger shape moves toward the smaller one",
