@@ -172,7 +172,11 @@ class PlanGrammar:
 
     def walker(self, instruction: str = "") -> "GrammarWalker":
         return GrammarWalker(self, self.stated(instruction), self.colour_allowance(instruction),
-                             self.rule_motions(instruction))
+                             self.rule_motions(instruction), self.stated_background(instruction))
+
+    def stated_background(self, instruction: str) -> tuple[str | None, str | None]:
+        """(background colour, background texture) the instruction states, each None when it says none or two."""
+        return self._reader().background(instruction, self.background_colours, self.background_textures)
 
 
 # A state: (field, words of the field's phrase so far, shapes (colour, kind) so far incl. the current one once its
@@ -185,7 +189,7 @@ class GrammarWalker:
     """Walks plan text through the grammar, for one instruction (its named pairs are obligations from the start)."""
 
     def __init__(self, grammar: PlanGrammar, required: dict | None = None, allowance: tuple | None = None,
-                 rule_motions=frozenset()):
+                 rule_motions=frozenset(), background: tuple = (None, None)):
         """required: colour → (kind, {attr: value}), each shape the instruction names with what it states
         (PlanGrammar.stated).
         allowance: (colours said, shapes introduced without a colour): when colours were said, the plan's shapes
@@ -196,6 +200,7 @@ class GrammarWalker:
         colours, unnamed = allowance if allowance and allowance[0] else (frozenset(grammar.colours), 0)
         self.said, self.unnamed = frozenset(colours) | frozenset(required or {}), unnamed
         self.rule_motions = frozenset(tuple(m.split()) for m in rule_motions) | {("stays", "still")}
+        self.background = tuple(background)  # (colour, texture) the instruction states for the background, or None
         oblig = [(colour, kind, tuple(sorted(attrs.items()))) for colour, (kind, attrs) in (required or {}).items()]
         start: State = (S, (), (), None, None, tuple(sorted(oblig)))
         # a size is written before the colour it belongs to, so decoding cannot hold it: `restate` puts it right
@@ -204,7 +209,7 @@ class GrammarWalker:
         caches = grammar._cache.setdefault("walks", {})  # per colour allowance: it changes the options of a state
         if len(caches) > 64 or sum(len(c["options"]) for c in caches.values()) > 200_000:
             caches.clear()
-        key = (self.said, self.unnamed, self.rule_motions)
+        key = (self.said, self.unnamed, self.rule_motions, self.background)
         cache = caches.setdefault(key, {"options": {}, "next": {}, "steps": {}})
         self._options, self._next, self._steps = cache["options"], cache["next"], cache["steps"]
 
@@ -222,7 +227,7 @@ class GrammarWalker:
         if fld == S:
             out = [("a",)] if self._new_colours(shapes, owed) else []
             if shapes and not outstanding:
-                out += [(c,) for c in g.background_colours]
+                out += [(c,) for c in g.background_colours if self.background[0] in (None, c)]
         elif fld == SIZE:
             out = [(w,) for w in g.sizes]
         elif fld == COLOUR:
@@ -250,7 +255,7 @@ class GrammarWalker:
         elif fld in (DOT, BGDOT):
             out = [(".",)]
         elif fld == BGTEX:
-            out = [(w,) for w in g.background_textures]
+            out = [(w,) for w in g.background_textures if self.background[1] in (None, w)]
         elif fld == BGWORD:
             out = [("background",)]
         else:

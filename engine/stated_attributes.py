@@ -31,7 +31,9 @@ NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seve
            "ten": 10, "several": 2, "many": 2}
 PLACE_NOUNS = ("corner", "side", "edge")
 CLAUSE_WORDS = ("and", "while", "then")
-NOT_A = ("not", "t", "than", "except", "but")  # "… that isn't a square": a kind named to exclude it
+NOT_A = ("not", "t", "than", "except", "but")
+QUANTIFIERS = ("both", "all", "each", "every")  # "both big", "all of them striped"
+SHARED_FILLER = ("are", "is", "of", "them", "they", "the", "shapes", "ones", "equally")  # "… that isn't a square": a kind named to exclude it
 
 
 def normalise(text: str, synonyms: dict[str, str]) -> list[str]:
@@ -129,6 +131,18 @@ class StatedReader:
                     spans |= set(range(i, j))
         return (found.pop() if len(found) == 1 else None), spans
 
+    def bare_place(self, clause: list[str], i: int) -> tuple[str, set[int]] | None:
+        """(plan place, its indices) of place words right after a shape with no preposition ("a cyan star bottom
+        left", "red circle top right corner"), up to the clause's end; None otherwise (a relation: "left of …")."""
+        j = i
+        while j < len(clause) and clause[j] in self.place_words:
+            j += 1
+        k = j + (j < len(clause) and clause[j] in PLACE_NOUNS)
+        if j == i or k != len(clause):
+            return None
+        place = self.places.get(frozenset(clause[i:j]))
+        return (place, set(range(i, k))) if place else None
+
     def mentions(self, clause: list[str]) -> list[tuple[str, str, dict, bool, int, int]]:
         """(colour, kind, {size, texture}, definite, start, end) of each colour + kind in a clause; definite: "the
         red circle", a reference to a shape said elsewhere (or a first mention that says nothing else)."""
@@ -198,6 +212,23 @@ class StatedReader:
             notes.append(f"This family draws at most {max_shapes} shapes: the plan keeps the first {max_shapes}.")
         return notes
 
+    def background(self, instruction: str, colours, textures) -> tuple[str | None, str | None]:
+        """(colour, texture) of the background from the sentences that say "background": a background colour
+        anywhere in them; a texture only in one that introduces no shape ("a striped circle on a slate background"
+        is the circle's). Either is None when unsaid or said twice differently."""
+        found: dict[str, set] = {"colour": set(), "texture": set()}
+        sentence: list[str] = []
+        for w in normalise(instruction, self.synonyms) + ["."]:
+            if w not in ".;!?":
+                sentence.append(w)
+                continue
+            if "background" in sentence:
+                found["colour"] |= {x for x in sentence if x in colours}
+                if not any(self.mentions(c) or self.unnamed_in(c) for c in clauses(sentence)):
+                    found["texture"] |= {x for x in sentence if x in textures}
+            sentence = []
+        return tuple(next(iter(v)) if len(v) == 1 else None for v in (found["colour"], found["texture"]))
+
     def rule_motions(self, instruction: str) -> frozenset:
         """The motions named in clauses that introduce no shape (a rule's: "everything except the red one grows",
         "if there are two shapes, the red circle moves up, otherwise it shrinks"). A rule moves some shapes so and
@@ -234,7 +265,9 @@ class StatedReader:
                     m is not owner and owner[5] <= m[4] < min(place_span) for m in found):
                 place = None  # "moves toward the blue square at the left": the place is the other shape's
             if owner is not None and place is None and len(found) == 1:
-                place = pending_place
+                place, bare = pending_place, self.bare_place(clause, owner[5])
+                if bare is not None:
+                    place, place_span = bare[0], place_span | bare[1]
             pending_place = None
             for m in found:
                 colour, kind, attrs, definite = m[:4]
@@ -247,8 +280,23 @@ class StatedReader:
                         attrs = {**attrs, "motion": said[0], **({"target": said[1]} if said[1] else {})}
                 if colour not in first or (first[colour][2] and not definite):
                     first[colour] = (kind, attrs, definite)
+        shared = self.shared(normalise(instruction, self.synonyms))
         out: dict[str, tuple[str, dict]] = {}
         for colour, (kind, attrs, _) in first.items():
             if len(out) < max_shapes:
-                out[colour] = (kind, attrs)
+                out[colour] = (kind, {**shared, **attrs})
         return out
+
+    def shared(self, words: list[str]) -> dict:
+        """A size or texture said of every shape at once ("both big and both striped", "- all small and dotted -"):
+        a run of clauses that opens with a quantifier and holds nothing but sizes, textures and filler. A shape's own
+        words win over it."""
+        out, run = {}, False
+        for clause in clauses(words):
+            content = [w for w in clause if w not in QUANTIFIERS and w not in SHARED_FILLER]
+            only_attrs = content and all(w in self.sizes or w in self.textures for w in content)
+            run = bool(only_attrs and (run or any(w in QUANTIFIERS for w in clause)))
+            if run:
+                for w in content:
+                    out.setdefault("size" if w in self.sizes else "texture", set()).add(w)
+        return {k: v.pop() for k, v in out.items() if len(v) == 1}

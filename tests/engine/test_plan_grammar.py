@@ -214,6 +214,29 @@ def test_what_a_shape_s_own_words_state_is_kept():
                                                        "star at the left grows. gray checked background.")
 
 
+def test_a_background_said_and_attributes_said_of_every_shape_are_kept():
+    """The background's own sentence ("Slate background with stripes", "background: sand, stripy"), a size or
+    texture said of all shapes at once ("both big", "- all small and dotted -") and a place without a preposition
+    ("cyan star bottom left") are obligations too; a shape's own words win, and a shape's texture is not the
+    background's."""
+    g = PlanGrammar.load(UNDERSTANDING)
+    assert g.stated_background("A green triangle at the left. Slate background with stripes.") == ("slate", "striped")
+    assert g.stated_background("a red circle; background: sand, stripy!") == ("sand", "striped")
+    assert g.stated_background("a red striped circle on a grey background") == ("gray", None)
+    assert g.stated_background("a red circle. sand background, slate background") == (None, None)
+    walker = g.walker("a red circle moves up. the background is grey and dotted")
+    assert walker.walk(" a small red plain circle in the center moves up. sand") is None
+    assert walker.walk(" a small red plain circle in the center moves up. gray striped") is None
+    assert walker.walk(" a small red plain circle in the center moves up. gray dotted background.") is not None
+    st = g.stated("a magenta triangle on the left and a big yellow square on the right, both small and both striped")
+    assert st == {"magenta": ("triangle", {"size": "small", "texture": "striped", "place": "at the left"}),
+                  "yellow": ("square", {"size": "big", "texture": "striped", "place": "at the right"})}
+    st = g.stated("Red circle at the top, cyan star bottom left - all dotted - on a slate background")
+    assert st["cyan"] == ("star", {"texture": "dotted", "place": "at the bottom left"})
+    assert g.stated("a red circle and a blue star. all the shapes except the striped one grow")["red"] == ("circle", {})
+    assert "place" not in g.stated("a red circle left of a blue square")["red"][1]
+
+
 def test_the_motion_a_shape_s_own_clause_states_is_kept():
     """A motion said in an introducing clause is an obligation; two motions' words ("grows smaller"), a condition,
     a rule about a shape said elsewhere ("the red circle moves up") or a relation ("left of") state none."""
