@@ -26,6 +26,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from .stated_motion import CONDITIONS
+
 PREPOSITIONS = ("at", "in", "on", "near")
 NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
            "ten": 10, "several": 2, "many": 2}
@@ -251,13 +253,20 @@ class StatedReader:
         one indefinite mention (or its one mention), and so does its motion (only an indefinite one's: "the red
         circle moves up" may be a rule's outcome)."""
         first: dict[str, tuple[str, dict, bool]] = {}
-        pending_place = None
+        pending_place, previous = None, None
         starts: list[bool] = []
-        for clause, starts_sentence in zip(clauses(normalise(instruction, self.synonyms), starts), starts):
+        words = normalise(instruction, self.synonyms)
+        for clause, starts_sentence in zip(clauses(words, starts), starts):
             found = self.mentions(clause)
             place, place_span = self.place_in(clause)
-            if not found:  # "at the left, a red circle …": a sentence that opens with a place gives it to what follows
-                pending_place = place if starts_sentence else None
+            if not found:
+                more = self._more_of(clause, place, place_span, words, starts_sentence)
+                if previous is not None and more:  # "cyan box, big, plain, in the centre - it shrinks"
+                    kind, attrs, definite = first[previous]
+                    first[previous] = (kind, {**more, **attrs}, definite)
+                    continue
+                # "at the left, a red circle …": a sentence that opens with a place gives it to what follows
+                pending_place, previous = (place if starts_sentence else None), None
                 continue
             new = [m for m in found if not m[3]]
             owner = new[0] if len(new) == 1 else found[0] if len(found) == 1 else None
@@ -280,12 +289,31 @@ class StatedReader:
                         attrs = {**attrs, "motion": said[0], **({"target": said[1]} if said[1] else {})}
                 if colour not in first or (first[colour][2] and not definite):
                     first[colour] = (kind, attrs, definite)
+            previous = owner[0] if owner is not None and not owner[3] and len(found) == 1 else None
         shared = self.shared(normalise(instruction, self.synonyms))
         out: dict[str, tuple[str, dict]] = {}
         for colour, (kind, attrs, _) in first.items():
             if len(out) < max_shapes:
                 out[colour] = (kind, {**shared, **attrs})
         return out
+
+    def _more_of(self, clause: list[str], place, place_span: set[int], words: list[str],
+                 starts_sentence: bool) -> dict | None:
+        """What a clause with no shape of its own adds to the shape just named: sizes, textures, a place ("…, big,
+        plain, in the centre"), or "it" and a motion when the instruction names one shape and states no condition
+        ("- it shrinks"). None: anything else (a rule, filler, a quantifier: see `shared`)."""
+        content = [w for i, w in enumerate(clause) if i not in place_span and w not in ("it", "is", "its", "and")]
+        if any(w in QUANTIFIERS for w in clause):
+            return None
+        if not starts_sentence and all(w in self.sizes or w in self.textures for w in content) and (content or place):
+            more = {("size" if w in self.sizes else "texture"): w for w in content}
+            return {**more, **({"place": place} if place else {})}
+        if clause[0] == "it" and self.motions is not None and not any(w in CONDITIONS for w in words) \
+                and len({w for w in words if w in self.colours}) == 1:
+            said = self.motions.read(clause, set(place_span) | {0}, [])
+            if said is not None and said[1] is None:
+                return {"motion": said[0]}
+        return None
 
     def shared(self, words: list[str]) -> dict:
         """A size or texture said of every shape at once ("both big and both striped", "- all small and dotted -"):
