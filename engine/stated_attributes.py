@@ -47,7 +47,7 @@ def normalise(text: str, synonyms: dict[str, str]) -> list[str]:
     while i < len(words):
         for src, dst in phrases:
             if tuple(words[i: i + len(src)]) == src:
-                out.append(dst)
+                out.extend(dst.split())  # "tl" → "top left"
                 i += len(src)
                 break
         else:
@@ -93,6 +93,10 @@ class StatedReader:
         self.synonyms = dict(synonyms or {})
         # a plan place by its content words: "at the top left" → {top, left}
         self.places = {frozenset(w for w in p if w not in ("at", "in", "on", "the")): " ".join(p) for p in places}
+        centre = self.places.get(frozenset({"center"}))
+        for key, place in list(self.places.items()):  # "top centre", "the middle of the left side": the edge
+            if centre and len(key) == 1 and key != frozenset({"center"}):
+                self.places.setdefault(key | {"center"}, place)
         self.place_words = set().union(*self.places) if self.places else set()
 
     def _past_adjectives(self, words: list[str], i: int, step: int) -> int:

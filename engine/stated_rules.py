@@ -330,7 +330,7 @@ class RuleReader:
         return None
 
     def _corner(self, words, shapes):
-        stems = [stem(w) for w in words]  # "five-pointed" says "five points"
+        stems = [stem(_NUMBER_WORDS.get(w, w)) for w in words]  # "five-pointed", "3 corners" say "five points" …
         for kind, phrase in self.corners.items():
             i = _find(stems, phrase)
             if i >= 0:
@@ -354,4 +354,5 @@ def _direction_words(phrases) -> tuple[set[str], list[tuple[tuple, str]]]:
 
 
 _LINKS = ("to", "the")
+_NUMBER_WORDS = {"0": "no", "3": "three", "4": "four", "5": "five"}
 _NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}

@@ -23,8 +23,17 @@ def _pool_synonyms(pools: dict) -> dict[str, str]:
     return {e: word for word, p in pools.items() for e in p.train if e != word}
 
 
+# Everyday English for the world's words that neither the template language nor the phrasing pools use (British
+# spelling, a photographer's "backdrop", a power user's corner abbreviations). The engine's stated reading knows them;
+# the LM does not need to, because what they state becomes an obligation of decoding.
+READER_SYNONYMS = {"backdrop": "background", "bg": "background", "chequered": "checked", "chequer": "checked",
+                   "checker": "checked", "tl": "top left", "tr": "top right", "bl": "bottom left",
+                   "br": "bottom right", "static": "still", "stationary": "still", "motionless": "still",
+                   "sphere": "circle", "spheres": "circles", "cube": "square", "cubes": "squares"}
+
+
 def synonyms() -> dict[str, str]:
-    out = dict(SYNONYMS)
+    out = dict(SYNONYMS) | READER_SYNONYMS
     for pools in (P.SIZES, P.TEXTURE_ADJ, P.TEXTURE_WITH, P.KINDS):
         out.update(_pool_synonyms(pools))
     for word, kind in _pool_synonyms(P.KINDS).items():  # "balls" → "circles"

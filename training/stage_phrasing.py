@@ -196,13 +196,20 @@ def install(run, family: Path, out: Path) -> Path:
                          ("lm_phrasing", "light_phrasing"), finish)
 
 
+def family_vocabulary() -> list[str]:
+    from .grammar_file import READER_SYNONYMS
+
+    return sorted(KNOWN_WORDS | set(READER_SYNONYMS))
+
+
 def write_vocabulary(family: Path) -> None:
-    """lumos.json "vocabulary": every word the family was trained on (the engine reports the others)."""
+    """lumos.json "vocabulary": every word the family was trained on, and the everyday words its grammar file reads
+    (grammar_file.READER_SYNONYMS: "backdrop", "tl"); the engine reports the others."""
     from engine.atomic_files import atomic_write_json
 
     path = Path(family) / "lumos.json"
     cfg = json.loads(path.read_text())
-    cfg["vocabulary"] = sorted(KNOWN_WORDS)
+    cfg["vocabulary"] = family_vocabulary()
     atomic_write_json(path, cfg)
 
 
