@@ -34,7 +34,8 @@ NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seve
 PLACE_NOUNS = ("corner", "side", "edge")
 CLAUSE_WORDS = ("and", "while", "then")
 NOT_A = ("not", "t", "than", "except", "but")
-QUANTIFIERS = ("both", "all", "each", "every")  # "both big", "all of them striped"
+QUANTIFIERS = ("both", "all", "each", "every")
+PRONOUNS = ("it", "which", "that", "who")  # "a red circle at the left, which moves up"  # "both big", "all of them striped"
 SHARED_FILLER = ("are", "is", "of", "them", "they", "the", "shapes", "ones", "equally")  # "… that isn't a square": a kind named to exclude it
 
 
@@ -304,16 +305,15 @@ class StatedReader:
     def _more_of(self, clause: list[str], place, place_span: set[int], words: list[str],
                  starts_sentence: bool) -> dict | None:
         """What a clause with no shape of its own adds to the shape just named: sizes, textures, a place ("…, big,
-        plain, in the centre"), or "it" and a motion when the instruction names one shape and states no condition
-        ("- it shrinks"). None: anything else (a rule, filler, a quantifier: see `shared`)."""
+        plain, in the centre"), or a pronoun and a motion where the instruction states no condition ("- it shrinks",
+        ", which grows"). None: anything else (a rule, filler, a quantifier: see `shared`)."""
         content = [w for i, w in enumerate(clause) if i not in place_span and w not in ("it", "is", "its", "and")]
         if any(w in QUANTIFIERS for w in clause):
             return None
         if not starts_sentence and all(w in self.sizes or w in self.textures for w in content) and (content or place):
             more = {("size" if w in self.sizes else "texture"): w for w in content}
             return {**more, **({"place": place} if place else {})}
-        if clause[0] == "it" and self.motions is not None and not any(w in CONDITIONS for w in words) \
-                and len({w for w in words if w in self.colours}) == 1:
+        if clause[0] in PRONOUNS and self.motions is not None and not any(w in CONDITIONS for w in words):
             said = self.motions.read(clause, set(place_span) | {0}, [])
             if said is not None and said[1] is None:
                 return {"motion": said[0]}

@@ -235,6 +235,12 @@ def test_a_background_said_and_attributes_said_of_every_shape_are_kept():
     assert st["cyan"] == ("star", {"texture": "dotted", "place": "at the bottom left"})
     assert g.stated("a red circle and a blue star. all the shapes except the striped one grow")["red"] == ("circle", {})
     assert "place" not in g.stated("a red circle left of a blue square")["red"][1]
+    # what the clauses right after a shape add to it: attributes, a pronoun's motion (never under a condition)
+    assert g.stated("cyan box, big, plain, in the centre - it shrinks")["cyan"] == (
+        "square", {"size": "big", "texture": "plain", "place": "in the center", "motion": "shrinks"})
+    st = g.stated("a red ball at the top; it bounces. a blue box at the bottom, which shrinks")
+    assert (st["red"][1]["motion"], st["blue"][1]["motion"]) == ("bounces", "shrinks")
+    assert "motion" not in g.stated("a red circle. when there are two shapes, it moves up")["red"][1]
 
 
 def test_the_motion_a_shape_s_own_clause_states_is_kept():
