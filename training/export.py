@@ -178,7 +178,8 @@ def _phrasing_line(metrics: dict) -> str:
             "the world's defaults (small, plain, center / left–right / three spread places, gray checked). The LM's "
             "tokenizer reads clear synonyms as the world's word and has a piece per training word; the text encoder "
             "is unchanged, so the heavy generator is too. Plans are decoded under the family's plan grammar "
-            "(understanding/plan_grammar.json), keeping what each shape's own words state (docs/plain_phrasing.md).")
+            "(understanding/plan_grammar.json), keeping what each shape's own words state and the motions a "
+            "reasoning rule resolves to, read by the rule's form (docs/plain_phrasing.md).")
     bench, old = metrics.get("phrasing_bench"), metrics.get("phrasing_bench_before")
     if bench:
         def pair(name, key, fmt):
@@ -187,7 +188,7 @@ def _phrasing_line(metrics: dict) -> str:
             return f"{was}**{now:{fmt}}**"
 
         text += (" Mini VR-Bench (`python -m bench.vrbench_phrasing`, 216 template instructions and 216 held-out "
-                 "phrasings" + (", before → after the fine-tune" if old else "") + "): template set: plans parse "
+                 "phrasings" + (", the family it replaced → this one" if old else "") + "): template set: plans parse "
                  f"{pair('template', 'parse', '.2f')}, honour every stated attribute and motion "
                  f"{pair('template', 'honour', '.3f')}, light instruction score {pair('template', 'instruction', '.3f')};"
                  f" held-out phrasings: parse {pair('heldout', 'parse', '.2f')}, honour {pair('heldout', 'honour', '.3f')},"
