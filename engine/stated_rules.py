@@ -145,7 +145,7 @@ class RuleReader:
         if len(found) != 1:
             return {}
         movers = found[0]
-        return {c: movers.get(c, {"motion": "stays still"}) for c in stated}
+        return {c: movers.get(c, {"motion": STILL}) for c in stated}
 
     # -- rule forms -------------------------------------------------------------------------------------------
     def _one_motion(self, words: list[str], skip: set[int], shapes: dict, ref: str | None = None,
@@ -189,16 +189,34 @@ class RuleReader:
             return None
         return {who: {"motion": first[0] if count == len(shapes) else second[0]}}
 
+    def _cause_hits(self, words: list[str]) -> tuple[set[str], bool, list[str]]:
+        """(plan motions whose cause signature ``words`` hold, whether a wind is named, the words' stems with
+        motion phrases blanked: "drops and bounces" is a motion, not "someone drops")."""
+        said = self.reader.motions.phrase_spans(words) if self.reader.motions else set()
+        stems = [stem(w) if i not in said else "" for i, w in enumerate(words)]
+        bag = set(stems)
+        return {m for m, sig in self.causes if sig <= bag}, bool(self.wind_words & bag), stems
+
     def _cause(self, words, shapes=None):
         """The cause a rule states: with ``shapes``, its resolution (None: none, or unclear); without, whether one
-        is named."""
-        said = self.reader.motions.phrase_spans(words) if self.reader.motions else set()
-        stems = [stem(w) if i not in said else "" for i, w in enumerate(words)]  # "drops and bounces" is a motion
-        bag = set(stems)
-        hits = {m for m, sig in self.causes if sig <= bag}
-        wind = bool(self.wind_words & bag)
+        is named. Read within the one clause that names it, so a shape said in another clause ("the red circle
+        does not move, the blue square pushes it") is never taken for its agent."""
         if shapes is None:
+            hits, wind, _ = self._cause_hits(words)
             return bool(hits or wind)
+        segments, cur = [], []
+        for w in words + [","]:
+            if w == ",":
+                if cur:
+                    segments.append(cur)
+                cur = []
+            else:
+                cur.append(w)
+        named = [(seg, *self._cause_hits(seg)) for seg in segments]
+        named = [n for n in named if n[1] or n[2]]
+        if len(named) != 1:
+            return None
+        words, hits, wind, stems = named[0]
         if wind and not hits:
             sides = [m for side, m in self.wind_sides if _find(words, ("from",) + side) >= 0]
             return {c: {"motion": sides[0]} for c in shapes} if len(set(sides)) == 1 else None
@@ -246,7 +264,7 @@ class RuleReader:
                 skip = set(range(i, end))
                 skip |= {k for s, e, _ in self._refs(words, shapes) for k in range(s, e)}
                 got = self._one_motion(words, skip, shapes)
-                if got is None or "target" in got:
+                if got is None or "target" in got or got["motion"] == STILL:
                     return None
                 return {c: got for c in movers}
         return None
@@ -263,8 +281,8 @@ class RuleReader:
             return None
         who, skip, ref = picks[0][:3]
         got = self._one_motion(words, skip, shapes, ref, implied=len(picks[0]) > 3)
-        if got is None or got.get("target") == who:
-            return None
+        if got is None or got.get("target") == who or got["motion"] == STILL:
+            return None  # "only the red one does not move" says nothing of what the others do
         return {who: got}
 
     def _place(self, shapes, colour):
@@ -272,6 +290,10 @@ class RuleReader:
         return self.grid.get(place) if place else None
 
     def _relation(self, words, shapes):
+        refs_after = {r[0] for rel, ps in self.relations.items() for p in ps for i in [_find(words, p)] if i >= 0
+                      for r in self._refs(words, shapes) if r[0] in (i + len(p), i + len(p) + 1)}
+        if len(refs_after) > 1:
+            return None  # two relations ("left of the red circle and above the blue square"): not one pick
         for rel, phrases in self.relations.items():
             for p in phrases:
                 i = _find(words, p)
@@ -308,6 +330,14 @@ class RuleReader:
     def _extreme(self, words, shapes):
         kept = [i for i, w in enumerate(words) if w not in _LINKS]
         short = [words[i] for i in kept]
+        said, used = set(), set()
+        for phrase, key in self.extremes:  # longest first; "the leftmost and the biggest shape" is two picks
+            k = _find(short, phrase)
+            if k >= 0 and not used & set(range(k, k + len(phrase))):
+                said.add(key)
+                used |= set(range(k, k + len(phrase)))
+        if len(said) > 1:
+            return None
         for phrase, key in self.extremes:
             k = _find(short, phrase)
             if k < 0:
@@ -331,6 +361,8 @@ class RuleReader:
 
     def _corner(self, words, shapes):
         stems = [stem(_NUMBER_WORDS.get(w, w)) for w in words]  # "five-pointed", "3 corners" say "five points" …
+        if sum(_find(stems, phrase) >= 0 for phrase in self.corners.values()) > 1:
+            return None
         for kind, phrase in self.corners.items():
             i = _find(stems, phrase)
             if i >= 0:
@@ -354,5 +386,6 @@ def _direction_words(phrases) -> tuple[set[str], list[tuple[tuple, str]]]:
 
 
 _LINKS = ("to", "the")
+STILL = "stays still"
 _NUMBER_WORDS = {"0": "no", "3": "three", "4": "four", "5": "five"}
 _NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}

@@ -64,6 +64,8 @@ RESOLVED = [
     (f"{TWO}. someone is pumping air into the blue box", {"red": "stays still", "blue": "grows"}),
     (f"{TWO}. the red ball's air leaks out slowly", {"red": "shrinks", "blue": "stays still"}),
     (f"{TWO}. a strong wind is blowing from above", {"red": "moves down", "blue": "moves down"}),
+    (f"{TWO}; the red ball stays where it is, the blue box is pumped full of air",
+     {"red": "stays still", "blue": "grows"}),
 ]
 
 
@@ -88,6 +90,14 @@ ABSTAINS = [
     "a red circle at the left moves up and a blue square at the right. the blue square grows",
     # a relation nobody satisfies
     f"{TWO}. the shape above the red ball shrinks",
+    # two picks at once; a pick that stays still says nothing of the others
+    f"{THREE}. the leftmost shape and the biggest shape grow",
+    f"{THREE}. the shape right of the blue square and the one below the red circle shrink",
+    f"{THREE}. the one with five points and the one with four corners bounce",
+    f"{THREE}. only the blue one does not move",
+    # a cause's agent is read in its own clause: "it" is not the blue square's agent
+    "a red circle at the left and a blue square at the right; the red circle does not move, the blue square "
+    "pushes it",
 ]
 
 
