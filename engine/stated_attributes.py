@@ -33,10 +33,10 @@ NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seve
            "ten": 10, "several": 2, "many": 2}
 PLACE_NOUNS = ("corner", "side", "edge")
 CLAUSE_WORDS = ("and", "while", "then")
-NOT_A = ("not", "t", "than", "except", "but")
-QUANTIFIERS = ("both", "all", "each", "every")
-PRONOUNS = ("it", "which", "that", "who")  # "a red circle at the left, which moves up"  # "both big", "all of them striped"
-SHARED_FILLER = ("are", "is", "of", "them", "they", "the", "shapes", "ones", "equally")  # "… that isn't a square": a kind named to exclude it
+NOT_A = ("not", "t", "than", "except", "but")  # "… that isn't a square": a kind named to exclude it
+QUANTIFIERS = ("both", "all", "each", "every")  # "both big", "all of them striped"
+SHARED_FILLER = ("are", "is", "of", "them", "they", "the", "shapes", "ones", "equally")
+PRONOUNS = ("it", "which", "that", "who")  # "a red circle at the left, which moves up"
 
 
 def normalise(text: str, synonyms: dict[str, str]) -> list[str]:
@@ -295,7 +295,7 @@ class StatedReader:
                 if colour not in first or (first[colour][2] and not definite):
                     first[colour] = (kind, attrs, definite)
             previous = owner[0] if owner is not None and not owner[3] and len(found) == 1 else None
-        shared = self.shared(normalise(instruction, self.synonyms))
+        shared = self.shared(words)
         out: dict[str, tuple[str, dict]] = {}
         for colour, (kind, attrs, _) in first.items():
             if len(out) < max_shapes:

@@ -30,9 +30,9 @@ class MotionReader:
         self.words = {w: m for m, ws in words.items() for w in ws if w not in set(place_words)}
         self.relative = set(relative)
 
-    def said(self, clause: list[str], taken: set[int]) -> set[str]:
-        """Every motion the clause's words name (phrases, longest first, then single words), however they are
-        used: the motions a rule can hand out ("the one nearest the top gets larger", "…, otherwise it shrinks")."""
+    def _phrases_in(self, clause: list[str], taken: set[int]) -> tuple[set[str], set[int]]:
+        """(the motions of the listed phrases in the clause, longest first and not overlapping ``taken`` or each
+        other; the indices they cover with ``taken``)."""
         out, used = set(), set(taken)
         for phrase, motion in self.phrases:
             for i in range(len(clause) - len(phrase) + 1):
@@ -40,17 +40,17 @@ class MotionReader:
                 if tuple(clause[i: i + len(phrase)]) == phrase and not used & span:
                     out.add(motion)
                     used |= span
+        return out, used
+
+    def said(self, clause: list[str], taken: set[int]) -> set[str]:
+        """Every motion the clause's words name (phrases, longest first, then single words), however they are
+        used: the motions a rule can hand out ("the one nearest the top gets larger", "…, otherwise it shrinks")."""
+        out, used = self._phrases_in(clause, taken)
         return out | {self.words[w] for i, w in enumerate(clause) if i not in used and w in self.words}
 
     def phrase_spans(self, clause: list[str]) -> set[int]:
         """The indices of the clause's words that belong to a listed motion phrase (longest first)."""
-        used: set[int] = set()
-        for phrase, _ in self.phrases:
-            for i in range(len(clause) - len(phrase) + 1):
-                span = set(range(i, i + len(phrase)))
-                if tuple(clause[i: i + len(phrase)]) == phrase and not used & span:
-                    used |= span
-        return used
+        return self._phrases_in(clause, set())[1]
 
     def read(self, clause: list[str], taken: set[int], mentions: list[tuple]) -> tuple[str, str | None] | None:
         """(plan motion, target colour or None) the clause states, or None. taken: indices that are the shape's own

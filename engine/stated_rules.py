@@ -16,6 +16,12 @@ motion and a set of shapes.
 
 from __future__ import annotations
 
+STILL = "stays still"
+_LINKS = ("to", "the")  # extremes are matched without them: "farthest to the right" is "farthest right"
+_NUMBER_WORDS = {"0": "no", "3": "three", "4": "four", "5": "five"}  # "3 corners" says "three corners"
+_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}  # a count condition's exact numbers
+
+
 def stem(word: str) -> str:
     """A crude English stem, the same for the forms of one verb: pumped/pumps → pump, dropped → drop, filled → fill,
     inflated/inflates → inflat, goes/going → go. Short words stay."""
@@ -45,7 +51,6 @@ class RuleReader:
         self.grid = {p: tuple(xy) for p, xy in table.get("grid", {}).items()}
         self.relations = {r: [tuple(p.split()) for p in ps] for r, ps in table.get("relations", {}).items()}
         self.comparatives = {s: set(ws) for s, ws in table.get("comparatives", {}).items()}
-        # extremes are matched without "to" / "the": "farthest to the right" is "farthest right"
         self.extremes = sorted(((tuple(w for w in p.split() if w not in _LINKS), k)
                                 for k, ps in table.get("extremes", {}).items() for p in ps), key=lambda pk: -len(pk[0]))
         self.negations = [tuple(p.split()) for p in table.get("negations", [])]
@@ -290,29 +295,23 @@ class RuleReader:
         return self.grid.get(place) if place else None
 
     def _relation(self, words, shapes):
-        refs_after = {r[0] for rel, ps in self.relations.items() for p in ps for i in [_find(words, p)] if i >= 0
-                      for r in self._refs(words, shapes) if r[0] in (i + len(p), i + len(p) + 1)}
-        if len(refs_after) > 1:
+        refs = self._refs(words, shapes)
+        found = [(rel, i, ref) for rel, ps in self.relations.items() for p in ps for i in [_find(words, p)] if i >= 0
+                 for ref in refs if ref[0] in (i + len(p), i + len(p) + 1)]  # a relation word, then a shape
+        if len({ref[0] for _, _, ref in found}) > 1:
             return None  # two relations ("left of the red circle and above the blue square"): not one pick
-        for rel, phrases in self.relations.items():
-            for p in phrases:
-                i = _find(words, p)
-                if i < 0:
-                    continue
-                refs = [r for r in self._refs(words, shapes) if r[0] in (i + len(p), i + len(p) + 1)]
-                if not refs:
-                    continue
-                ref = refs[0][2]
-                axis, sign = {"left": (0, -1), "right": (0, 1), "above": (1, -1), "below": (1, 1)}[rel]
-                if self._place(shapes, ref) is None or any(self._place(shapes, c) is None for c in shapes):
-                    return None
-                r = self._place(shapes, ref)[axis]
-                hits = [c for c in shapes if c != ref and (self._place(shapes, c)[axis] - r) * sign > 0]
-                if len(hits) > 1:  # people mean "right under it" then: the one in the reference's column (row)
-                    hits = [c for c in hits if self._place(shapes, c)[1 - axis] == self._place(shapes, ref)[1 - axis]]
-                # the subject's own words are the rule's too: "the one sitting under", "the shape that sits above"
-                start = next((k for k in range(i - 1, max(i - 5, -1), -1) if words[k] in self.count_nouns), i)
-                return (hits[0], set(range(start, refs[0][1])), ref) if len(hits) == 1 else None
+        if found:
+            rel, i, (_, ref_end, ref) = found[0]
+            axis, sign = {"left": (0, -1), "right": (0, 1), "above": (1, -1), "below": (1, 1)}[rel]
+            if any(self._place(shapes, c) is None for c in shapes):
+                return None
+            r = self._place(shapes, ref)[axis]
+            hits = [c for c in shapes if c != ref and (self._place(shapes, c)[axis] - r) * sign > 0]
+            if len(hits) > 1:  # people mean "right under it" then: the one in the reference's column (row)
+                hits = [c for c in hits if self._place(shapes, c)[1 - axis] == self._place(shapes, ref)[1 - axis]]
+            # the subject's own words are the rule's too: "the one sitting under", "the shape that sits above"
+            start = next((k for k in range(i - 1, max(i - 5, -1), -1) if words[k] in self.count_nouns), i)
+            return (hits[0], set(range(start, ref_end)), ref) if len(hits) == 1 else None
         if len(shapes) == 2:  # "the larger shape", "the smaller one"
             said = [(k, s) for k, w in enumerate(words[:-1]) for s, ws in self.comparatives.items()
                     if w in ws and words[k + 1] in self.count_nouns | {"one", "shape"}]
@@ -384,8 +383,3 @@ def _direction_words(phrases) -> tuple[set[str], list[tuple[tuple, str]]]:
     particles = sorted(((r, next(iter(ms))) for r, ms in rests.items() if len(ms) == 1), key=lambda rm: -len(rm[0]))
     return verbs, particles
 
-
-_LINKS = ("to", "the")
-STILL = "stays still"
-_NUMBER_WORDS = {"0": "no", "3": "three", "4": "four", "5": "five"}
-_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
