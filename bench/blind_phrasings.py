@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from miniworld.honour import ALL, unhonoured  # noqa: E402
+from miniworld.honour import ALL  # noqa: E402
 from miniworld.language import parse_plan  # noqa: E402
 
 DATA = REPO / "bench" / "data"
@@ -31,29 +31,16 @@ _ATTR = {"place": "slot"}
 
 
 def load_items(path: Path) -> list:
-    """(category, instruction, item) of a set: item has the scene, stated attributes per shape and bg_stated."""
+    """The items of a set, as bench.vrbench_phrasing.evaluate_set reads them: (item, seed) pairs, each item with its
+    instruction, category, scene, stated attributes per shape and bg_stated (miniworld.honour.stated_of)."""
     out = []
     for raw in json.loads(Path(path).read_text(encoding="utf-8")):
         scene = parse_plan(raw["plan"])
         unsaid = raw.get("unstated", {})
         stated = tuple(frozenset(ALL - {_ATTR.get(a, a) for a in unsaid.get(s.colour, ())}) for s in scene.shapes)
-        out.append((raw["category"], raw["instruction"],
-                    SimpleNamespace(scene=scene, stated=stated, bg_stated=bool(raw["bg_stated"]))))
+        out.append((SimpleNamespace(instruction=raw["instruction"], category=raw["category"], scene=scene,
+                                    stated=stated, bg_stated=bool(raw["bg_stated"])), 0))
     return out
-
-
-def evaluate(block, items: list) -> dict:
-    by_cat: dict[str, list[bool]] = {}
-    failures = []
-    for category, instruction, item in items:
-        plan = block.plan(instruction)
-        errors = unhonoured(plan, item)
-        by_cat.setdefault(category, []).append(not errors)
-        if errors:
-            failures.append({"category": category, "instruction": instruction, "plan": plan, "errors": errors})
-    every = [x for v in by_cat.values() for x in v]
-    return {"honour": sum(every) / len(every), "by_category": {c: sum(v) / len(v) for c, v in by_cat.items()},
-            "failures": failures}
 
 
 def main(argv=None):
@@ -62,13 +49,14 @@ def main(argv=None):
     p.add_argument("--family", type=Path, default=None, help="family folder (default: the embedded lumos-mini)")
     p.add_argument("-v", "--verbose", action="store_true", help="print every plan that does not honour its item")
     a = p.parse_args(argv)
+    from bench.vrbench_phrasing import evaluate_set
     from engine.models import DEFAULT_FAMILY
-    from engine.understanding import UnderstandingBlock
+    from training.sample import MiniFamily
 
-    block = UnderstandingBlock.from_pretrained((a.family or DEFAULT_FAMILY) / "understanding")
+    fam = MiniFamily(a.family or DEFAULT_FAMILY)
     for path in a.sets or sorted(DATA.glob("blind_phrasings_*.json")):
-        rep = evaluate(block, load_items(path))
-        cats = " ".join(f"{c} {v:.2f}" for c, v in rep["by_category"].items())
+        rep = evaluate_set(fam, load_items(path), frames=False, log=lambda *_: None)
+        cats = " ".join(f"{c} {v:.2f}" for c, v in rep["honour_by_category"].items())
         print(f"{path.name}: plans honour {rep['honour']:.3f} ({cats})")
         if a.verbose:
             for f in rep["failures"]:

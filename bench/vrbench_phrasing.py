@@ -65,7 +65,7 @@ def evaluate_set(fam, its: list, frames: bool = True, log=print, batch: int = 36
         sub = [not e for e, (ex, _) in zip(errors, its) if ex.category == c]
         if sub:
             out["honour_by_category"][c] = float(np.mean(sub))
-    out["failures"] = [{"instruction": ex.instruction, "plan": p, "errors": e}
+    out["failures"] = [{"category": ex.category, "instruction": ex.instruction, "plan": p, "errors": e}
                        for p, e, (ex, _) in zip(plans, errors, its) if e][:40]
     if frames:
         clips = []

@@ -16,8 +16,9 @@ SETS = sorted(DATA.glob("blind_phrasings_*.json"))
 @pytest.mark.parametrize("path", SETS, ids=lambda p: p.name)
 def test_a_blind_set_is_well_formed(path):
     items = load_items(path)
-    assert sorted({c for c, _, _ in items}) == sorted(CATEGORIES)
-    for category, instruction, item in items:
+    assert sorted({item.category for item, _ in items}) == sorted(CATEGORIES)
+    for item, _ in items:
+        instruction = item.instruction
         assert instruction.strip()
         assert unhonoured(plan_text(item.scene), item) == [], instruction
         moved = item.scene.with_motions([("bounce" if s.motion == "still" else "still", None)
