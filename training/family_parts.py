@@ -12,16 +12,17 @@ from .common import log
 
 
 def install_parts(run, family: Path, out: Path, parts: tuple[str, ...], stages: tuple[str, ...],
-                  finish: Callable[[Path], None] | None = None) -> Path:
+                  finish: Callable[[Path], None] | None = None, sources: dict[str, str] | None = None) -> Path:
     """Copy ``family`` to ``out`` with every folder in ``parts`` (e.g. "light/transformer") taken from run/export,
-    the ``stages``' done.json records added to training_metrics.json, and ``finish(folder)`` run before the swap."""
+    the ``stages``' done.json records added to training_metrics.json, and ``finish(folder)`` run before the swap.
+    ``sources`` names a part's folder in run/export where it differs (the VAE: "light/vae" is export's "vae")."""
     out = Path(out)
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(family, tmp)
     for sub in parts:
         shutil.rmtree(tmp / sub)
-        shutil.copytree(run.export / sub, tmp / sub)
+        shutil.copytree(run.export / (sources or {}).get(sub, sub), tmp / sub)
     if finish is not None:
         finish(tmp)
     mpath = tmp / "training_metrics.json"

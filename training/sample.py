@@ -69,8 +69,10 @@ class MiniFamily:
             model = self.light
         else:
             model = self.heavy
-        f = (self.cfg["num_frames"] - 1) // 4 + 1
-        shape = (16, f, self.cfg["height"] // 8, self.cfg["width"] // 8)
+        vc = self.vae.config  # the family's own factors (an older family may be 8×)
+        f = (self.cfg["num_frames"] - 1) // int(vc.scale_factor_temporal) + 1
+        spatial = int(vc.scale_factor_spatial)
+        shape = (int(vc.z_dim), f, self.cfg["height"] // spatial, self.cfg["width"] // spatial)
         x = torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(int(s))) for s in seeds])
         sch = self.scheduler()
         sch.set_timesteps(steps)

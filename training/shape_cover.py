@@ -13,8 +13,7 @@ import numpy as np
 from miniworld.render import shape_mask
 from miniworld.scene import Scene, trajectory
 
-SPATIAL = 8    # the VAE's spatial factor
-TEMPORAL = 4   # its temporal factor; latent frame 0 holds video frame 0 alone (causal VAE)
+from .latent_layout import SPATIAL, TEMPORAL
 
 
 def latent_frame_groups(num_frames: int) -> list[list[int]]:
@@ -22,8 +21,8 @@ def latent_frame_groups(num_frames: int) -> list[list[int]]:
     return [[0]] + [list(range(1 + TEMPORAL * k, 1 + TEMPORAL * (k + 1))) for k in range((num_frames - 1) // TEMPORAL)]
 
 
-def latent_shape_cover(scene: Scene) -> np.ndarray:
-    """Fraction of each latent cell's pixels (over its video frames) that any shape covers: float32 [F', H/8, W/8]."""
+def latent_shape_cover(scene: Scene, spatial: int = SPATIAL) -> np.ndarray:
+    """Fraction of each latent cell's pixels (over its video frames) that any shape covers: float32 [F', H/SPATIAL, W/SPATIAL]."""
     traj = trajectory(scene)
     h, w = scene.height, scene.width
     cover = np.zeros((scene.num_frames, h, w), np.float32)
@@ -33,4 +32,4 @@ def latent_shape_cover(scene: Scene) -> np.ndarray:
             cover[f] = np.maximum(cover[f], shape_mask(s.kind, x, y, r, h, w).astype(np.float32))
     groups = latent_frame_groups(scene.num_frames)
     per_frame = np.stack([cover[g].mean(0) for g in groups])
-    return per_frame.reshape(len(groups), h // SPATIAL, SPATIAL, w // SPATIAL, SPATIAL).mean((2, 4))
+    return per_frame.reshape(len(groups), h // spatial, spatial, w // spatial, spatial).mean((2, 4))

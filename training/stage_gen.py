@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from .common import Timer, add_common_args, load_ckpt, log, lr_at, run_from_args, save_ckpt
 from .data import scenes
+from .latent_layout import FRAME, LATENT_FRAMES, PATCH, POSITION_GRID, patch_for, vae_factors
 from .slot_labels import SlotHeads, batch_labels
 from .stage_text import MAX_SEQUENCE_LENGTH, TEXT_DIM
 
@@ -38,7 +39,6 @@ COND_DROPOUT = 0.1
 # Light ≈ 1/10 of heavy's parameters (0.52M vs 5.1M), as the paper's 1.3B vs 14B (issue 18; was 4 layers × 128, 1.24M).
 LIGHT = dict(num_attention_heads=3, attention_head_dim=32, ffn_dim=384, num_layers=3)
 HEAVY = dict(num_attention_heads=6, attention_head_dim=32, ffn_dim=768, num_layers=8)
-POSITION_GRID = (5, 4, 4)  # tokens: (17 − 1) / 4 + 1 latent frames, 64 / 8 / 2 rows and columns
 # Training recipe per generator: peak learning rate, batch size, and the extra loss weight of latent positions that
 # shapes cover (loss weight 1 + shape_weight · coverage; see shape_cover.py). `main` can override them for trials.
 # Light only: `self_layers` bidirectional connector layers over the LM states, `slot_weight`, the weight of the
@@ -49,15 +49,15 @@ RECIPE = {"light": dict(lr=1e-3, batch=16, shape_weight=4.0, positions=True, que
           "heavy": dict(lr=6e-4, batch=16, shape_weight=4.0, positions=True)}
 
 
-def make_transformer(size: dict, seed: int = 0, positions: bool = True):
+def make_transformer(size: dict, seed: int = 0, positions: bool = True, patch: tuple[int, int, int] = PATCH):
     """A mini generator: Wan's transformer, by default with an absolute position embedding (see
-    engine/positional_transformer.py for why) over the world's token grid (5 latent frames × 4 × 4 patches)."""
+    engine/positional_transformer.py for why) over the world's token grid (5 latent frames × 4 × 4 patches; training/latent_layout.py)."""
     from diffusers import WanTransformer3DModel
 
     from engine.positional_transformer import PositionalWanTransformer3DModel
 
     torch.manual_seed(seed)
-    common = dict(patch_size=(1, 2, 2), in_channels=16, out_channels=16, text_dim=TEXT_DIM, freq_dim=128,
+    common = dict(patch_size=patch, in_channels=16, out_channels=16, text_dim=TEXT_DIM, freq_dim=128,
                   cross_attn_norm=True, qk_norm="rms_norm_across_heads", eps=1e-6, rope_max_seq_len=64, **size)
     if positions:
         return PositionalWanTransformer3DModel(position_grid=POSITION_GRID, **common)
@@ -109,12 +109,13 @@ def build_latents(run) -> dict:
     timer = Timer()
     rows, clips = scenes(run)
     vae = AutoencoderKLWan.from_pretrained(run.export / "vae").eval()
+    spatial = int(vae.config.scale_factor_spatial)
     mean = torch.tensor(vae.config.latents_mean).view(1, -1, 1, 1, 1)
     std = torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1)
     sd = run.stage_dir("latents")
     path = sd / "latents.npy"
     lat = np.lib.format.open_memmap(sd / "latents.tmp.npy", mode="w+", dtype=np.float32,
-                                    shape=(len(clips), 16, 5, 8, 8))
+                                    shape=(len(clips), vae.config.z_dim, LATENT_FRAMES, FRAME // spatial, FRAME // spatial))
     with torch.no_grad():
         for i in tqdm(range(0, len(clips), 16), desc="encode latents", mininterval=5):
             mu = vae.encode(to_tensor(clips[i: i + 16])).latent_dist.mode()
@@ -233,7 +234,8 @@ def shape_cover(run) -> torch.Tensor:
     path = run.stage_dir("latents") / "shape_cover.npy"
     if not path.exists():
         exs = scene_examples(run)
-        cover = np.stack([latent_shape_cover(e.scene) for e in tqdm(exs, desc="shape cover", mininterval=5)])
+        spatial = vae_factors(run.export / "vae")[1]
+        cover = np.stack([latent_shape_cover(e.scene, spatial) for e in tqdm(exs, desc="shape cover", mininterval=5)])
         tmp = path.with_name(f"shape_cover.{os.getpid()}.tmp.npy")  # per process: a second writer cannot clash
         np.save(tmp, cover)
         tmp.replace(path)
@@ -259,11 +261,12 @@ def train(run, which: str, recipe: dict | None = None, threads_when_alone: int |
 
         trained = load_transformer(run.export / which / "transformer")
         model = make_transformer({k: trained.config[k] for k in LIGHT},
-                                 positions=isinstance(trained, PositionalWanTransformer3DModel))
+                                 positions=isinstance(trained, PositionalWanTransformer3DModel),
+                                 patch=tuple(trained.config.patch_size))
         model.load_state_dict(trained.state_dict())  # a fresh config: no local path recorded in the shipped one
     else:
         model = make_transformer(LIGHT if which == "light" else HEAVY, run.seed + (1 if which == "light" else 2),
-                                 positions=recipe["positions"])
+                                 positions=recipe["positions"], patch=patch_for(vae_factors(run.export / "vae")[1]))
     cond = (LightCond(run, num_queries=recipe["queries"], self_layers=recipe["self_layers"]) if which == "light"
             else None)
     slots = SlotHeads(TEXT_DIM) if cond and recipe["slot_weight"] > 0 else None
@@ -372,7 +375,8 @@ def snapshot(run, which: str) -> dict | None:
     if ck is None:
         return None
     positions = any(k.startswith("patch_embedding.position") for k in ck["ema"])
-    model = make_transformer(LIGHT if which == "light" else HEAVY, positions=positions)
+    model = make_transformer(LIGHT if which == "light" else HEAVY, positions=positions,
+                             patch=tuple(ck["ema"]["patch_embedding.weight"].shape[2:]))
     model.load_state_dict(ck["ema"])
     model.save_pretrained(run.export / which / "transformer", safe_serialization=True)
     if which == "light":

@@ -78,8 +78,9 @@ def phrasing_corpus(run) -> list[dict]:
     return rows
 
 
-def seed_from_family(run, family: Path) -> None:
-    """Fill run/export with a family's weights (what `train_all`'s earlier stages would have left there)."""
+def seed_from_family(run, family: Path, keep_vae: bool = False) -> None:
+    """Fill run/export with a family's weights (what `train_all`'s earlier stages would have left there);
+    ``keep_vae``: all but the VAE, the run's own (stage_bridge)."""
     exp = run.export
     if (exp / "understanding" / "lm").exists():
         return
@@ -87,6 +88,8 @@ def seed_from_family(run, family: Path) -> None:
     parts = {"tokenizer": "light/tokenizer", "text_encoder": "light/text_encoder", "vae": "light/vae",
              "light/transformer": "light/transformer", "heavy/transformer": "heavy/transformer",
              "understanding/connector": "understanding/connector", "understanding/lm": "understanding/lm"}
+    if keep_vae:
+        del parts["vae"]
     for dst, src in parts.items():  # the LM last: its presence marks a complete seed
         shutil.copytree(family / src, exp / dst, dirs_exist_ok=True)
     (run.root / "seeded_from.json").write_text(json.dumps({"family": str(family)}))

@@ -1,4 +1,4 @@
-"""Stage 3: the shared AutoencoderKLWan (8× spatial, 4× temporal, 16 latent channels, 2×2 patchified input).
+"""Stage 3: the shared AutoencoderKLWan (4× spatial, 4× temporal, 16 latent channels).
 
 Trained on whole 17-frame clips (all five latent frames: with 9-frame clips the causal caches drift on the later
 ones), in three phases (`phase_at`; the budget can switch texture and settle off, see training/README.md):
@@ -30,14 +30,17 @@ from miniworld import psnr
 
 from .common import Timer, add_common_args, load_ckpt, log, lr_at, run_from_args, save_ckpt
 from .data import eval_clips, scenes
+from .latent_layout import CHANNELS, SPATIAL, TEMPORAL
 
-Z_DIM = 16
-# 2×2 pixel patchify (as Wan2.2's VAE) then two 2× downsamples = 8× spatial; two temporal downsamples = 4×.
-# Measured here at equal wall time against the Wan2.1 layout (base_dim 16, dim_mult [1, 2, 2, 2], no patchify):
-# 20 % faster per step and lower loss per step, since no convolution runs at full 64×64 resolution.
-VAE_CONFIG = dict(base_dim=32, z_dim=Z_DIM, dim_mult=[1, 2, 2], num_res_blocks=1, attn_scales=[],
-                  temperal_downsample=[True, True], dropout=0.0, patch_size=2, in_channels=12, out_channels=12,
-                  scale_factor_spatial=8, scale_factor_temporal=4)
+Z_DIM = CHANNELS
+# 4× spatial, 4× temporal (issue 18): at 8× (a 64×64 frame → 8×8 latents) a shape of 12–20 px spans one or two latent
+# cells, and the round trip kept too little of its texture for any generator to draw more (correctness detail 0.734;
+# 48 channels at 8× gained nothing). At 4× the VAE keeps 4× the values per frame; the generators patchify 4×4 latent
+# cells (stage_gen), so their token count, hence their cost, is what it was. No input patchify: two downsample stages
+# give 4× spatially and 4× temporally (each Wan downsample stage halves space); training/latent_layout.py.
+VAE_CONFIG = dict(base_dim=16, z_dim=Z_DIM, dim_mult=[1, 2, 4], num_res_blocks=1, attn_scales=[],
+                  temperal_downsample=[True, True], dropout=0.0, patch_size=None, in_channels=3, out_channels=3,
+                  scale_factor_spatial=SPATIAL, scale_factor_temporal=TEMPORAL)
 
 
 def make_vae(seed: int = 0, z_dim: int = Z_DIM):

@@ -89,7 +89,8 @@ def test_a_large_vae_learns_its_cost_from_the_first_take(family, monkeypatch):
     assert rt.decode_policy.cost == {}
     first, second = [], []
     rt.render(_request(rt), emit=first.append)
-    assert all(e.preview.shape[1:3] == (8, 8) for e in first)  # cost unknown: projected at latent resolution
+    side = 64 // int(rt.models.vae.config.scale_factor_spatial)
+    assert all(e.preview.shape[1:3] == (side, side) for e in first)  # cost unknown: projected at latent resolution
     rt.render(_request(rt, seed=4), emit=second.append)
     assert second[0].preview.shape[1:3] == (64, 64)
 
@@ -116,7 +117,8 @@ def test_refine_previews_are_decoded_and_the_take_is_unchanged(family):
     assert len(calls) == 1
     never.render(_request(never), emit=plain.append)
     reference = never.render(_request(never, seed=4), emit=plain.append)
-    assert all(e.preview.shape[1:3] == (8, 8) for e in plain)  # share 0: always projected
+    side = 64 // int(never.models.vae.config.scale_factor_spatial)
+    assert all(e.preview.shape[1:3] == (side, side) for e in plain)  # share 0: always projected
     assert np.array_equal(reference.frames, take.frames)  # previews never change what is rendered
 
 

@@ -531,11 +531,12 @@ def test_the_vae_takes_more_latent_channels_when_asked(tmp_path):
     """stage_vae --z-dim: the detail-room trial of issue 18 (latent tokens stay the same, channels grow)."""
     import torch
 
+    from training.latent_layout import SPATIAL
     from training.stage_vae import main, make_vae
 
     vae = make_vae(0, 24)
     x = torch.zeros(1, 3, 5, 32, 32)
-    assert vae.encode(x).latent_dist.mode().shape == (1, 24, 2, 4, 4)
+    assert vae.encode(x).latent_dist.mode().shape == (1, 24, 2, 32 // SPATIAL, 32 // SPATIAL)
     assert make_vae(0).config.z_dim == 16
     main(["--tiny", "--run", str(tmp_path / "run"), "--z-dim", "24", "--vae-texture-steps", "0",
           "--vae-settle-steps", "0"])
