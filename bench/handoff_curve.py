@@ -234,18 +234,10 @@ def main(argv=None) -> int:
                  if a.only is None or m.name in ("light", "heavy") or m.name in a.only]
     print(f"light / heavy parameters: {ratio:.3f} (heavy {1 / ratio:.1f}× light); {len(mode_list)} modes × "
           f"{len(items_for(a.per_category, a.seeds))} clips", flush=True)
-    shares = [mode_list[i::a.jobs] for i in range(a.jobs)]
-    if a.jobs > 1:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
+    from bench.mode_pool import map_modes
 
-        with ProcessPoolExecutor(a.jobs, mp_context=mp.get_context("spawn")) as pool:
-            parts = list(pool.map(_worker, [str(family)] * a.jobs, [a.per_category] * a.jobs, [a.seeds] * a.jobs,
-                                  shares))
-    else:
-        parts = [_worker(str(family), a.per_category, a.seeds, mode_list)]
-    done = {m.name: r for share, part in zip(shares, parts) for m, r in zip(share, part)}
-    points = [Point(m, compute_cost(m, steps, ratio, shift), *done[m.name]) for m in mode_list]
+    done = map_modes(_worker, (str(family), a.per_category, a.seeds), mode_list, a.jobs)
+    points = [Point(m, compute_cost(m, steps, ratio, shift), *r) for m, r in zip(mode_list, done)]
     t = targets(points)
     text = table(points, ceiling)
     light_spread = None

@@ -386,15 +386,10 @@ def _worker(family, per_category, mode_list) -> list[ModeResult]:
 
 def run_parallel(family, per_category, mode_list: list[Mode], out: Path | None, jobs: int,
                  ceiling: dict | None = None) -> dict:
-    """Modes spread over `jobs` processes (small models use one core well; two processes use two)."""
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
+    """Modes spread over `jobs` processes (bench/mode_pool.py)."""
+    from bench.mode_pool import map_modes
 
-    shares = [mode_list[i::jobs] for i in range(jobs)]
-    with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
-        parts = list(pool.map(_worker, [family] * jobs, [per_category] * jobs, shares))
-    by_name = {r.mode.name: r for part in parts for r in part}
-    return report([by_name[m.name] for m in mode_list], per_category, out, ceiling=ceiling)
+    return report(map_modes(_worker, (family, per_category), mode_list, jobs), per_category, out, ceiling=ceiling)
 
 
 def main(argv=None):

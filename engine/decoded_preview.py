@@ -1,7 +1,7 @@
 """When a step's preview is decoded to pixels instead of projected from the latent.
 
-The latent projection (engine/preview.py) is nearly free but shows one colour per latent pixel (8×8 of them for a
-64×64 frame): it shows layout and motion, never the texture a refine adds. Decoding the step's x0 estimate with the
+The latent projection (engine/preview.py) is nearly free but shows one colour per latent pixel (a 4× or 8× coarser
+frame): it shows layout and motion, never the texture a refine adds. Decoding the step's x0 estimate with the
 VAE shows the frames sharpening, at the cost of a VAE pass. So decoded previews may take at most ``fraction`` of the
 time the render's steps take. A decode's cost is learnt from each take's own final decode, per clip size; before
 the first take of a size the cost is unknown and previews stay projected, except for a small VAE (the embedded

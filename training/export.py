@@ -160,6 +160,27 @@ def _vae_recipe(m: dict) -> str:
     return text
 
 
+def _vae_layout(family: Path) -> str:
+    cfg = json.loads((family / "light" / "vae" / "config.json").read_text())
+    gen = json.loads((family / "light" / "transformer" / "config.json").read_text())
+    patch = gen.get("patch_size", [1, 2, 2])
+    return (f"{cfg.get('scale_factor_spatial', 8)}× spatial, {cfg.get('scale_factor_temporal', 4)}× temporal, "
+            f"{cfg['z_dim']} channels; the generators patchify {patch[1]}×{patch[2]} latent cells")
+
+
+def _bridge_line(metrics: dict) -> str:
+    """The generators' carry into a new VAE (training/stage_bridge.py), where the family went through one."""
+    fit, light, heavy = metrics.get("bridge"), metrics.get("light_bridge"), metrics.get("heavy_bridge")
+    if not (fit and light and heavy):
+        return ""
+    return (f"\n- The generators above were trained on an earlier 8× VAE and carried into this one "
+            f"(`training/stage_bridge.py`): their blocks kept, their patch embedding and output projection mapped "
+            f"through ridge least-squares maps between the two VAEs' tokens of {fit['clips']} training clips (the map "
+            f"explains {fit['light']['explained_old']:.2f} of the old tokens' energy), then light + connector "
+            f"continued {light['steps']} steps with free phrasings (final loss {light['loss']:.4f}) and heavy "
+            f"{heavy['steps']} steps (final loss {heavy['loss']:.4f}) on this VAE's latents.")
+
+
 def _architecture(folder: Path) -> str:
     """The transformers class a saved model names in its config (the LM may be causal or encoder-decoder)."""
     return (json.loads((folder / "config.json").read_text()).get("architectures") or ["?"])[0]
@@ -268,7 +289,7 @@ mini VR-Bench instructions are never trained on.
 - Understanding LM: instruction → plan, {lm_objective}.
   Held-out exact plan match (greedy): {json.dumps({k: round(v, 2) for k, v in plan.items()})}.
 - Free phrasing (`training/stage_phrasing.py`, `miniworld/phrasing.py`): {_phrasing_line(metrics)}
-- VAE: L1 + MSE, {_vae_recipe(vae)}. Held-out PSNR **{vae.get('heldout_psnr', float('nan')):.2f} dB** (on shape pixels
+- VAE ({_vae_layout(out)}): L1 + MSE, {_vae_recipe(vae)}. Held-out PSNR **{vae.get('heldout_psnr', float('nan')):.2f} dB** (on shape pixels
   {vae.get('heldout_psnr_shapes', float('nan')):.2f} dB)
   (8× area-down + bicubic-up baseline {vae.get('blur_baseline_psnr', float('nan')):.2f} dB on the same clips).
   latents_mean / latents_std in `light/vae/config.json` are the encoder's statistics on training clips.
@@ -283,7 +304,7 @@ mini VR-Bench instructions are never trained on.
   learned absolute position embedding (time + row + column) added to the patch embedding, because RoPE alone is
   relative and cannot tell a place in a featureless latent. `transformer/config.json` names the class; load it with
   `engine.positional_transformer.load_transformer(folder)` (stock diffusers: `WanPipeline.from_pretrained(light,
-  transformer=load_transformer(light / "transformer"))`; `light/model_index.json` names Wan's base class).
+  transformer=load_transformer(light / "transformer"))`; `light/model_index.json` names Wan's base class).{_bridge_line(metrics)}
 
 ## Measured (reference sampler, light only / heavy only, {cfg.get('steps')} steps, first bench instructions per category)
 
