@@ -1,4 +1,4 @@
-"""Stage 3: the shared AutoencoderKLWan (4× spatial, 4× temporal, 16 latent channels).
+"""Stage 3: the shared AutoencoderKLWan (8× spatial — 4× on trial, `VAE_LAYOUTS` —, 4× temporal, 16 channels).
 
 Trained on whole 17-frame clips (all five latent frames: with 9-frame clips the causal caches drift on the later
 ones), in three phases (`phase_at`; the budget can switch texture and settle off, see training/README.md):
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -33,21 +34,29 @@ from .data import eval_clips, scenes
 from .latent_layout import CHANNELS, SPATIAL, TEMPORAL
 
 Z_DIM = CHANNELS
-# 4× spatial, 4× temporal (issue 18): at 8× (a 64×64 frame → 8×8 latents) a shape of 12–20 px spans one or two latent
-# cells, and the round trip kept too little of its texture for any generator to draw more (correctness detail 0.734;
-# 48 channels at 8× gained nothing). At 4× the VAE keeps 4× the values per frame; the generators patchify 4×4 latent
-# cells (stage_gen), so their token count, hence their cost, is what it was. No input patchify: two downsample stages
-# give 4× spatially and 4× temporally (each Wan downsample stage halves space); training/latent_layout.py.
-VAE_CONFIG = dict(base_dim=16, z_dim=Z_DIM, dim_mult=[1, 2, 4], num_res_blocks=1, attn_scales=[],
-                  temperal_downsample=[True, True], dropout=0.0, patch_size=None, in_channels=3, out_channels=3,
-                  scale_factor_spatial=SPATIAL, scale_factor_temporal=TEMPORAL)
+# The layouts, by spatial factor; both 4× temporal, 16 channels (Budget.vae_spatial picks one).
+# 8× (the shipped family): 2×2 pixel patchify (as Wan2.2's VAE) then two 2× downsamples; measured here at equal wall
+# time against the Wan2.1 layout (base_dim 16, dim_mult [1, 2, 2, 2], no patchify): 20 % faster per step and lower
+# loss per step, since no convolution runs at full 64×64 resolution.
+# 4× (on trial, issue 18): at 8× a shape of 12–20 px spans one or two latent cells, and the round trip keeps too
+# little of its texture for any generator to draw more (correctness detail 0.734; 48 channels at 8× gained nothing).
+# At 4× the VAE keeps 4× the values per frame; the generators patchify 4×4 latent cells, so their token count, hence
+# their cost, is what it was. No input patchify: two downsample stages give 4× (each Wan downsample stage halves
+# space); the first stage runs at full resolution, so it is narrower.
+VAE_LAYOUTS = {8: dict(base_dim=32, dim_mult=[1, 2, 2], patch_size=2, in_channels=12, out_channels=12),
+               4: dict(base_dim=16, dim_mult=[1, 2, 4], patch_size=None, in_channels=3, out_channels=3)}
+VAE_CONFIG = dict(z_dim=Z_DIM, num_res_blocks=1, attn_scales=[], temperal_downsample=[True, True], dropout=0.0,
+                  scale_factor_temporal=TEMPORAL)
 
 
-def make_vae(seed: int = 0, z_dim: int = Z_DIM):
+def make_vae(seed: int = 0, z_dim: int = Z_DIM, spatial: int = SPATIAL):
     from diffusers import AutoencoderKLWan
 
+    if spatial not in VAE_LAYOUTS:
+        raise ValueError(f"VAE spatial factor {spatial}: one of {sorted(VAE_LAYOUTS)}")
     torch.manual_seed(seed)
-    return AutoencoderKLWan(latents_mean=[0.0] * z_dim, latents_std=[1.0] * z_dim, **dict(VAE_CONFIG, z_dim=z_dim))
+    return AutoencoderKLWan(latents_mean=[0.0] * z_dim, latents_std=[1.0] * z_dim,
+                            **dict(VAE_CONFIG, **VAE_LAYOUTS[spatial], z_dim=z_dim, scale_factor_spatial=spatial))
 
 
 def to_tensor(clips: np.ndarray) -> torch.Tensor:
@@ -171,7 +180,8 @@ def batch_for(phase: Phase, clips, rng) -> torch.Tensor:
     return to_tensor(_crop_batch(clips, rng, 2, 17, 64))
 
 
-def train(run) -> dict:
+def train(run, init: Path | None = None) -> dict:
+    """The VAE stage; ``init``: a saved VAE folder to continue from instead of fresh weights."""
     if run.done("vae"):
         return run.done("vae")
     timer = Timer()
@@ -179,7 +189,14 @@ def train(run) -> dict:
     held = eval_clips(run.budget.eval_clips)
     base = blur_baseline(held)
     log.info("vae: held-out blur baseline %.2f dB", base)
-    vae = make_vae(run.seed, run.budget.vae_z_dim)
+    vae = make_vae(run.seed, run.budget.vae_z_dim, run.budget.vae_spatial)
+    if init is not None and not load_ckpt(run.stage_dir("vae") / "ckpt.pt"):
+        # a trained VAE of the same layout continues with this run's schedule (fresh optimiser moments; each
+        # phase's warm-up covers them)
+        from diffusers import AutoencoderKLWan
+
+        vae.load_state_dict(AutoencoderKLWan.from_pretrained(init).state_dict())
+        log.info("vae: continuing %s", init)
     opt = torch.optim.AdamW(vae.parameters(), lr=1e-3, betas=(0.9, 0.99), weight_decay=0.0)
     sd = run.stage_dir("vae")
     step = 0
@@ -254,12 +271,17 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     add_common_args(p)
     p.add_argument("--z-dim", type=int, default=None, help=f"latent channels (default {Z_DIM})")
+    p.add_argument("--spatial", type=int, choices=sorted(VAE_LAYOUTS), default=None,
+                   help=f"spatial factor (default {SPATIAL}; VAE_LAYOUTS)")
+    p.add_argument("--init", type=Path, default=None, help="a saved VAE folder (same layout) to continue from")
     a = p.parse_args(argv)
     run = run_from_args(a)
     if a.z_dim is not None:
         run.budget.vae_z_dim = a.z_dim
+    if a.spatial is not None:
+        run.budget.vae_spatial = a.spatial
     run.save_meta()
-    train(run)
+    train(run, a.init)
 
 
 if __name__ == "__main__":

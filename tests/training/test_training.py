@@ -547,6 +547,39 @@ def test_the_vae_takes_more_latent_channels_when_asked(tmp_path):
     assert saved["z_dim"] == 24 and len(saved["latents_mean"]) == 24
 
 
+def test_the_4x_vae_layout_trains_and_a_trained_vae_continues(tmp_path):
+    """stage_vae --spatial 4: the layout on trial in issue 18 (16×16 latents of a 64×64 frame); --init continues a
+    saved VAE of the same layout with the run's schedule instead of fresh weights."""
+    import json
+
+    import torch
+    from diffusers import AutoencoderKLWan
+
+    from training.latent_layout import patch_for
+    from training.stage_vae import main, make_vae
+
+    vae = make_vae(0, spatial=4)
+    assert vae.encode(torch.zeros(1, 3, 5, 64, 64)).latent_dist.mode().shape == (1, 16, 2, 16, 16)
+    assert patch_for(4) == (1, 4, 4) and patch_for(8) == (1, 2, 2)  # a token covers 16×16 pixels either way
+    with pytest.raises(ValueError, match="spatial factor 3"):
+        make_vae(0, spatial=3)
+    first, second = tmp_path / "first", tmp_path / "second"
+    steps = ["--vae-texture-steps", "0", "--vae-settle-steps", "0"]
+    main(["--tiny", "--run", str(first), "--spatial", "4", *steps])
+    saved = AutoencoderKLWan.from_pretrained(first / "export" / "vae")
+    assert saved.config.scale_factor_spatial == 4
+    # another seed, so that without --init its weights would be another random draw
+    main(["--tiny", "--run", str(second), "--seed", "3", "--spatial", "4", "--init", str(first / "export" / "vae"),
+          *steps])
+    assert json.loads((second / "run.json").read_text())["budget"]["vae_spatial"] == 4
+    went_on = AutoencoderKLWan.from_pretrained(second / "export" / "vae")
+    fresh = make_vae(7, spatial=4)  # another seed: the first run itself started from seed 0's weights
+    # the continued VAE is nearer the one it continued than a fresh one is (a few tiny steps move it a little)
+    near = sum(float((a - b).abs().sum()) for a, b in zip(went_on.parameters(), saved.parameters()))
+    far = sum(float((a - b).abs().sum()) for a, b in zip(fresh.parameters(), saved.parameters()))
+    assert near < 0.5 * far
+
+
 def test_refine_draws_low_noise_only_from_its_step_on():
     """heavy_refine's recipe: from "low_noise_from" on, "low_noise_share" of the σ are uniform below LOW_NOISE_MAX;
     before it (and without the recipe keys) the draw is the base one, the same random stream."""
