@@ -144,12 +144,14 @@ def bridge(run, family: Path) -> dict:
     old = old_latents(family, clips[:n])
     new = torch.from_numpy(np.load(run.stage_dir("latents") / "latents.npy", mmap_mode="r")[:n].copy())
     new_patch = patch_for(vae_factors(run.export / "vae")[1])
-    info = {}
+    info, fits = {}, {}
     for which in ("light", "heavy"):
         folder = Path(family) / which / "transformer"
         trained = load_transformer(folder)
         old_patch = tuple(trained.config.patch_size)
-        fit = fit_bridge(old, new, old_patch, new_patch)
+        if old_patch not in fits:  # the fit depends on the latents and the patch only: both generators share it
+            fits[old_patch] = fit_bridge(old, new, old_patch, new_patch)
+        fit = fits[old_patch]
         positions = isinstance(trained, PositionalWanTransformer3DModel)
         size = {k: trained.config[k] for k in stage_gen.LIGHT}
         model = bridge_transformer(trained, fit["a"], fit["b"], new_patch,
