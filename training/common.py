@@ -156,7 +156,7 @@ class Timer:
             self.t0 -= float(ckpt.get("wall_s", 0.0))
 
 
-BUDGET_FLAGS = ("vae_texture_steps", "vae_settle_steps", "heavy_steps")  # Budget fields the command line can set
+BUDGET_FLAGS = ("vae_steps", "vae_full_steps", "vae_texture_steps", "vae_settle_steps", "heavy_steps")  # Budget fields the command line can set
 
 
 def add_common_args(p) -> None:
@@ -165,6 +165,8 @@ def add_common_args(p) -> None:
     p.add_argument("--quick", action="store_true", help="a first, briefly trained family")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--vae-steps", type=int, default=None, help="VAE base steps on crops (full budget: 3000)")
+    p.add_argument("--vae-full-steps", type=int, default=None, help="VAE base steps on whole clips after the crops (300)")
     p.add_argument("--vae-texture-steps", type=int, default=None,
                    help="VAE steps on crops around shapes after its base schedule (full budget: 3000)")
     p.add_argument("--vae-settle-steps", type=int, default=None, help="VAE steps on whole clips after the texture ones")

@@ -274,12 +274,15 @@ def main(argv=None):
     p.add_argument("--spatial", type=int, choices=sorted(VAE_LAYOUTS), default=None,
                    help=f"spatial factor (default {SPATIAL}; VAE_LAYOUTS)")
     p.add_argument("--init", type=Path, default=None, help="a saved VAE folder (same layout) to continue from")
+    p.add_argument("--scenes", type=int, default=None, help="rendered training scenes (default: the budget's)")
     a = p.parse_args(argv)
     run = run_from_args(a)
     if a.z_dim is not None:
         run.budget.vae_z_dim = a.z_dim
     if a.spatial is not None:
         run.budget.vae_spatial = a.spatial
+    if a.scenes is not None:
+        run.budget.scenes = a.scenes
     run.save_meta()
     train(run, a.init)
 
