@@ -31,7 +31,7 @@ def load_vae(path: Path):
 
     budget = json.loads((path.parent.parent / "run.json").read_text())["budget"]
     ck = load_ckpt(path)
-    vae = make_vae(0, budget.get("vae_z_dim", 16), budget.get("vae_spatial", 8))
+    vae = make_vae(0, budget.get("vae_z_dim", 16), budget.get("vae_spatial", 8), budget.get("vae_temporal", 4))
     vae.load_state_dict(ck["vae"])
     return vae.eval(), f"{path} (step {ck['step']})"
 
@@ -50,7 +50,7 @@ def measure(vae, items, truth: np.ndarray) -> dict:
             "shapes_moving": float(shapes[moving].mean()) if moving.any() else None,
             "shapes_still": float(shapes[~moving].mean()) if (~moving).any() else None,
             "psnr": float(np.mean([psnr(o, t) for o, t in zip(outs, truth)])),
-            "spatial": int(vae.config.scale_factor_spatial)}
+            "spatial": int(vae.config.scale_factor_spatial), "temporal": int(vae.config.scale_factor_temporal)}
 
 
 def main(argv=None) -> int:
@@ -75,12 +75,12 @@ def main(argv=None) -> int:
         results.append({"vae": name, "path": str(path), **measure(vae, items, truth), "s": time.time() - started})
     base = results[0]
     print(f"{len(items)} explicit instructions; ratios against {base['vae']}")
-    print("| VAE | spatial | detail | × base | shapes (moving / still) | background | PSNR dB |")
+    print("| VAE | spatial / temporal | detail | × base | shapes (moving / still) | background | PSNR dB |")
     print("|---|---|---|---|---|---|---|")
     for r in results:
         split = (f"{r['shapes_moving']:.3f} / {r['shapes_still']:.3f}" if r["shapes_moving"] is not None
                  and r["shapes_still"] is not None else "—")
-        print(f"| {r['vae']} | {r['spatial']}× | {r['score']:.3f} | {r['score'] / base['score']:.3f} | "
+        print(f"| {r['vae']} | {r['spatial']}× / {r['temporal']}× | {r['score']:.3f} | {r['score'] / base['score']:.3f} | "
               f"{r['shapes']:.3f} ({split}) | {r['background']:.3f} | {r['psnr']:.2f} |")
     if a.out:
         from engine.atomic_files import atomic_write_json

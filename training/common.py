@@ -43,6 +43,7 @@ class Budget:
     vae_settle_steps: int = 600    # then whole clips again, for the backgrounds
     vae_z_dim: int = 16          # latent channels (issue 18 measures more: tokens do not grow with channels)
     vae_spatial: int = 8         # the VAE's spatial factor (stage_vae.VAE_LAYOUTS; 4 on trial, issue 18)
+    vae_temporal: int = 4        # its temporal factor (stage_vae.TEMPORAL_DOWNSAMPLE; 2 on trial, issue 18)
     decoder_steps: int = 300     # the decoder alone, encoder frozen (stage_decoder)
     light_steps: int = 16000    # the 1/10-size light (issue 18) needed more than the 9000 of the 1.24M one
     heavy_steps: int = 6000     # 3600 left it far behind light (loss 0.24 vs 0.17, explicit 0.64): training/README

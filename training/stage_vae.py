@@ -45,18 +45,24 @@ Z_DIM = CHANNELS
 # space); the first stage runs at full resolution, so it is narrower.
 VAE_LAYOUTS = {8: dict(base_dim=32, dim_mult=[1, 2, 2], patch_size=2, in_channels=12, out_channels=12),
                4: dict(base_dim=16, dim_mult=[1, 2, 4], patch_size=None, in_channels=3, out_channels=3)}
-VAE_CONFIG = dict(z_dim=Z_DIM, num_res_blocks=1, attn_scales=[], temperal_downsample=[True, True], dropout=0.0,
-                  scale_factor_temporal=TEMPORAL)
+VAE_CONFIG = dict(z_dim=Z_DIM, num_res_blocks=1, attn_scales=[], dropout=0.0)
+# Temporal factor → which downsample stages also halve time (Wan's "downsample3d"). 2× (on trial, issue 18): moving
+# shapes lose the most texture in the round trip, and 4× puts four frames of a moving texture in one latent frame;
+# 2× gives 9 latent frames of a 17-frame clip (the generators' tokens grow 1.8×).
+TEMPORAL_DOWNSAMPLE = {4: [True, True], 2: [False, True]}
 
 
-def make_vae(seed: int = 0, z_dim: int = Z_DIM, spatial: int = SPATIAL):
+def make_vae(seed: int = 0, z_dim: int = Z_DIM, spatial: int = SPATIAL, temporal: int = TEMPORAL):
     from diffusers import AutoencoderKLWan
 
     if spatial not in VAE_LAYOUTS:
         raise ValueError(f"VAE spatial factor {spatial}: one of {sorted(VAE_LAYOUTS)}")
+    if temporal not in TEMPORAL_DOWNSAMPLE:
+        raise ValueError(f"VAE temporal factor {temporal}: one of {sorted(TEMPORAL_DOWNSAMPLE)}")
     torch.manual_seed(seed)
     return AutoencoderKLWan(latents_mean=[0.0] * z_dim, latents_std=[1.0] * z_dim,
-                            **dict(VAE_CONFIG, **VAE_LAYOUTS[spatial], z_dim=z_dim, scale_factor_spatial=spatial))
+                            **dict(VAE_CONFIG, **VAE_LAYOUTS[spatial], z_dim=z_dim, scale_factor_spatial=spatial,
+                                   temperal_downsample=TEMPORAL_DOWNSAMPLE[temporal], scale_factor_temporal=temporal))
 
 
 def to_tensor(clips: np.ndarray) -> torch.Tensor:
@@ -189,7 +195,7 @@ def train(run, init: Path | None = None) -> dict:
     held = eval_clips(run.budget.eval_clips)
     base = blur_baseline(held)
     log.info("vae: held-out blur baseline %.2f dB", base)
-    vae = make_vae(run.seed, run.budget.vae_z_dim, run.budget.vae_spatial)
+    vae = make_vae(run.seed, run.budget.vae_z_dim, run.budget.vae_spatial, run.budget.vae_temporal)
     if init is not None and not load_ckpt(run.stage_dir("vae") / "ckpt.pt"):
         # a trained VAE of the same layout continues with this run's schedule (fresh optimiser moments; each
         # phase's warm-up covers them)
@@ -273,6 +279,8 @@ def main(argv=None):
     p.add_argument("--z-dim", type=int, default=None, help=f"latent channels (default {Z_DIM})")
     p.add_argument("--spatial", type=int, choices=sorted(VAE_LAYOUTS), default=None,
                    help=f"spatial factor (default {SPATIAL}; VAE_LAYOUTS)")
+    p.add_argument("--temporal", type=int, choices=sorted(TEMPORAL_DOWNSAMPLE), default=None,
+                   help=f"temporal factor (default {TEMPORAL}; TEMPORAL_DOWNSAMPLE)")
     p.add_argument("--init", type=Path, default=None, help="a saved VAE folder (same layout) to continue from")
     p.add_argument("--scenes", type=int, default=None, help="rendered training scenes (default: the budget's)")
     a = p.parse_args(argv)
@@ -283,6 +291,8 @@ def main(argv=None):
         run.budget.vae_spatial = a.spatial
     if a.scenes is not None:
         run.budget.scenes = a.scenes
+    if a.temporal is not None:
+        run.budget.vae_temporal = a.temporal
     run.save_meta()
     train(run, a.init)
 

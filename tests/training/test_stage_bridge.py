@@ -7,7 +7,7 @@ from training.stage_bridge import bridge_transformer, fit_bridge, proj_to_conv, 
 from training.stage_gen import make_transformer
 
 OLD_PATCH, NEW_PATCH = (1, 2, 2), (1, 4, 4)
-SIZE = dict(num_attention_heads=2, attention_head_dim=8, ffn_dim=32, num_layers=1)
+SIZE = dict(num_attention_heads=2, attention_head_dim=128, ffn_dim=32, num_layers=1)  # 256 wide: a 4×4 token's values
 
 
 def _untokens(t: torch.Tensor, shape, patch) -> torch.Tensor:
@@ -77,3 +77,17 @@ def test_bridged_generator_predicts_the_old_velocity_through_the_map():
     seen = tokens(v_new, NEW_PATCH) @ a.T
     assert torch.allclose(seen, tokens(v_old, OLD_PATCH), atol=1e-4)
     assert v_old.abs().mean() > 0.05  # not a trivially zero output
+
+
+def test_a_generator_narrower_than_its_tokens_is_refused():
+    """Its velocity would span fewer directions than a token has: noise the sampler never removes (the pilot's light,
+    96 wide on 4×4 cells of 16 channels, drew noisy backgrounds)."""
+    import pytest
+
+    from training.stage_gen import LIGHT, token_width_problem
+
+    light_width = LIGHT["num_attention_heads"] * LIGHT["attention_head_dim"]
+    assert token_width_problem(light_width, 16, (1, 2, 2)) is None  # the shipped layout: 64 values a token
+    assert "256 latent values" in token_width_problem(light_width, 16, (1, 4, 4))
+    with pytest.raises(ValueError, match="at least 256"):
+        make_transformer(LIGHT, patch=NEW_PATCH)

@@ -580,6 +580,20 @@ def test_the_4x_vae_layout_trains_and_a_trained_vae_continues(tmp_path):
     assert near < 0.5 * far
 
 
+def test_the_2x_temporal_vae_keeps_nine_latent_frames_of_seventeen():
+    """stage_vae --temporal 2 (issue 18's trial for moving textures): only the second downsample halves time."""
+    import torch
+
+    from training.stage_vae import make_vae
+
+    vae = make_vae(0, temporal=2)
+    z = vae.encode(torch.zeros(1, 3, 17, 64, 64)).latent_dist.mode()
+    assert z.shape == (1, 16, 9, 8, 8) and vae.config.scale_factor_temporal == 2
+    assert vae.decode(z).sample.shape == (1, 3, 17, 64, 64)
+    with pytest.raises(ValueError, match="temporal factor 3"):
+        make_vae(0, temporal=3)
+
+
 def test_refine_draws_low_noise_only_from_its_step_on():
     """heavy_refine's recipe: from "low_noise_from" on, "low_noise_share" of the σ are uniform below LOW_NOISE_MAX;
     before it (and without the recipe keys) the draw is the base one, the same random stream."""
