@@ -15,6 +15,10 @@ generators keep every block of the old ones and only their two ends change:
 
     python -m training.stage_bridge --run training/runs/f4 --scenes 3000 --out training/runs/f4/family
 
+The new layout must keep the token grid (a token = 16×16 pixels of one latent frame) and give each generator at
+least as many dimensions as a token has latent values (``stage_gen.token_width_problem``): the shipped 96-wide light
+cannot take 4×4 cells of a 16-channel 4× VAE, which the pilot run (docs/handoff.md) showed as noise it never removes.
+
 The run must already hold the new VAE in ``export/vae`` (``training.stage_vae`` with the same ``--run``). Resumable;
 heavy in a child process beside light, one thread each.
 """
@@ -149,6 +153,10 @@ def bridge(run, family: Path) -> dict:
         folder = Path(family) / which / "transformer"
         trained = load_transformer(folder)
         old_patch = tuple(trained.config.patch_size)
+        problem = stage_gen.token_width_problem(trained.config.num_attention_heads * trained.config.attention_head_dim,
+                                                trained.config.in_channels, new_patch)
+        if problem:
+            raise SystemExit(f"cannot bridge the {which} generator to {run.export / 'vae'}: {problem}")
         if old_patch not in fits:  # the fit depends on the latents and the patch only: both generators share it
             fits[old_patch] = fit_bridge(old, new, old_patch, new_patch)
         fit = fits[old_patch]
