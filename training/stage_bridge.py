@@ -26,6 +26,7 @@ heavy in a child process beside light, one thread each.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,7 @@ import torch
 from miniworld.phrasing import phrase
 
 from . import stage_gen, stage_phrasing
-from .common import FAMILY_DIR, REPO, add_common_args, log, run_from_args
+from .common import FAMILY_DIR, add_common_args, beside, log, run_from_args
 from .data import scene_examples, scenes
 from .family_parts import install_parts
 
@@ -133,6 +134,19 @@ def old_latents(family: Path, clips: np.ndarray) -> torch.Tensor:
                       for i in range(0, len(clips), 16)])
 
 
+def check_widths(run, family: Path) -> None:
+    """Refuse, before any work, a new VAE whose tokens hold more latent values than a generator is wide."""
+    from .latent_layout import patch_for, vae_factors
+
+    new_patch = patch_for(vae_factors(run.export / "vae")[1])
+    for which in ("light", "heavy"):
+        cfg = json.loads((Path(family) / which / "transformer" / "config.json").read_text())
+        problem = stage_gen.token_width_problem(cfg["num_attention_heads"] * cfg["attention_head_dim"],
+                                                cfg["in_channels"], new_patch)
+        if problem:
+            raise SystemExit(f"cannot bridge the {which} generator to {run.export / 'vae'}: {problem}")
+
+
 def bridge(run, family: Path) -> dict:
     """Fit A and write both bridged generators into run/export (once)."""
     if run.done("bridge"):
@@ -153,10 +167,6 @@ def bridge(run, family: Path) -> dict:
         folder = Path(family) / which / "transformer"
         trained = load_transformer(folder)
         old_patch = tuple(trained.config.patch_size)
-        problem = stage_gen.token_width_problem(trained.config.num_attention_heads * trained.config.attention_head_dim,
-                                                trained.config.in_channels, new_patch)
-        if problem:
-            raise SystemExit(f"cannot bridge the {which} generator to {run.export / 'vae'}: {problem}")
         if old_patch not in fits:  # the fit depends on the latents and the patch only: both generators share it
             fits[old_patch] = fit_bridge(old, new, old_patch, new_patch)
         fit = fits[old_patch]
@@ -223,25 +233,18 @@ def main(argv=None):
             setattr(run.budget, name, v)
     run.save_meta()
     seed_without_vae(run, a.family)
+    check_widths(run, a.family)
     stage_gen.build_latents(run)
     bridge(run, a.family)
     if a.only == "heavy":
         return train_heavy(run, threads=2)  # both cores once light is done
-    child = None
     if not run.done("heavy_bridge"):
-        import subprocess
-        import sys
-
-        cmd = [sys.executable, "-m", "training.stage_bridge", "--only", "heavy", "--run", str(run.root),
-               "--seed", str(run.seed), "--threads", "1", "--from", str(a.family)]
-        cmd += ["--tiny"] if a.tiny else ["--quick"] if a.quick else []
-        cmd += [f"--{k}={v}" for k, v in (("scenes", a.scenes), ("heavy-steps-new", a.heavy_steps_new)) if v is not None]
-        child = subprocess.Popen(cmd, cwd=REPO)
-    try:
+        extra = ["--from", str(a.family)]
+        extra += [f"--{k}={v}" for k, v in (("scenes", a.scenes), ("heavy-steps-new", a.heavy_steps_new)) if v is not None]
+        beside(run, a, ["training.stage_bridge", "--only", "heavy"], "heavy_bridge", lambda: train_light(run),
+               tuple(extra))
+    else:
         train_light(run)
-    finally:
-        if child is not None and child.wait() != 0:
-            raise SystemExit(f"heavy_bridge failed (exit {child.returncode}); rerun to resume")
     train_heavy(run)
     if a.out is not None:
         install(run, a.family, a.out, 0 if a.tiny else 2)

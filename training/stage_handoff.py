@@ -22,7 +22,7 @@ import json
 from pathlib import Path
 
 from . import stage_gen, stage_phrasing
-from .common import FAMILY_DIR, REPO, add_common_args, run_from_args
+from .common import FAMILY_DIR, add_common_args, beside, run_from_args
 from .family_parts import install_parts
 
 REFINE_LR = 3e-4  # half the heavy recipe's peak: it continues from trained weights
@@ -80,22 +80,16 @@ def main(argv=None):
     if a.only == "heavy_refine":
         return refine_heavy(run)
     mark_lm_from_family(run, a.family)
-    child = None
-    if a.only is None and not run.done("heavy_refine"):
-        import subprocess
-        import sys
-
-        cmd = [sys.executable, "-m", "training.stage_handoff", "--only", "heavy_refine", "--run", str(run.root),
-               "--seed", str(run.seed), "--threads", "1", "--from", str(a.family)]
-        cmd += ["--tiny"] if a.tiny else ["--quick"] if a.quick else []
-        cmd += [f"--{k}={v}" for k, v in (("scenes", a.scenes), ("refine-steps", a.refine_steps)) if v is not None]
-        child = subprocess.Popen(cmd, cwd=REPO)
-    try:
+    def light_side() -> None:
         stage_gen.train(run, "light")
         stage_phrasing.train_light(run)
-    finally:
-        if child is not None and child.wait() != 0:
-            raise SystemExit(f"heavy_refine failed (exit {child.returncode}); rerun to resume")
+
+    if a.only is None and not run.done("heavy_refine"):
+        extra = ["--from", str(a.family)]
+        extra += [f"--{k}={v}" for k, v in (("scenes", a.scenes), ("refine-steps", a.refine_steps)) if v is not None]
+        beside(run, a, ["training.stage_handoff", "--only", "heavy_refine"], "heavy_refine", light_side, tuple(extra))
+    else:
+        light_side()
     if a.only is None:
         refine_heavy(run)
         if a.out is not None:

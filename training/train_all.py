@@ -20,27 +20,7 @@ from pathlib import Path
 
 from . import export as export_mod
 from . import stage_decoder, stage_gen, stage_handoff, stage_lm, stage_phrasing, stage_text, stage_vae
-from .common import BUDGET_FLAGS, FAMILY_DIR, REPO, Timer, add_common_args, log, run_from_args
-
-
-def beside(run, a, child_args: list[str], what: str, work) -> None:
-    """`work()` in this process while `python -m <child_args>` trains in a child process, one thread each: our
-    models are small, so two one-thread runs use two cores better than one two-thread run (measured: 2 threads gave
-    ~1.05x on the VAE)."""
-    import subprocess
-    import sys
-
-    cmd = [sys.executable, "-m", *child_args, "--run", str(run.root), "--seed", str(run.seed), "--threads", "1"]
-    cmd += ["--tiny"] if a.tiny else ["--quick"] if a.quick else []
-    for name in BUDGET_FLAGS:  # the child trains on the same budget
-        if getattr(a, name) is not None:
-            cmd += [f"--{name.replace('_', '-')}", str(getattr(a, name))]
-    child = subprocess.Popen(cmd, cwd=REPO)
-    try:
-        work()
-    finally:
-        if child.wait() != 0:
-            raise SystemExit(f"{what} training failed (exit {child.returncode}); rerun to resume")
+from .common import FAMILY_DIR, Timer, add_common_args, beside, log, run_from_args
 
 
 def train_language(run) -> None:

@@ -91,3 +91,30 @@ def test_a_generator_narrower_than_its_tokens_is_refused():
     assert "256 latent values" in token_width_problem(light_width, 16, (1, 4, 4))
     with pytest.raises(ValueError, match="at least 256"):
         make_transformer(LIGHT, patch=NEW_PATCH)
+
+
+def test_the_stage_carries_the_shipped_family_into_a_new_vae_and_refuses_one_too_fine(tmp_path):
+    """End to end on tiny budgets: a new VAE of the shipped layout takes the generators (light beside heavy, then a
+    family installed); a 4× VAE is refused before anything is fitted (the light is 96 wide, a token 256 values)."""
+    import json
+
+    import pytest
+
+    from engine.models import DEFAULT_FAMILY
+    from training import stage_bridge, stage_vae
+
+    if not (DEFAULT_FAMILY / "light" / "transformer").exists():
+        pytest.skip("no embedded family")
+    steps = ["--vae-texture-steps", "0", "--vae-settle-steps", "0"]
+    same, finer = tmp_path / "same", tmp_path / "finer"
+    stage_vae.main(["--tiny", "--run", str(same), *steps])
+    stage_bridge.main(["--tiny", "--run", str(same), "--out", str(tmp_path / "family")])
+    family = tmp_path / "family"
+    metrics = json.loads((family / "training_metrics.json").read_text())
+    assert metrics["bridge"]["light"]["new_patch"] == [1, 2, 2] and metrics["heavy_bridge"]["steps"] >= 1
+    assert json.loads((family / "light" / "vae" / "config.json").read_text())["scale_factor_spatial"] == 8
+    assert (family / "MODEL_CARD.md").read_text().count("carried into this one") == 1
+    stage_vae.main(["--tiny", "--run", str(finer), "--spatial", "4", *steps])
+    with pytest.raises(SystemExit, match="cannot bridge the light generator.*256 latent values"):
+        stage_bridge.main(["--tiny", "--run", str(finer)])
+    assert not (finer / "latents" / "done.json").exists()  # refused before the latents are encoded
