@@ -180,6 +180,14 @@ def beside(run, a, child_args: list[str], what: str, work, extra: tuple[str, ...
             raise SystemExit(f"{what} training failed (exit {child.returncode}); rerun to resume")
 
 
+def add_family_args(p, family_help: str) -> None:
+    """The arguments of a stage that rebuilds parts of a trained family: which family, where the new one goes, and
+    how many rendered scenes it trains on."""
+    p.add_argument("--from", dest="family", type=Path, default=FAMILY_DIR, help=family_help)
+    p.add_argument("--out", type=Path, default=None, help="write the new family here (a new folder)")
+    p.add_argument("--scenes", type=int, default=None, help="rendered training scenes (default: the budget's)")
+
+
 def add_common_args(p) -> None:
     p.add_argument("--run", type=Path, default=None, help="run folder (default training/runs/<budget>)")
     p.add_argument("--tiny", action="store_true", help="a few steps per stage (tests)")

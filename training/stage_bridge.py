@@ -35,7 +35,7 @@ import torch
 from miniworld.phrasing import phrase
 
 from . import stage_gen, stage_phrasing
-from .common import FAMILY_DIR, add_common_args, beside, log, run_from_args
+from .common import add_common_args, add_family_args, beside, log, run_from_args
 from .data import scene_examples, scenes
 from .family_parts import install_parts
 
@@ -219,9 +219,7 @@ def install(run, family: Path, out: Path, eval_per_category: int = 2) -> Path:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_args(p)
-    p.add_argument("--from", dest="family", type=Path, default=FAMILY_DIR, help="family whose generators to carry")
-    p.add_argument("--out", type=Path, default=None, help="write the new family here (a new folder)")
-    p.add_argument("--scenes", type=int, default=None, help="rendered training scenes (default: the budget's)")
+    add_family_args(p, "family whose generators to carry")
     p.add_argument("--light-steps", type=int, default=None, help="light steps on the new latents")
     p.add_argument("--heavy-steps-new", type=int, default=None, help="heavy steps on the new latents")
     p.add_argument("--only", choices=["heavy"], default=None, help="run heavy only (the child process)")

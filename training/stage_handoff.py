@@ -22,7 +22,7 @@ import json
 from pathlib import Path
 
 from . import stage_gen, stage_phrasing
-from .common import FAMILY_DIR, add_common_args, beside, run_from_args
+from .common import add_common_args, add_family_args, beside, run_from_args
 from .family_parts import install_parts
 
 REFINE_LR = 3e-4  # half the heavy recipe's peak: it continues from trained weights
@@ -62,9 +62,7 @@ def install(run, family: Path, out: Path, eval_per_category: int = 2) -> Path:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_args(p)
-    p.add_argument("--from", dest="family", type=Path, default=FAMILY_DIR, help="family to rebuild the generators of")
-    p.add_argument("--out", type=Path, default=None, help="write the new family here (a new folder)")
-    p.add_argument("--scenes", type=int, default=None, help="rendered training scenes (default: the budget's)")
+    add_family_args(p, "family to rebuild the generators of")
     p.add_argument("--light-steps", type=int, default=None)
     p.add_argument("--refine-steps", type=int, default=None, help="heavy_refine steps (default: the budget's)")
     p.add_argument("--only", choices=["heavy_refine", "light"], default=None,
