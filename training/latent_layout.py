@@ -26,7 +26,7 @@ def patch_for(spatial: int) -> tuple[int, int, int]:
 
 
 def vae_factors(vae_folder: Path) -> tuple[int, int, int]:
-    """(channels, spatial, temporal) of a saved VAE: a run seeded from an older family keeps its 8× VAE."""
+    """(channels, spatial, temporal) of a saved VAE: stages follow their run's own VAE, whatever the defaults."""
     cfg = json.loads((Path(vae_folder) / "config.json").read_text())
     return int(cfg["z_dim"]), int(cfg.get("scale_factor_spatial", 8)), int(cfg.get("scale_factor_temporal", 4))
 
