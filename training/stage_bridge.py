@@ -127,13 +127,8 @@ def old_latents(family: Path, clips: np.ndarray) -> torch.Tensor:
     """Normalised latents of ``clips`` under the family's (old) VAE."""
     from diffusers import AutoencoderKLWan
 
-    from .stage_vae import to_tensor
-
     vae = AutoencoderKLWan.from_pretrained(Path(family) / "light" / "vae").eval()
-    mean = torch.tensor(vae.config.latents_mean).view(1, -1, 1, 1, 1)
-    std = torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1)
-    return torch.cat([(vae.encode(to_tensor(clips[i: i + 16])).latent_dist.mode() - mean) / std
-                      for i in range(0, len(clips), 16)])
+    return torch.cat([stage_gen.normalised_latents(vae, clips[i: i + 16]) for i in range(0, len(clips), 16)])
 
 
 def check_widths(run, family: Path) -> None:

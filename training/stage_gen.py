@@ -114,6 +114,16 @@ def encode_texts(tok, enc, texts: list[str], max_len: int = MAX_SEQUENCE_LENGTH)
     return torch.cat(out)
 
 
+@torch.no_grad()
+def normalised_latents(vae, clips: np.ndarray) -> torch.Tensor:
+    """uint8 clips [N, F, H, W, 3] → the VAE's latents (posterior mode), normalised with its latents_mean / _std."""
+    from .stage_vae import to_tensor
+
+    mean = torch.tensor(vae.config.latents_mean).view(1, -1, 1, 1, 1)
+    std = torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1)
+    return (vae.encode(to_tensor(clips)).latent_dist.mode() - mean) / std
+
+
 def build_latents(run) -> dict:
     """Encode every training clip (normalised latents) and every text (embeddings) once; also their shape coverage
     (before the light and heavy stages start side by side, so they never both compute it)."""
@@ -122,22 +132,16 @@ def build_latents(run) -> dict:
         return run.done("latents")
     from diffusers import AutoencoderKLWan
 
-    from .stage_vae import to_tensor
-
     timer = Timer()
     rows, clips = scenes(run)
     vae = AutoencoderKLWan.from_pretrained(run.export / "vae").eval()
     spatial = int(vae.config.scale_factor_spatial)
-    mean = torch.tensor(vae.config.latents_mean).view(1, -1, 1, 1, 1)
-    std = torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1)
     sd = run.stage_dir("latents")
     path = sd / "latents.npy"
     lat = np.lib.format.open_memmap(sd / "latents.tmp.npy", mode="w+", dtype=np.float32,
                                     shape=(len(clips), vae.config.z_dim, LATENT_FRAMES, FRAME // spatial, FRAME // spatial))
-    with torch.no_grad():
-        for i in tqdm(range(0, len(clips), 16), desc="encode latents", mininterval=5):
-            mu = vae.encode(to_tensor(clips[i: i + 16])).latent_dist.mode()
-            lat[i: i + 16] = ((mu - mean) / std).numpy()
+    for i in tqdm(range(0, len(clips), 16), desc="encode latents", mininterval=5):
+        lat[i: i + 16] = normalised_latents(vae, clips[i: i + 16]).numpy()
     lat.flush()
     del lat
     (sd / "latents.tmp.npy").replace(path)
