@@ -16,7 +16,8 @@ def test_results_follow_the_modes_order_in_one_process_and_in_two():
     assert {r[2] for r in alone} == {os.getpid()}
     two = map_modes(_label, ("y",), modes, 2)
     assert [r[:2] for r in two] == [("y", m) for m in modes]
-    assert len({r[2] for r in two}) == 2 and os.getpid() not in {r[2] for r in two}
+    # The pool may hand both shares to one worker when the first finishes fast, so only "not here" is certain.
+    assert os.getpid() not in {r[2] for r in two}
 
 
 def test_more_jobs_than_modes_runs_one_process_a_mode():
