@@ -213,7 +213,8 @@ def test_ctrl_c_during_export_removes_the_partial_file(tmp_path):
               "from engine.export import export_mp4\n"
               "frames = np.random.default_rng(0).integers(0, 255, (400, 256, 256, 3), dtype=np.uint8)\n"
               "try:\n"
-              f"    export_mp4(frames, {str(tmp_path / 'big.mp4')!r}, crf=0)\n"
+              # scale 2: four times ffmpeg's work, so a busy machine cannot finish it before the signal comes
+              f"    export_mp4(frames, {str(tmp_path / 'big.mp4')!r}, crf=0, scale=2)\n"
               "except KeyboardInterrupt:\n"
               "    sys.exit(130)\n")
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stderr=subprocess.PIPE)
@@ -223,6 +224,7 @@ def test_ctrl_c_during_export_removes_the_partial_file(tmp_path):
     partial = list(tmp_path.glob(".big.*.partial.mp4"))
     assert partial and partial[0].name.startswith(f".big.{proc.pid}-")
     time.sleep(0.3)  # ffmpeg is writing
+    assert proc.poll() is None, "the export ended before the test could interrupt it"
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) == 130, proc.stderr.read().decode()
     time.sleep(0.5)
