@@ -170,8 +170,10 @@ def _check_transformer_config(config: dict, path: Path) -> None:
 def _check_vae_config(config: dict, path: Path) -> None:
     _check_numbers(config, _VAE_BOUNDS, path)
     mult = config.get("dim_mult") if isinstance(config.get("dim_mult"), list) else [4]
-    widest = config.get("base_dim", 96) * max(mult)  # 3x3x3 convolutions, encoder and decoder
-    _check_size(config, path, 2 * 27 * widest * widest * len(mult) * (config.get("num_res_blocks", 2) + 1))
+    base = config.get("base_dim", 96)
+    # 3x3x3 convolutions, encoder and decoder (a decoder may be wider than the encoder: decoder_base_dim)
+    widths = (base * max(mult), (config.get("decoder_base_dim") or base) * max(mult))
+    _check_size(config, path, 27 * sum(w * w for w in widths) * len(mult) * (config.get("num_res_blocks", 2) + 1))
 
 
 def _check_text_encoder_config(config: dict, path: Path) -> None:

@@ -44,7 +44,10 @@ class Budget:
     vae_z_dim: int = 16          # latent channels (issue 18 measures more: tokens do not grow with channels)
     vae_spatial: int = 8         # the VAE's spatial factor (stage_vae.VAE_LAYOUTS; 4 on trial, issue 18)
     vae_temporal: int = 4        # its temporal factor (stage_vae.TEMPORAL_DOWNSAMPLE; 2 on trial, issue 18)
-    decoder_steps: int = 300     # the decoder alone, encoder frozen (stage_decoder)
+    decoder_steps: int = 300     # the decoder alone, encoder frozen (stage_decoder), whole clips
+    # A wider, fresh decoder on the same encoder (None: tune the VAE stage's own); its first steps on crops.
+    decoder_base_dim: int | None = None
+    decoder_crop_steps: int = 0
     light_steps: int = 16000    # the 1/10-size light (issue 18) needed more than the 9000 of the 1.24M one
     heavy_steps: int = 6000     # 3600 left it far behind light (loss 0.24 vs 0.17, explicit 0.64): training/README
     heavy_refine_steps: int = 4000  # heavy continued (stage_handoff): the larger share of compute, as in the paper
@@ -157,7 +160,8 @@ class Timer:
             self.t0 -= float(ckpt.get("wall_s", 0.0))
 
 
-BUDGET_FLAGS = ("vae_steps", "vae_full_steps", "vae_texture_steps", "vae_settle_steps", "heavy_steps")  # Budget fields the command line can set
+BUDGET_FLAGS = ("vae_steps", "vae_full_steps", "vae_texture_steps", "vae_settle_steps", "decoder_base_dim",
+               "decoder_crop_steps", "decoder_steps", "heavy_steps")  # Budget fields the command line can set
 
 
 def beside(run, a, child_args: list[str], what: str, work, extra: tuple[str, ...] = ()) -> None:
@@ -199,6 +203,10 @@ def add_common_args(p) -> None:
     p.add_argument("--vae-texture-steps", type=int, default=None,
                    help="VAE steps on crops around shapes after its base schedule (full budget: 3000)")
     p.add_argument("--vae-settle-steps", type=int, default=None, help="VAE steps on whole clips after the texture ones")
+    p.add_argument("--decoder-base-dim", type=int, default=None,
+                   help="width of the decoder the decoder stage trains on the frozen encoder (default: the budget's)")
+    p.add_argument("--decoder-crop-steps", type=int, default=None, help="a wider decoder's first steps, on crops")
+    p.add_argument("--decoder-steps", type=int, default=None, help="decoder steps on whole clips")
     p.add_argument("--heavy-steps", type=int, default=None, help="heavy generator steps (default: the budget's)")
 
 

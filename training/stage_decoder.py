@@ -7,6 +7,12 @@ compares a shape's first frames with its last, so the VAE round trip of the grou
 FRAME0_WEIGHT× and shape pixels as in the VAE stage. The encoder, and so every latent the generators train on, is
 untouched: the stage can run (or be redone) after the generators without retraining them.
 
+With `Budget.decoder_base_dim` wider than the VAE's own width, the stage replaces the decoder by a fresh, wider one
+(`decoder_base_dim`, as Wan2.2's VAE has) on the same frozen encoder: first `decoder_crop_steps` steps on
+latent-aligned crops (CROP_CELLS latent cells square, a quarter of a frame's cost), then `decoder_steps` on whole
+clips. Issue 18: the round trip of the truth is the ceiling of every generator's detail, and a decoder alone can
+raise it without moving the latent space the generators were trained in.
+
 Run alone: ``python -m training.stage_decoder [--tiny|--quick]`` (needs the vae and latents stages).
 """
 
@@ -28,6 +34,10 @@ FRAME0_WEIGHT = 4.0
 PEAK_LR = 3e-4
 BATCH = 4
 TUNED = "vae_decoder_tuned"  # folder under run.export; export ships it in place of the VAE stage's
+ENCODER_SIDE = ("encoder.", "quant_conv.")  # what a wider decoder keeps from the VAE stage
+CROP_CELLS = 4  # latent cells a side in the crop phase: 32×32 pixels at 8×
+CROP_BATCH = 8
+CROP_PEAK_LR = 1e-3  # a fresh decoder, as the VAE stage's base phase
 
 
 def decoder_params(vae) -> list[torch.nn.Parameter]:
@@ -35,6 +45,38 @@ def decoder_params(vae) -> list[torch.nn.Parameter]:
     for p in list(vae.encoder.parameters()) + list(vae.quant_conv.parameters()):
         p.requires_grad_(False)
     return [p for p in vae.parameters() if p.requires_grad]
+
+
+def decoder_width(vae) -> int:
+    return int(vae.config.decoder_base_dim or vae.config.base_dim)
+
+
+def with_decoder_width(vae, width: int | None, seed: int = 0):
+    """``vae`` itself where ``width`` is None or its decoder's width; else a VAE with ``vae``'s encoder (the same
+    latents, exactly) and a fresh decoder ``width`` wide."""
+    from diffusers import AutoencoderKLWan
+
+    if width is None or width == decoder_width(vae):
+        return vae
+    torch.manual_seed(seed)
+    # without the private keys: "_use_default_values" would put a defaulted decoder_base_dim back to its default
+    config = {k: v for k, v in vae.config.items() if not k.startswith("_")}
+    wide = AutoencoderKLWan.from_config({**config, "decoder_base_dim": int(width)})
+    keep = {k: v for k, v in vae.state_dict().items() if k.startswith(ENCODER_SIDE)}
+    missing = set(wide.load_state_dict(keep, strict=False).missing_keys)
+    assert not any(k.startswith(ENCODER_SIDE) for k in missing), "the encoder side must carry over whole"
+    return wide
+
+
+def crop_batch(lat, clips, rng, spatial: int):
+    """CROP_BATCH whole-clip crops CROP_CELLS latent cells square, with the pixels those cells decode to."""
+    cells = min(CROP_CELLS, lat.shape[-1])
+    zs, xs = [], []
+    for i in rng.integers(len(lat), size=CROP_BATCH):
+        y0, x0 = (int(v) for v in rng.integers(0, lat.shape[-1] - cells + 1, size=2))
+        zs.append(lat[i, :, :, y0: y0 + cells, x0: x0 + cells])
+        xs.append(clips[i, :, spatial * y0: spatial * (y0 + cells), spatial * x0: spatial * (x0 + cells)])
+    return torch.from_numpy(np.stack(zs)), to_tensor(np.stack(xs))
 
 
 def frame_weight(frames: int) -> torch.Tensor:
@@ -69,12 +111,13 @@ def train(run) -> dict:
     _, clips = scenes(run)
     lat = np.load(run.stage_dir("latents") / "latents.npy", mmap_mode="r")
     held = eval_scenes(3 * run.budget.eval_clips)  # the instruction score needs more clips than PSNR
-    vae = AutoencoderKLWan.from_pretrained(run.export / "vae")
-    mean = torch.tensor(vae.config.latents_mean).view(1, -1, 1, 1, 1)
-    std = torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1)
+    base = AutoencoderKLWan.from_pretrained(run.export / "vae")
+    mean = torch.tensor(base.config.latents_mean).view(1, -1, 1, 1, 1)
+    std = torch.tensor(base.config.latents_std).view(1, -1, 1, 1, 1)
     sd = run.stage_dir("decoder")
     ck = load_ckpt(sd / "ckpt.pt")
-    before = ck["before"] if ck else held_out(vae, held)  # measured once, on the VAE stage's decoder
+    before = ck["before"] if ck else held_out(base, held)  # measured once, on the VAE stage's decoder
+    vae = with_decoder_width(base, run.budget.decoder_base_dim, run.seed + 59)
     params = decoder_params(vae)
     opt = torch.optim.AdamW(params, lr=PEAK_LR, betas=(0.9, 0.99), weight_decay=0.0)
     step = 0
@@ -82,18 +125,24 @@ def train(run) -> dict:
     if ck:
         vae.load_state_dict(ck["vae"]), opt.load_state_dict(ck["opt"])
         step = ck["step"]
-    total = run.budget.decoder_steps
+    crops = run.budget.decoder_crop_steps if vae is not base else 0  # a tuned decoder needs no crop phase
+    total = crops + run.budget.decoder_steps
+    spatial = int(vae.config.scale_factor_spatial)
     rng = np.random.default_rng(run.seed + 53 + step)
     bar = tqdm(total=total, initial=step, desc="vae decoder", mininterval=5)
     vae.train()
     loss_avg = None
     while step < total:
-        idx = np.sort(rng.choice(len(lat), size=min(BATCH, len(lat)), replace=False))
-        z = torch.from_numpy(np.array(lat[idx])) * std + mean
-        x = to_tensor(clips[idx])
+        if step < crops:
+            z, x = crop_batch(lat, clips, rng, spatial)
+            lr = lr_at(step, crops, CROP_PEAK_LR, warmup=50)
+        else:
+            idx = np.sort(rng.choice(len(lat), size=min(BATCH, len(lat)), replace=False))
+            z, x = torch.from_numpy(np.array(lat[idx])), to_tensor(clips[idx])
+            lr = lr_at(step - crops, total - crops, PEAK_LR, warmup=20)
         for gr in opt.param_groups:
-            gr["lr"] = lr_at(step, total, PEAK_LR, warmup=20)
-        loss = loss_fn(vae.decode(z).sample, x)
+            gr["lr"] = lr
+        loss = loss_fn(vae.decode(z * std + mean).sample, x)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -111,7 +160,8 @@ def train(run) -> dict:
     after = held_out(vae, held)
     log.info("decoder: held-out %s before, %s after", before, after)
     vae.save_pretrained(run.export / TUNED, safe_serialization=True)
-    info = {"wall_s": timer.s, "steps": total, "loss": loss_avg, "frame0_weight": FRAME0_WEIGHT,
+    info = {"wall_s": timer.s, "steps": total, "crop_steps": crops, "decoder_base_dim": decoder_width(vae),
+            "encoder_base_dim": int(vae.config.base_dim), "loss": loss_avg, "frame0_weight": FRAME0_WEIGHT,
             "heldout_before": before, "heldout_after": after}
     run.mark_done("decoder", **info)
     return info

@@ -109,6 +109,9 @@ def test_understanding_that_is_a_file_is_refused_up_front(tmp_path, capsys, tiny
     ("light/vae", "config.json", {"base_dim": 10**6}, "base_dim is 1000000"),
     ("light/vae", "config.json", {"base_dim": 4096, "dim_mult": [64, 64], "num_res_blocks": 64},
      "describes a model of about"),
+    # the decoder may be wider than the encoder; a huge one must be refused like a huge encoder
+    ("light/vae", "config.json", {"decoder_base_dim": 4096, "dim_mult": [64, 64], "num_res_blocks": 64},
+     "describes a model of about"),
     ("light/transformer", "config.json", {"rope_max_seq_len": 10**12}, "rope_max_seq_len is 1000000000000"),
     # wrong types failed while loading (exit 1, a TypeError's words) or rendered with no layers at all
     ("light/transformer", "config.json", {"num_layers": "2"}, "num_layers is 2; a usable model has whole numbers"),

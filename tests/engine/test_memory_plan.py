@@ -47,6 +47,13 @@ def test_real_wan21_activations(wan):
     assert grow == 3 * 80 * 832 * 480 * 3 * 4
 
 
+def test_a_wider_decoder_needs_its_own_width_of_working_memory():
+    """decoder_base_dim (Wan2.2's VAE; lumos-mini's wide decoder) sets the decode's working set, not base_dim."""
+    wide = {**WAN_VAE, "decoder_base_dim": 2 * WAN_VAE["base_dim"]}
+    output = vae_decode_bytes({**WAN_VAE, "base_dim": 0}, 832, 480, 81)  # the decoded video alone
+    assert vae_decode_bytes(wide, 832, 480, 81) - output == 2 * (vae_decode_bytes(WAN_VAE, 832, 480, 81) - output)
+
+
 def test_each_plan_needs_less_than_the_one_before(wan):
     peaks = [wan.peak(p) for p in PLANS]
     assert peaks == sorted(peaks, reverse=True)
