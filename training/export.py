@@ -146,7 +146,10 @@ def _decoder_line(m: dict | None) -> str:
     if not m:
         return "not run"
     b, a = m["heldout_before"], m["heldout_after"]
-    return (f"round-trip instruction score {b['instruction']:.3f} → **{a['instruction']:.3f}**, PSNR {b['psnr']:.2f} → "
+    wide = (f"a fresh decoder {m['decoder_base_dim']} wide (the encoder: {m['encoder_base_dim']}), "
+            f"{m['crop_steps']} steps on latent-aligned crops then {m['steps'] - m['crop_steps']} on whole clips; "
+            if m.get("crop_steps") else "")
+    return (f"{wide}round-trip instruction score {b['instruction']:.3f} → **{a['instruction']:.3f}**, PSNR {b['psnr']:.2f} → "
             f"{a['psnr']:.2f} dB, frame 0 {b['psnr_frame0']:.2f} → {a['psnr_frame0']:.2f} dB")
 
 

@@ -13,12 +13,14 @@ latent-aligned crops (CROP_CELLS latent cells square, a quarter of a frame's cos
 clips. Issue 18: the round trip of the truth is the ceiling of every generator's detail, and a decoder alone can
 raise it without moving the latent space the generators were trained in.
 
-Run alone: ``python -m training.stage_decoder [--tiny|--quick]`` (needs the vae and latents stages).
+Run alone: ``python -m training.stage_decoder [--tiny|--quick]`` (needs the vae and latents stages); ``--into FAMILY``
+then puts the decoder into a trained family whose VAE has the same encoder (its generators stay valid).
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -110,6 +112,9 @@ def train(run) -> dict:
     timer = Timer()
     _, clips = scenes(run)
     lat = np.load(run.stage_dir("latents") / "latents.npy", mmap_mode="r")
+    if len(lat) != len(clips):  # latent i must be clip i's: another scene count pairs them wrongly
+        raise SystemExit(f"the run's latents cover {len(lat)} clips but its scenes are {len(clips)}; "
+                         f"pass the scene count the latents stage used (--scenes {len(lat)})")
     held = eval_scenes(3 * run.budget.eval_clips)  # the instruction score needs more clips than PSNR
     base = AutoencoderKLWan.from_pretrained(run.export / "vae")
     mean = torch.tensor(base.config.latents_mean).view(1, -1, 1, 1, 1)
@@ -167,10 +172,37 @@ def train(run) -> dict:
     return info
 
 
+def install(run, family: Path) -> Path:
+    """Put this run's decoder into a trained ``family`` in place of its VAE. Only where the family's encoder is the
+    run's: the generators were trained on that encoder's latents, which a decoder swap must leave exactly as they are."""
+    from diffusers import AutoencoderKLWan
+
+    from .export import record_metrics
+    from .family_parts import install_parts
+
+    ours = AutoencoderKLWan.from_pretrained(run.export / TUNED).state_dict()
+    theirs = AutoencoderKLWan.from_pretrained(Path(family) / "light" / "vae").state_dict()
+    encoder = [k for k in ours if k.startswith(ENCODER_SIDE)]
+    if any(k not in theirs or not torch.equal(ours[k], theirs[k]) for k in encoder):
+        raise SystemExit(f"{family}'s VAE has another encoder than this run's: its generators learnt other latents")
+    out = install_parts(run, Path(family), Path(family), ("light/vae",), ("decoder",), sources={"light/vae": TUNED})
+    record_metrics(run, out, {})
+    return out
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     add_common_args(p)
-    train(run_from_args(p.parse_args(argv)))
+    p.add_argument("--scenes", type=int, default=None, help="the scene count the run's latents stage used")
+    p.add_argument("--into", type=Path, default=None,
+                   help="then put the decoder into this trained family (its VAE must have the run's encoder)")
+    a = p.parse_args(argv)
+    run = run_from_args(a)
+    if a.scenes is not None:
+        run.budget.scenes = a.scenes
+    train(run)
+    if a.into is not None:
+        install(run, a.into)
 
 
 if __name__ == "__main__":

@@ -116,7 +116,7 @@ def test_the_full_budget_is_the_shipped_recipe():
     assert got["vae"]["phases"] == {"base": b.vae_steps + b.vae_full_steps, "texture": b.vae_texture_steps,
                                     "settle": b.vae_settle_steps}
     steps = {stage: got[stage]["steps"] for stage in ("text", "lm", "decoder", "light", "heavy", "heavy_refine")}
-    assert steps == {"text": b.text_steps, "lm": b.lm_steps, "decoder": b.decoder_steps, "light": b.light_steps,
+    assert steps == {"text": b.text_steps, "lm": b.lm_steps, "decoder": b.decoder_crop_steps + b.decoder_steps, "light": b.light_steps,
                      "heavy": b.heavy_steps, "heavy_refine": b.heavy_refine_steps}
 
 

@@ -114,6 +114,52 @@ def test_shipped_vae_has_the_tuned_decoder_and_the_original_encoder(tiny_run):
     assert not all(torch.equal(base[k], shipped[k]) for k in decoder)
 
 
+def test_the_tiny_recipe_trains_the_wide_decoder(tiny_run):
+    """The budget's decoder_base_dim reaches the shipped VAE: a decoder wider than the encoder, crops first."""
+    from training.common import Budget
+
+    done = json.loads((tiny_run / "run" / "decoder" / "done.json").read_text())
+    config = json.loads((tiny_run / "family" / "light" / "vae" / "config.json").read_text())
+    b = Budget.tiny()
+    assert config["decoder_base_dim"] == b.decoder_base_dim > config["base_dim"]
+    assert done["crop_steps"] == b.decoder_crop_steps and done["steps"] == b.decoder_crop_steps + b.decoder_steps
+
+
+def test_a_decoder_goes_into_a_family_only_over_its_own_encoder(tiny_run, tmp_path):
+    """stage_decoder --into: the run's decoder replaces a family's VAE decoder (the card and metrics follow); a family
+    whose encoder is another one is refused, since its generators learnt other latents."""
+    import shutil
+
+    import torch
+    from diffusers import AutoencoderKLWan
+
+    from training.common import Budget, Run
+    from training.stage_decoder import TUNED, install
+    from training.stage_vae import make_vae
+
+    run = Run(root=tiny_run / "run", budget=Budget.tiny(), name="tiny")
+    family = tmp_path / "family"
+    shutil.copytree(tiny_run / "family", family)
+    shutil.rmtree(family / "light" / "vae")
+    shutil.copytree(tiny_run / "run" / "export" / "vae", family / "light" / "vae")  # the VAE stage's own decoder
+    metrics = json.loads((family / "training_metrics.json").read_text())
+    metrics.pop("decoder")
+    (family / "training_metrics.json").write_text(json.dumps(metrics))
+    install(run, family)
+    got = AutoencoderKLWan.from_pretrained(family / "light" / "vae").state_dict()
+    want = AutoencoderKLWan.from_pretrained(tiny_run / "run" / "export" / TUNED).state_dict()
+    assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want)
+    assert json.loads((family / "training_metrics.json").read_text())["decoder"]["crop_steps"] == 2
+    assert "a fresh decoder 48 wide" in (family / "MODEL_CARD.md").read_text()
+
+    other = tmp_path / "other"
+    shutil.copytree(family, other)
+    make_vae(seed=11).save_pretrained(other / "light" / "vae")
+    with pytest.raises(SystemExit, match="another encoder"):
+        install(run, other)
+    assert not (other.parent / "other.tmp").exists()
+
+
 def test_decoder_loss_weighs_frame_zero():
     import torch
 
