@@ -183,11 +183,18 @@ def test_a_failure_on_the_worker_exits_2_with_one_line(tmp_path, tiny_family):
     assert list(tmp_path.iterdir()) == []
 
 
+def _as_in_a_terminal():
+    """Popen preexec: Ctrl+C as a terminal delivers it. A shell that starts the suite in the background (``cmd &``
+    without job control) ignores SIGINT for it, children inherit that, and Python then never raises
+    KeyboardInterrupt: the render and the export below would finish as if no Ctrl+C came."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_mid_render_exits_130_within_a_step_and_leaves_nothing(tmp_path, tiny_family):
     out = tmp_path / "t.mp4"
     proc = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "render", "--prompt", "a red circle",
                              *_models(tiny_family), "--size", "128x128", "--frames", "17", "--steps", "200",
-                             "--out", str(out)], stderr=subprocess.PIPE, cwd=ROOT)
+                             "--out", str(out)], stderr=subprocess.PIPE, cwd=ROOT, preexec_fn=_as_in_a_terminal)
     err = bytearray()
     reader = threading.Thread(target=lambda: [err.extend(b) for b in iter(lambda: proc.stderr.read(1), b"")],
                               daemon=True)
@@ -217,7 +224,8 @@ def test_ctrl_c_during_export_removes_the_partial_file(tmp_path):
               f"    export_mp4(frames, {str(tmp_path / 'big.mp4')!r}, crf=0, scale=2)\n"
               "except KeyboardInterrupt:\n"
               "    sys.exit(130)\n")
-    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stderr=subprocess.PIPE,
+                            preexec_fn=_as_in_a_terminal)
     deadline = time.monotonic() + 60
     while not list(tmp_path.glob(".big.*.partial.mp4")) and time.monotonic() < deadline:
         time.sleep(0.05)
