@@ -162,7 +162,7 @@ class Timer:
             self.t0 -= float(ckpt.get("wall_s", 0.0))
 
 
-BUDGET_FLAGS = ("vae_steps", "vae_full_steps", "vae_texture_steps", "vae_settle_steps", "decoder_base_dim",
+BUDGET_FLAGS = ("scenes", "vae_steps", "vae_full_steps", "vae_texture_steps", "vae_settle_steps", "decoder_base_dim",
                "decoder_crop_steps", "decoder_steps", "heavy_steps")  # Budget fields the command line can set
 
 
@@ -187,11 +187,9 @@ def beside(run, a, child_args: list[str], what: str, work, extra: tuple[str, ...
 
 
 def add_family_args(p, family_help: str) -> None:
-    """The arguments of a stage that rebuilds parts of a trained family: which family, where the new one goes, and
-    how many rendered scenes it trains on."""
+    """The arguments of a stage that rebuilds parts of a trained family: which family and where the new one goes."""
     p.add_argument("--from", dest="family", type=Path, default=FAMILY_DIR, help=family_help)
     p.add_argument("--out", type=Path, default=None, help="write the new family here (a new folder)")
-    p.add_argument("--scenes", type=int, default=None, help="rendered training scenes (default: the budget's)")
 
 
 def add_common_args(p) -> None:
@@ -200,6 +198,8 @@ def add_common_args(p) -> None:
     p.add_argument("--quick", action="store_true", help="a first, briefly trained family")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--scenes", type=int, default=None,
+                   help="rendered training scenes (default: the budget's; a run's latents are of this many)")
     p.add_argument("--vae-steps", type=int, default=None, help="VAE base steps on crops (full budget: 3000)")
     p.add_argument("--vae-full-steps", type=int, default=None, help="VAE base steps on whole clips after the crops (300)")
     p.add_argument("--vae-texture-steps", type=int, default=None,

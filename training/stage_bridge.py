@@ -222,8 +222,7 @@ def main(argv=None):
     p.add_argument("--only", choices=["heavy"], default=None, help="run heavy only (the child process)")
     a = p.parse_args(argv)
     run = run_from_args(a)
-    for name, v in (("scenes", a.scenes), ("phrasing_light_steps", a.light_steps),
-                    ("heavy_refine_steps", a.heavy_steps_new)):
+    for name, v in (("phrasing_light_steps", a.light_steps), ("heavy_refine_steps", a.heavy_steps_new)):
         if v is not None:
             setattr(run.budget, name, v)
     run.save_meta()
@@ -235,7 +234,7 @@ def main(argv=None):
         return train_heavy(run, threads=2)  # both cores once light is done
     if not run.done("heavy_bridge"):
         extra = ["--from", str(a.family)]
-        extra += [f"--{k}={v}" for k, v in (("scenes", a.scenes), ("heavy-steps-new", a.heavy_steps_new)) if v is not None]
+        extra += [f"--heavy-steps-new={a.heavy_steps_new}"] if a.heavy_steps_new is not None else []
         beside(run, a, ["training.stage_bridge", "--only", "heavy"], "heavy_bridge", lambda: train_light(run),
                tuple(extra))
     else:

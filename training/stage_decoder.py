@@ -193,13 +193,10 @@ def install(run, family: Path) -> Path:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     add_common_args(p)
-    p.add_argument("--scenes", type=int, default=None, help="the scene count the run's latents stage used")
     p.add_argument("--into", type=Path, default=None,
                    help="then put the decoder into this trained family (its VAE must have the run's encoder)")
     a = p.parse_args(argv)
     run = run_from_args(a)
-    if a.scenes is not None:
-        run.budget.scenes = a.scenes
     train(run)
     if a.into is not None:
         install(run, a.into)

@@ -69,7 +69,7 @@ def main(argv=None):
                    help="run one side only (the child process runs heavy_refine)")
     a = p.parse_args(argv)
     run = run_from_args(a)
-    for name, v in (("scenes", a.scenes), ("light_steps", a.light_steps), ("heavy_refine_steps", a.refine_steps)):
+    for name, v in (("light_steps", a.light_steps), ("heavy_refine_steps", a.refine_steps)):
         if v is not None:
             setattr(run.budget, name, v)
     run.save_meta()
@@ -84,7 +84,7 @@ def main(argv=None):
 
     if a.only is None and not run.done("heavy_refine"):
         extra = ["--from", str(a.family)]
-        extra += [f"--{k}={v}" for k, v in (("scenes", a.scenes), ("refine-steps", a.refine_steps)) if v is not None]
+        extra += [f"--refine-steps={a.refine_steps}"] if a.refine_steps is not None else []
         beside(run, a, ["training.stage_handoff", "--only", "heavy_refine"], "heavy_refine", light_side, tuple(extra))
     else:
         light_side()

@@ -238,7 +238,6 @@ def main(argv=None):
     p.add_argument("--from", dest="family", type=Path, default=FAMILY_DIR,
                    help="family whose weights to fine-tune when the run has none (default: the shipped one)")
     p.add_argument("--out", type=Path, default=None, help="write the fine-tuned family here (a new folder)")
-    p.add_argument("--scenes", type=int, default=None, help="rendered scenes for the light fine-tune")
     p.add_argument("--lm-steps", type=int, default=None)
     p.add_argument("--light-steps", type=int, default=None)
     p.add_argument("--bench", type=Path, nargs="+", default=None, metavar=("AFTER", "BEFORE"),
@@ -250,7 +249,7 @@ def main(argv=None):
         record_bench(run, a.out or FAMILY_DIR, a.bench[0], a.bench[1] if len(a.bench) > 1 else None)
         return
     run = run_from_args(a)
-    for name, v in (("scenes", a.scenes), ("phrasing_lm_steps", a.lm_steps), ("phrasing_light_steps", a.light_steps)):
+    for name, v in (("phrasing_lm_steps", a.lm_steps), ("phrasing_light_steps", a.light_steps)):
         if v is not None:
             setattr(run.budget, name, v)
     run.save_meta()

@@ -282,15 +282,12 @@ def main(argv=None):
     p.add_argument("--temporal", type=int, choices=sorted(TEMPORAL_DOWNSAMPLE), default=None,
                    help=f"temporal factor (default {TEMPORAL}; TEMPORAL_DOWNSAMPLE)")
     p.add_argument("--init", type=Path, default=None, help="a saved VAE folder (same layout) to continue from")
-    p.add_argument("--scenes", type=int, default=None, help="rendered training scenes (default: the budget's)")
     a = p.parse_args(argv)
     run = run_from_args(a)
     if a.z_dim is not None:
         run.budget.vae_z_dim = a.z_dim
     if a.spatial is not None:
         run.budget.vae_spatial = a.spatial
-    if a.scenes is not None:
-        run.budget.scenes = a.scenes
     if a.temporal is not None:
         run.budget.vae_temporal = a.temporal
     run.save_meta()
