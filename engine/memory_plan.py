@@ -35,6 +35,7 @@ import math
 from dataclasses import dataclass, field
 
 from .errors import LumosError, ModelError
+from .vae_widths import decoder_base_dim
 
 log = logging.getLogger(__name__)
 
@@ -281,9 +282,7 @@ def text_encoder_activation_bytes(config: dict, dtype, text_tokens: int = TEXT_T
 
 def vae_decode_bytes(config: dict, width: int, height: int, num_frames: int, tiled: bool = False) -> int:
     """Working memory of AutoencoderKLWan.decode at F×H×W (float32)."""
-    # the decoder's own width where it has one (Wan2.2's VAE; lumos-mini's decoder stage), else the shared base_dim
-    width_base = config.get("decoder_base_dim") or config.get("base_dim", 96)
-    channels = int(width_base) * int((config.get("dim_mult") or [1])[0])
+    channels = decoder_base_dim(config) * int((config.get("dim_mult") or [1])[0])
     chunk_pixels = (min(height, VAE_TILE) * min(width, VAE_TILE)) if tiled else height * width
     working = VAE_LIVE_TENSORS * channels * VAE_CHUNK_FRAMES * 4 * chunk_pixels
     output = VAE_OUTPUT_COPIES * num_frames * height * width * 3 * 4

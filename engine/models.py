@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ModelError
+from .vae_widths import decoder_base_dim
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +173,7 @@ def _check_vae_config(config: dict, path: Path) -> None:
     mult = config.get("dim_mult") if isinstance(config.get("dim_mult"), list) else [4]
     base = config.get("base_dim", 96)
     # 3x3x3 convolutions, encoder and decoder (a decoder may be wider than the encoder: decoder_base_dim)
-    widths = (base * max(mult), (config.get("decoder_base_dim") or base) * max(mult))
+    widths = (base * max(mult), decoder_base_dim(config) * max(mult))
     _check_size(config, path, 27 * sum(w * w for w in widths) * len(mult) * (config.get("num_res_blocks", 2) + 1))
 
 

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from engine.vae_widths import decoder_base_dim
 from miniworld import instruction_score, psnr, render
 
 from .common import Timer, add_common_args, load_ckpt, log, lr_at, run_from_args, save_ckpt
@@ -49,16 +50,12 @@ def decoder_params(vae) -> list[torch.nn.Parameter]:
     return [p for p in vae.parameters() if p.requires_grad]
 
 
-def decoder_width(vae) -> int:
-    return int(vae.config.decoder_base_dim or vae.config.base_dim)
-
-
 def with_decoder_width(vae, width: int | None, seed: int = 0):
     """``vae`` itself where ``width`` is None or its decoder's width; else a VAE with ``vae``'s encoder (the same
     latents, exactly) and a fresh decoder ``width`` wide."""
     from diffusers import AutoencoderKLWan
 
-    if width is None or width == decoder_width(vae):
+    if width is None or width == decoder_base_dim(vae.config):
         return vae
     torch.manual_seed(seed)
     # without the private keys: "_use_default_values" would put a defaulted decoder_base_dim back to its default
@@ -165,7 +162,7 @@ def train(run) -> dict:
     after = held_out(vae, held)
     log.info("decoder: held-out %s before, %s after", before, after)
     vae.save_pretrained(run.export / TUNED, safe_serialization=True)
-    info = {"wall_s": timer.s, "steps": total, "crop_steps": crops, "decoder_base_dim": decoder_width(vae),
+    info = {"wall_s": timer.s, "steps": total, "crop_steps": crops, "decoder_base_dim": decoder_base_dim(vae.config),
             "encoder_base_dim": int(vae.config.base_dim), "loss": loss_avg, "frame0_weight": FRAME0_WEIGHT,
             "heldout_before": before, "heldout_after": after}
     run.mark_done("decoder", **info)

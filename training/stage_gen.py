@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .common import Timer, add_common_args, load_ckpt, log, lr_at, run_from_args, save_ckpt
+from .common import Budget, Timer, add_common_args, load_ckpt, log, lr_at, run_from_args, save_ckpt
 from .data import scenes
 from .latent_layout import FRAME, LATENT_FRAMES, PATCH, POSITION_GRID, patch_for, vae_factors
 from .slot_labels import SlotHeads, batch_labels
@@ -36,8 +36,16 @@ FLOW_SHIFT = 2.0
 LOW_NOISE_MAX = 0.35  # recipe "low_noise_share": that share of samples draws σ uniformly below this
 NUM_QUERIES = 16
 COND_DROPOUT = 0.1
-# Light ≈ 1/10 of heavy's parameters (0.52M vs 5.1M), as the paper's 1.3B vs 14B (issue 18; was 4 layers × 128, 1.24M).
-LIGHT = dict(num_attention_heads=3, attention_head_dim=32, ffn_dim=384, num_layers=3)
+
+
+def light_size(budget) -> dict:
+    """The light generator's transformer size from the budget (``light_heads``, ``light_layers``)."""
+    return dict(num_attention_heads=budget.light_heads, attention_head_dim=32, ffn_dim=4 * 32 * budget.light_heads,
+                num_layers=budget.light_layers)
+
+
+# The recipe's light (issue 18; was 4 layers × 128, 1.24M): 3 layers × 96, 0.56M, heavy 9.2× it.
+LIGHT = light_size(Budget())
 HEAVY = dict(num_attention_heads=6, attention_head_dim=32, ffn_dim=768, num_layers=8)
 # Training recipe per generator: peak learning rate, batch size, and the extra loss weight of latent positions that
 # shapes cover (loss weight 1 + shape_weight · coverage; see shape_cover.py). `main` can override them for trials.
@@ -287,7 +295,7 @@ def train(run, which: str, recipe: dict | None = None, threads_when_alone: int |
                                  patch=tuple(trained.config.patch_size))
         model.load_state_dict(trained.state_dict())  # a fresh config: no local path recorded in the shipped one
     else:
-        model = make_transformer(LIGHT if which == "light" else HEAVY, run.seed + (1 if which == "light" else 2),
+        model = make_transformer(light_size(run.budget) if which == "light" else HEAVY, run.seed + (1 if which == "light" else 2),
                                  positions=recipe["positions"], patch=patch_for(vae_factors(run.export / "vae")[1]))
     cond = (LightCond(run, num_queries=recipe["queries"], self_layers=recipe["self_layers"]) if which == "light"
             else None)
@@ -397,7 +405,7 @@ def snapshot(run, which: str) -> dict | None:
     if ck is None:
         return None
     positions = any(k.startswith("patch_embedding.position") for k in ck["ema"])
-    model = make_transformer(LIGHT if which == "light" else HEAVY, positions=positions,
+    model = make_transformer(light_size(run.budget) if which == "light" else HEAVY, positions=positions,
                              patch=tuple(ck["ema"]["patch_embedding.weight"].shape[2:]))
     model.load_state_dict(ck["ema"])
     model.save_pretrained(run.export / which / "transformer", safe_serialization=True)

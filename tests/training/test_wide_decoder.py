@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from training.stage_decoder import CROP_BATCH, CROP_CELLS, crop_batch, decoder_width, with_decoder_width
+from engine.vae_widths import decoder_base_dim
+from training.stage_decoder import CROP_BATCH, CROP_CELLS, crop_batch, with_decoder_width
 from training.stage_vae import make_vae, to_tensor
 
 
@@ -16,12 +17,12 @@ def base_vae():
 
 def test_same_width_keeps_the_vae_itself(base_vae):
     assert with_decoder_width(base_vae, None) is base_vae
-    assert with_decoder_width(base_vae, decoder_width(base_vae)) is base_vae
+    assert with_decoder_width(base_vae, decoder_base_dim(base_vae.config)) is base_vae
 
 
 def test_a_wider_decoder_keeps_the_encoder_and_its_latents_exactly(base_vae):
-    wide = with_decoder_width(base_vae, decoder_width(base_vae) + 16).eval()
-    assert decoder_width(wide) == decoder_width(base_vae) + 16
+    wide = with_decoder_width(base_vae, decoder_base_dim(base_vae.config) + 16).eval()
+    assert decoder_base_dim(wide.config) == decoder_base_dim(base_vae.config) + 16
     assert wide.config.base_dim == base_vae.config.base_dim
     clips = np.random.default_rng(0).integers(0, 255, (1, 17, 64, 64, 3), dtype=np.uint8)
     with torch.no_grad():
