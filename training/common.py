@@ -166,8 +166,9 @@ class Timer:
             self.t0 -= float(ckpt.get("wall_s", 0.0))
 
 
+# Budget fields the command line can set
 BUDGET_FLAGS = ("scenes", "vae_steps", "vae_full_steps", "vae_texture_steps", "vae_settle_steps", "decoder_base_dim",
-               "decoder_crop_steps", "decoder_steps", "light_heads", "light_layers", "heavy_steps")  # Budget fields the command line can set
+                "decoder_crop_steps", "decoder_steps", "light_heads", "light_layers", "heavy_steps")
 
 
 def beside(run, a, child_args: list[str], what: str, work, extra: tuple[str, ...] = ()) -> None:

@@ -44,6 +44,14 @@ def light_size(budget) -> dict:
                 num_layers=budget.light_layers)
 
 
+def size_of(state: dict) -> dict:
+    """A generator's transformer size read from its weights (a checkpoint of any light size resumes as trained)."""
+    width = state["patch_embedding.weight"].shape[0]
+    return dict(num_attention_heads=width // 32, attention_head_dim=32,
+                ffn_dim=state["blocks.0.ffn.net.0.proj.weight"].shape[0],
+                num_layers=1 + max(int(k.split(".")[1]) for k in state if k.startswith("blocks.")))
+
+
 # The recipe's light (issue 18; was 4 layers × 128, 1.24M): 3 layers × 96, 0.56M, heavy 9.2× it.
 LIGHT = light_size(Budget())
 HEAVY = dict(num_attention_heads=6, attention_head_dim=32, ffn_dim=768, num_layers=8)
@@ -295,8 +303,8 @@ def train(run, which: str, recipe: dict | None = None, threads_when_alone: int |
                                  patch=tuple(trained.config.patch_size))
         model.load_state_dict(trained.state_dict())  # a fresh config: no local path recorded in the shipped one
     else:
-        model = make_transformer(light_size(run.budget) if which == "light" else HEAVY, run.seed + (1 if which == "light" else 2),
-                                 positions=recipe["positions"], patch=patch_for(vae_factors(run.export / "vae")[1]))
+        size = light_size(run.budget) if which == "light" else HEAVY
+        model = make_transformer(size, run.seed + (1 if which == "light" else 2), positions=recipe["positions"], patch=patch_for(vae_factors(run.export / "vae")[1]))
     cond = (LightCond(run, num_queries=recipe["queries"], self_layers=recipe["self_layers"]) if which == "light"
             else None)
     slots = SlotHeads(TEXT_DIM) if cond and recipe["slot_weight"] > 0 else None
@@ -320,6 +328,10 @@ def train(run, which: str, recipe: dict | None = None, threads_when_alone: int |
     step, history = 0, []
     ck = load_ckpt(sd / "ckpt.pt")
     timer.resume(ck)
+    if ck and size_of(ck["model"]) != {k: model.config[k] for k in LIGHT}:
+        raise SystemExit(f"{sd / 'ckpt.pt'} holds a {which} generator of size {size_of(ck['model'])}, not the "
+                         f"{ {k: model.config[k] for k in LIGHT} } this budget asks for: resume with the flags the run "
+                         "started with (--light-heads, --light-layers), or delete that checkpoint to start over")
     if ck:
         model.load_state_dict(ck["model"]), ema.load_state_dict(ck["ema"]), opt.load_state_dict(ck["opt"])
         if cond:
@@ -405,7 +417,7 @@ def snapshot(run, which: str) -> dict | None:
     if ck is None:
         return None
     positions = any(k.startswith("patch_embedding.position") for k in ck["ema"])
-    model = make_transformer(light_size(run.budget) if which == "light" else HEAVY, positions=positions,
+    model = make_transformer(size_of(ck["ema"]), positions=positions,
                              patch=tuple(ck["ema"]["patch_embedding.weight"].shape[2:]))
     model.load_state_dict(ck["ema"])
     model.save_pretrained(run.export / which / "transformer", safe_serialization=True)

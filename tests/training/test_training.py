@@ -661,13 +661,18 @@ def test_refine_draws_low_noise_only_from_its_step_on():
 
 def test_the_light_generators_size_is_a_budget_flag(tiny_run, tmp_path):
     """--light-heads / --light-layers set the light transformer the recipe trains (issue 18: light as small as it can
-    be); a light narrower than a token's latent values is refused with the reason, before any training."""
+    be); a checkpoint of another size is not resumed; a light narrower than a token's latent values is refused with
+    the reason, before any training."""
     from training import stage_handoff
 
     args = ["--tiny", "--run", str(tmp_path / "run"), "--from", str(tiny_run / "family"), "--only", "light"]
     stage_handoff.main(args + ["--light-heads", "2", "--light-layers", "2"])
     light = json.loads((tmp_path / "run" / "export" / "light" / "transformer" / "config.json").read_text())
     assert (light["num_attention_heads"], light["num_layers"], light["ffn_dim"]) == (2, 2, 256)
+    (tmp_path / "run" / "light" / "done.json").unlink()  # its checkpoint stays: resuming at another size is refused
+    assert (tmp_path / "run" / "light" / "ckpt.pt").exists()
+    with pytest.raises(SystemExit, match="--light-heads"):
+        stage_handoff.main(args + ["--light-heads", "3", "--light-layers", "2"])
     with pytest.raises(ValueError, match="needs a width of at least 64"):
         stage_handoff.main(["--tiny", "--run", str(tmp_path / "narrow"), "--from", str(tiny_run / "family"),
                             "--only", "light", "--light-heads", "1"])
