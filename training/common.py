@@ -49,9 +49,11 @@ class Budget:
     # 48 wide (the encoder: 32) lifted the round trip of the truth and both generators' scores (docs/handoff.md).
     decoder_base_dim: int | None = 48
     decoder_crop_steps: int = 1600
-    # The light generator's size (stage_gen.light_size): 32 × light_heads wide (at least the 64 latent values a token),
-    # FFN 4× its width, light_layers blocks. Issue 18: as small as it can be while it keeps its instruction score.
+    # The light generator's size (stage_gen.light_size): light_heads × light_head_dim wide (at least the 64 latent
+    # values a token), FFN 4× its width, light_layers blocks. Issue 18: as small as it can be while it keeps its
+    # instruction score.
     light_heads: int = 3
+    light_head_dim: int = 32
     light_layers: int = 3
     light_steps: int = 16000    # the 1/10-size light (issue 18) needed more than the 9000 of the 1.24M one
     heavy_steps: int = 6000     # 3600 left it far behind light (loss 0.24 vs 0.17, explicit 0.64): training/README
@@ -168,7 +170,8 @@ class Timer:
 
 # Budget fields the command line can set
 BUDGET_FLAGS = ("scenes", "vae_steps", "vae_full_steps", "vae_texture_steps", "vae_settle_steps", "decoder_base_dim",
-                "decoder_crop_steps", "decoder_steps", "light_heads", "light_layers", "heavy_steps")
+                "decoder_crop_steps", "decoder_steps", "light_heads", "light_head_dim", "light_layers",
+                "heavy_steps")
 
 
 def beside(run, a, child_args: list[str], what: str, work, extra: tuple[str, ...] = ()) -> None:
@@ -214,7 +217,8 @@ def add_common_args(p) -> None:
                    help="width of the decoder the decoder stage trains on the frozen encoder (default: the budget's)")
     p.add_argument("--decoder-crop-steps", type=int, default=None, help="a wider decoder's first steps, on crops")
     p.add_argument("--decoder-steps", type=int, default=None, help="decoder steps on whole clips")
-    p.add_argument("--light-heads", type=int, default=None, help="light generator width in 32-wide heads (default 3)")
+    p.add_argument("--light-heads", type=int, default=None, help="light generator attention heads (default 3)")
+    p.add_argument("--light-head-dim", type=int, default=None, help="width of each light head (default 32)")
     p.add_argument("--light-layers", type=int, default=None, help="light generator blocks (default 3)")
     p.add_argument("--heavy-steps", type=int, default=None, help="heavy generator steps (default: the budget's)")
 

@@ -39,15 +39,17 @@ COND_DROPOUT = 0.1
 
 
 def light_size(budget) -> dict:
-    """The light generator's transformer size from the budget (``light_heads``, ``light_layers``)."""
-    return dict(num_attention_heads=budget.light_heads, attention_head_dim=32, ffn_dim=4 * 32 * budget.light_heads,
+    """The light generator's transformer size from the budget (``light_heads`` × ``light_head_dim`` wide, FFN 4× that,
+    ``light_layers`` blocks)."""
+    width = budget.light_heads * budget.light_head_dim
+    return dict(num_attention_heads=budget.light_heads, attention_head_dim=budget.light_head_dim, ffn_dim=4 * width,
                 num_layers=budget.light_layers)
 
 
-def size_of(state: dict) -> dict:
-    """A generator's transformer size read from its weights (a checkpoint of any light size resumes as trained)."""
+def size_of(state: dict, head_dim: int = 32) -> dict:
+    """A generator's transformer size read from its weights (the head split is not in them: ``head_dim``)."""
     width = state["patch_embedding.weight"].shape[0]
-    return dict(num_attention_heads=width // 32, attention_head_dim=32,
+    return dict(num_attention_heads=width // head_dim, attention_head_dim=head_dim,
                 ffn_dim=state["blocks.0.ffn.net.0.proj.weight"].shape[0],
                 num_layers=1 + max(int(k.split(".")[1]) for k in state if k.startswith("blocks.")))
 
@@ -328,10 +330,10 @@ def train(run, which: str, recipe: dict | None = None, threads_when_alone: int |
     step, history = 0, []
     ck = load_ckpt(sd / "ckpt.pt")
     timer.resume(ck)
-    if ck and size_of(ck["model"]) != {k: model.config[k] for k in LIGHT}:
+    if ck and size_of(ck["model"], model.config.attention_head_dim) != {k: model.config[k] for k in LIGHT}:
         raise SystemExit(f"{sd / 'ckpt.pt'} holds a {which} generator of size {size_of(ck['model'])}, not the "
                          f"{ {k: model.config[k] for k in LIGHT} } this budget asks for: resume with the flags the run "
-                         "started with (--light-heads, --light-layers), or delete that checkpoint to start over")
+                         "started with (--light-heads, --light-head-dim, --light-layers), or delete that checkpoint to start over")
     if ck:
         model.load_state_dict(ck["model"]), ema.load_state_dict(ck["ema"]), opt.load_state_dict(ck["opt"])
         if cond:
@@ -417,7 +419,8 @@ def snapshot(run, which: str) -> dict | None:
     if ck is None:
         return None
     positions = any(k.startswith("patch_embedding.position") for k in ck["ema"])
-    model = make_transformer(size_of(ck["ema"]), positions=positions,
+    head_dim = run.budget.light_head_dim if which == "light" else HEAVY["attention_head_dim"]
+    model = make_transformer(size_of(ck["ema"], head_dim), positions=positions,
                              patch=tuple(ck["ema"]["patch_embedding.weight"].shape[2:]))
     model.load_state_dict(ck["ema"])
     model.save_pretrained(run.export / which / "transformer", safe_serialization=True)

@@ -666,13 +666,14 @@ def test_the_light_generators_size_is_a_budget_flag(tiny_run, tmp_path):
     from training import stage_handoff
 
     args = ["--tiny", "--run", str(tmp_path / "run"), "--from", str(tiny_run / "family"), "--only", "light"]
-    stage_handoff.main(args + ["--light-heads", "2", "--light-layers", "2"])
+    stage_handoff.main(args + ["--light-heads", "2", "--light-head-dim", "40", "--light-layers", "2"])
     light = json.loads((tmp_path / "run" / "export" / "light" / "transformer" / "config.json").read_text())
-    assert (light["num_attention_heads"], light["num_layers"], light["ffn_dim"]) == (2, 2, 256)
+    assert (light["num_attention_heads"], light["attention_head_dim"], light["num_layers"], light["ffn_dim"]) == (
+        2, 40, 2, 320)
     (tmp_path / "run" / "light" / "done.json").unlink()  # its checkpoint stays: resuming at another size is refused
     assert (tmp_path / "run" / "light" / "ckpt.pt").exists()
     with pytest.raises(SystemExit, match="--light-heads"):
-        stage_handoff.main(args + ["--light-heads", "3", "--light-layers", "2"])
+        stage_handoff.main(args + ["--light-heads", "2", "--light-layers", "2"])  # 64 wide, not 80
     with pytest.raises(ValueError, match="needs a width of at least 64"):
         stage_handoff.main(["--tiny", "--run", str(tmp_path / "narrow"), "--from", str(tiny_run / "family"),
                             "--only", "light", "--light-heads", "1"])
