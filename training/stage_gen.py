@@ -306,7 +306,8 @@ def train(run, which: str, recipe: dict | None = None, threads_when_alone: int |
         model.load_state_dict(trained.state_dict())  # a fresh config: no local path recorded in the shipped one
     else:
         size = light_size(run.budget) if which == "light" else HEAVY
-        model = make_transformer(size, run.seed + (1 if which == "light" else 2), positions=recipe["positions"], patch=patch_for(vae_factors(run.export / "vae")[1]))
+        model = make_transformer(size, run.seed + (1 if which == "light" else 2), positions=recipe["positions"],
+                                 patch=patch_for(vae_factors(run.export / "vae")[1]))
     cond = (LightCond(run, num_queries=recipe["queries"], self_layers=recipe["self_layers"]) if which == "light"
             else None)
     slots = SlotHeads(TEXT_DIM) if cond and recipe["slot_weight"] > 0 else None
@@ -330,10 +331,11 @@ def train(run, which: str, recipe: dict | None = None, threads_when_alone: int |
     step, history = 0, []
     ck = load_ckpt(sd / "ckpt.pt")
     timer.resume(ck)
-    if ck and size_of(ck["model"], model.config.attention_head_dim) != {k: model.config[k] for k in LIGHT}:
+    wanted = {k: model.config[k] for k in LIGHT}
+    if ck and size_of(ck["model"], wanted["attention_head_dim"]) != wanted:
         raise SystemExit(f"{sd / 'ckpt.pt'} holds a {which} generator of size {size_of(ck['model'])}, not the "
-                         f"{ {k: model.config[k] for k in LIGHT} } this budget asks for: resume with the flags the run "
-                         "started with (--light-heads, --light-head-dim, --light-layers), or delete that checkpoint to start over")
+                         f"{wanted} this budget asks for: resume with the flags the run started with "
+                         "(--light-heads, --light-head-dim, --light-layers), or delete that checkpoint to start over")
     if ck:
         model.load_state_dict(ck["model"]), ema.load_state_dict(ck["ema"]), opt.load_state_dict(ck["opt"])
         if cond:
