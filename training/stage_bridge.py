@@ -168,7 +168,7 @@ def bridge(run, family: Path) -> dict:
             fits[old_patch] = fit_bridge(old, new, old_patch, new_patch)
         fit = fits[old_patch]
         positions = isinstance(trained, PositionalWanTransformer3DModel)
-        size = {k: trained.config[k] for k in stage_gen.LIGHT}
+        size = stage_gen.size_in(trained.config)
         model = bridge_transformer(trained, fit["a"], fit["b"], new_patch,
                                    lambda patch: stage_gen.make_transformer(size, positions=positions, patch=patch))
         model.save_pretrained(run.export / which / "transformer", safe_serialization=True)

@@ -54,6 +54,11 @@ def size_of(state: dict, head_dim: int = 32) -> dict:
                 num_layers=1 + max(int(k.split(".")[1]) for k in state if k.startswith("blocks.")))
 
 
+def size_in(config) -> dict:
+    """A transformer's size (the keys ``light_size`` sets) from its config."""
+    return {k: config[k] for k in ("num_attention_heads", "attention_head_dim", "ffn_dim", "num_layers")}
+
+
 # The recipe's light (issue 18; was 4 layers × 128, 1.24M): 3 layers × 96, 0.56M, heavy 9.2× it.
 LIGHT = light_size(Budget())
 HEAVY = dict(num_attention_heads=6, attention_head_dim=32, ffn_dim=768, num_layers=8)
@@ -300,7 +305,7 @@ def train(run, which: str, recipe: dict | None = None, threads_when_alone: int |
         from engine.positional_transformer import PositionalWanTransformer3DModel, load_transformer
 
         trained = load_transformer(run.export / which / "transformer")
-        model = make_transformer({k: trained.config[k] for k in LIGHT},
+        model = make_transformer(size_in(trained.config),
                                  positions=isinstance(trained, PositionalWanTransformer3DModel),
                                  patch=tuple(trained.config.patch_size))
         model.load_state_dict(trained.state_dict())  # a fresh config: no local path recorded in the shipped one
@@ -331,9 +336,10 @@ def train(run, which: str, recipe: dict | None = None, threads_when_alone: int |
     step, history = 0, []
     ck = load_ckpt(sd / "ckpt.pt")
     timer.resume(ck)
-    wanted = {k: model.config[k] for k in LIGHT}
-    if ck and size_of(ck["model"], wanted["attention_head_dim"]) != wanted:
-        raise SystemExit(f"{sd / 'ckpt.pt'} holds a {which} generator of size {size_of(ck['model'])}, not the "
+    wanted = size_in(model.config)
+    held = size_of(ck["model"], wanted["attention_head_dim"]) if ck else wanted
+    if held != wanted:
+        raise SystemExit(f"{sd / 'ckpt.pt'} holds a {which} generator of size {held}, not the "
                          f"{wanted} this budget asks for: resume with the flags the run started with "
                          "(--light-heads, --light-head-dim, --light-layers), or delete that checkpoint to start over")
     if ck:
