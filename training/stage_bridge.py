@@ -170,7 +170,8 @@ def bridge(run, family: Path) -> dict:
         positions = isinstance(trained, PositionalWanTransformer3DModel)
         size = stage_gen.size_in(trained.config)
         model = bridge_transformer(trained, fit["a"], fit["b"], new_patch,
-                                   lambda patch: stage_gen.make_transformer(size, positions=positions, patch=patch))
+                                   lambda patch: stage_gen.make_transformer(size, positions=positions, patch=patch,
+                                                                            channels=trained.config.in_channels))
         model.save_pretrained(run.export / which / "transformer", safe_serialization=True)
         info[which] = {"old_patch": list(old_patch), "new_patch": list(new_patch),
                        **{k: v for k, v in fit.items() if k not in ("a", "b")}}

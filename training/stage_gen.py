@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from .common import Budget, Timer, add_common_args, load_ckpt, log, lr_at, run_from_args, save_ckpt
 from .data import scenes
-from .latent_layout import FRAME, LATENT_FRAMES, PATCH, POSITION_GRID, patch_for, vae_factors
+from .latent_layout import CHANNELS, FRAME, LATENT_FRAMES, PATCH, POSITION_GRID, patch_for, vae_factors
 from .slot_labels import SlotHeads, batch_labels
 from .stage_text import MAX_SEQUENCE_LENGTH, TEXT_DIM
 
@@ -86,19 +86,21 @@ def token_width_problem(width: int, channels: int, patch: tuple[int, int, int]) 
     return None
 
 
-def make_transformer(size: dict, seed: int = 0, positions: bool = True, patch: tuple[int, int, int] = PATCH):
+def make_transformer(size: dict, seed: int = 0, positions: bool = True, patch: tuple[int, int, int] = PATCH,
+                     channels: int = CHANNELS):
     """A mini generator: Wan's transformer, by default with an absolute position embedding (see
     engine/positional_transformer.py for why) over the world's token grid (5 latent frames × 4 × 4 patches;
-    training/latent_layout.py). Refuses a width below the latent values of a token (``token_width_problem``)."""
+    training/latent_layout.py), reading and writing ``channels`` latent channels (the run's VAE's z_dim). Refuses a
+    width below the latent values of a token (``token_width_problem``)."""
     from diffusers import WanTransformer3DModel
 
     from engine.positional_transformer import PositionalWanTransformer3DModel
 
-    problem = token_width_problem(size["num_attention_heads"] * size["attention_head_dim"], 16, patch)
+    problem = token_width_problem(size["num_attention_heads"] * size["attention_head_dim"], channels, patch)
     if problem:
         raise ValueError(problem)
     torch.manual_seed(seed)
-    common = dict(patch_size=patch, in_channels=16, out_channels=16, text_dim=TEXT_DIM, freq_dim=128,
+    common = dict(patch_size=patch, in_channels=channels, out_channels=channels, text_dim=TEXT_DIM, freq_dim=128,
                   cross_attn_norm=True, qk_norm="rms_norm_across_heads", eps=1e-6, rope_max_seq_len=64, **size)
     if positions:
         return PositionalWanTransformer3DModel(position_grid=POSITION_GRID, **common)
@@ -307,12 +309,13 @@ def train(run, which: str, recipe: dict | None = None, threads_when_alone: int |
         trained = load_transformer(run.export / which / "transformer")
         model = make_transformer(size_in(trained.config),
                                  positions=isinstance(trained, PositionalWanTransformer3DModel),
-                                 patch=tuple(trained.config.patch_size))
+                                 patch=tuple(trained.config.patch_size), channels=trained.config.in_channels)
         model.load_state_dict(trained.state_dict())  # a fresh config: no local path recorded in the shipped one
     else:
         size = light_size(run.budget) if which == "light" else HEAVY
+        channels, spatial, _ = vae_factors(run.export / "vae")
         model = make_transformer(size, run.seed + (1 if which == "light" else 2), positions=recipe["positions"],
-                                 patch=patch_for(vae_factors(run.export / "vae")[1]))
+                                 patch=patch_for(spatial), channels=channels)
     cond = (LightCond(run, num_queries=recipe["queries"], self_layers=recipe["self_layers"]) if which == "light"
             else None)
     slots = SlotHeads(TEXT_DIM) if cond and recipe["slot_weight"] > 0 else None
@@ -429,7 +432,8 @@ def snapshot(run, which: str) -> dict | None:
     positions = any(k.startswith("patch_embedding.position") for k in ck["ema"])
     head_dim = run.budget.light_head_dim if which == "light" else HEAVY["attention_head_dim"]
     model = make_transformer(size_of(ck["ema"], head_dim), positions=positions,
-                             patch=tuple(ck["ema"]["patch_embedding.weight"].shape[2:]))
+                             patch=tuple(ck["ema"]["patch_embedding.weight"].shape[2:]),
+                             channels=ck["ema"]["patch_embedding.weight"].shape[1])
     model.load_state_dict(ck["ema"])
     model.save_pretrained(run.export / which / "transformer", safe_serialization=True)
     if which == "light":

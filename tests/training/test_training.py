@@ -677,3 +677,21 @@ def test_the_light_generators_size_is_a_budget_flag(tiny_run, tmp_path):
     with pytest.raises(ValueError, match="needs a width of at least 64"):
         stage_handoff.main(["--tiny", "--run", str(tmp_path / "narrow"), "--from", str(tiny_run / "family"),
                             "--only", "light", "--light-heads", "1"])
+
+
+def test_a_generator_reads_and_writes_the_vaes_latent_channels():
+    """make_transformer follows the run's VAE (Budget.vae_z_dim), not Wan2.1's 16 channels: its patch embedding and
+    output carry that many channels, and the width check counts them."""
+    import torch
+
+    from training.stage_gen import LIGHT, make_transformer
+
+    model = make_transformer(LIGHT, channels=8, patch=(1, 2, 2)).eval()
+    assert model.config.in_channels == model.config.out_channels == 8
+    latent = torch.randn(1, 8, 5, 8, 8)
+    with torch.no_grad():
+        out = model(latent, timestep=torch.tensor([500]), encoder_hidden_states=torch.randn(1, 4, model.config.text_dim),
+                    return_dict=False)[0]
+    assert out.shape == latent.shape
+    with pytest.raises(ValueError, match="at least 128"):  # 32 channels × 2 × 2 = 128 values a token, LIGHT is 96 wide
+        make_transformer(LIGHT, channels=32, patch=(1, 2, 2))
