@@ -357,7 +357,9 @@ def export(run, out: Path = FAMILY_DIR, eval_per_category: int = 2, snapshot: bo
     from .stage_gen import snapshot as take_snapshot
 
     timer = Timer()
-    partial = {w: take_snapshot(run, w) for w in ("light", "heavy")} if snapshot else {}
+    # heavy_refine after heavy: an unfinished refine overwrites the finished heavy stage's weights in run/export
+    partial = {stage: take_snapshot(run, which, stage) for which, stage in
+               (("light", "light"), ("heavy", "heavy"), ("heavy", "heavy_refine"))} if snapshot else {}
     assemble(run, out)
     metrics = {s: run.done(s) or partial.get(s) for s in STAGES}
     if eval_per_category:

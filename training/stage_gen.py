@@ -421,12 +421,14 @@ def train(run, which: str, recipe: dict | None = None, threads_when_alone: int |
     return info
 
 
-def snapshot(run, which: str) -> dict | None:
-    """Write the EMA weights of an unfinished generator stage from its last checkpoint into run/export (as a finished
-    stage does), so a family can be exported and measured while training goes on. Returns its partial info."""
-    if run.done(which):
-        return run.done(which)
-    ck = load_ckpt(run.stage_dir(which) / "ckpt.pt")
+def snapshot(run, which: str, stage: str | None = None) -> dict | None:
+    """Write the EMA weights of an unfinished generator stage (default: the generator's own; "heavy_refine" too)
+    from its last checkpoint into run/export (as a finished stage does), so a family can be exported and measured
+    while training goes on. Returns its partial info."""
+    stage = stage or which
+    if run.done(stage):
+        return run.done(stage)
+    ck = load_ckpt(run.stage_dir(stage) / "ckpt.pt")
     if ck is None:
         return None
     positions = any(k.startswith("patch_embedding.position") for k in ck["ema"])
@@ -446,12 +448,13 @@ def snapshot(run, which: str) -> dict | None:
         conn = Connector(lm_cfg.hidden_size, TEXT_DIM, ck["ema_conn"]["queries"].shape[0], self_layers=len(layers))
         conn.load_state_dict(ck["ema_conn"])
         conn.save_pretrained(run.export / "understanding" / "connector")
-    total = run.budget.light_steps if which == "light" else run.budget.heavy_steps
+    total = {"light": run.budget.light_steps, "heavy": run.budget.heavy_steps,
+             "heavy_refine": run.budget.heavy_refine_steps}.get(stage)
     hist = ck.get("history") or []
     info = {"wall_s": float(ck.get("wall_s", 0.0)), "steps": int(ck["step"]), "of_steps": total, "partial": True,
             "loss": hist[-1][1] if hist else None, "params": sum(p.numel() for p in model.parameters()),
             "history": hist[-20:]}
-    log.info("%s snapshot at step %d of %d", which, ck["step"], total)
+    log.info("%s snapshot at step %d of %s", stage, ck["step"], total)
     return info
 
 

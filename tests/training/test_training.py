@@ -325,6 +325,29 @@ def test_snapshot_exports_a_generator_that_is_still_training(tiny_run, tmp_path)
     assert "snapshot, still training" in (tmp_path / "family" / "MODEL_CARD.md").read_text()
 
 
+def test_snapshot_exports_a_heavy_refine_that_is_still_training(tiny_run, tmp_path):
+    """An unfinished heavy_refine (the heavy generator continued) ships from its checkpoint, over the finished heavy
+    stage's weights, marked partial with the refine's own step budget."""
+    import shutil
+
+    from safetensors.torch import load_file
+
+    from training.common import Budget, Run, load_ckpt
+    from training.export import export
+
+    run = Run(root=tmp_path / "run", budget=Budget.tiny(), name="tiny")
+    shutil.copytree(tiny_run / "run", run.root)
+    (run.root / "heavy_refine" / "done.json").unlink()
+    shutil.rmtree(run.root / "export" / "heavy" / "transformer")  # a refine checkpoint not yet written out
+    metrics = export(run, tmp_path / "family", eval_per_category=0, snapshot=True)
+    refine = metrics["heavy_refine"]
+    assert refine["partial"] and refine["of_steps"] == run.budget.heavy_refine_steps
+    assert not metrics["heavy"].get("partial")
+    ck = load_ckpt(run.root / "heavy_refine" / "ckpt.pt")
+    shipped = load_file(tmp_path / "family" / "heavy" / "transformer" / "diffusion_pytorch_model.safetensors")
+    assert all((shipped[k] == ck["ema"][k]).all() for k in shipped)
+
+
 def test_reexport_keeps_the_tuned_defaults_and_their_tuning_log(tiny_run, tmp_path):
     import shutil
 
