@@ -148,7 +148,7 @@ def bridge(run, family: Path) -> dict:
     """Fit A and write both bridged generators into run/export (once)."""
     if run.done("bridge"):
         return run.done("bridge")
-    from engine.positional_transformer import PositionalWanTransformer3DModel, load_transformer
+    from engine.positional_transformer import load_transformer
 
     from .common import Timer
     from .latent_layout import patch_for, vae_factors
@@ -167,11 +167,8 @@ def bridge(run, family: Path) -> dict:
         if old_patch not in fits:  # the fit depends on the latents and the patch only: both generators share it
             fits[old_patch] = fit_bridge(old, new, old_patch, new_patch)
         fit = fits[old_patch]
-        positions = isinstance(trained, PositionalWanTransformer3DModel)
-        size = stage_gen.size_in(trained.config)
         model = bridge_transformer(trained, fit["a"], fit["b"], new_patch,
-                                   lambda patch: stage_gen.make_transformer(size, positions=positions, patch=patch,
-                                                                            channels=trained.config.in_channels))
+                                   lambda patch: stage_gen.make_like(trained, patch))
         model.save_pretrained(run.export / which / "transformer", safe_serialization=True)
         info[which] = {"old_patch": list(old_patch), "new_patch": list(new_patch),
                        **{k: v for k, v in fit.items() if k not in ("a", "b")}}

@@ -107,6 +107,15 @@ def make_transformer(size: dict, seed: int = 0, positions: bool = True, patch: t
     return WanTransformer3DModel(**common)
 
 
+def make_like(trained, patch: tuple[int, int, int] | None = None):
+    """An empty generator shaped as ``trained`` (size, position embedding, latent channels), at ``patch`` (default:
+    its own): the fresh config a fine-tune starts from, or the frame a bridge maps the weights into."""
+    from engine.positional_transformer import PositionalWanTransformer3DModel
+
+    return make_transformer(size_in(trained.config), positions=isinstance(trained, PositionalWanTransformer3DModel),
+                            patch=patch or tuple(trained.config.patch_size), channels=trained.config.in_channels)
+
+
 def make_scheduler():
     from diffusers import UniPCMultistepScheduler
 
@@ -304,12 +313,10 @@ def train(run, which: str, recipe: dict | None = None, threads_when_alone: int |
     data = Data(run)
     cover = shape_cover(run)
     if init:  # fine-tune: the exported generator, whatever its size (a family trained before LIGHT changed too)
-        from engine.positional_transformer import PositionalWanTransformer3DModel, load_transformer
+        from engine.positional_transformer import load_transformer
 
         trained = load_transformer(run.export / which / "transformer")
-        model = make_transformer(size_in(trained.config),
-                                 positions=isinstance(trained, PositionalWanTransformer3DModel),
-                                 patch=tuple(trained.config.patch_size), channels=trained.config.in_channels)
+        model = make_like(trained)
         model.load_state_dict(trained.state_dict())  # a fresh config: no local path recorded in the shipped one
     else:
         size = light_size(run.budget) if which == "light" else HEAVY
