@@ -70,9 +70,10 @@ def ensure_python_packages(with_tests: bool) -> None:
     have_torch = subprocess.run([py, "-c", "import torch"], capture_output=True).returncode == 0
     if not have_torch:
         say(f"installing {TORCH_PIN}")
-        run([py, "-m", "pip", "install", "-q", TORCH_PIN])
+        run([py, "-m", "pip", "install", "-q", "--no-cache-dir", TORCH_PIN])
     say("installing dependencies")
-    run([py, "-m", "pip", "install", "-q", *reqs])
+    # no wheel cache: on a fresh machine it would only double what the environment takes on disk
+    run([py, "-m", "pip", "install", "-q", "--no-cache-dir", *reqs])
     stamp.write_text(want)
 
 
@@ -95,8 +96,23 @@ def ensure_qt_system_libraries() -> None:
         run(["apt-get", "update", "-qq"], env=env, stdout=subprocess.DEVNULL)
         run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], env=env,
             stdout=subprocess.DEVNULL)
+        run(["apt-get", "clean"], env=env)  # the downloaded .deb files are not needed once installed
     else:
         say("Qt needs these system packages; install them with:\n    sudo apt-get install -y " + " ".join(missing))
+
+
+# What the whole suite writes to the temp folder at its peak, with room to spare (measured: 54 MB).
+TEST_TEMP_NEEDED_MB = 300
+
+
+def warn_if_temp_is_nearly_full() -> None:
+    """Tests that fail with 'No space left on device' say nothing of why: say it before they start."""
+    import tempfile
+
+    free_mb = shutil.disk_usage(tempfile.gettempdir()).free // 2**20
+    if free_mb < TEST_TEMP_NEEDED_MB:
+        say(f"only {free_mb} MB free in {tempfile.gettempdir()}; the suite needs about {TEST_TEMP_NEEDED_MB} MB "
+            "there: free some space (or point TMPDIR at a larger disk), or tests will fail for want of it")
 
 
 def main(argv: list[str]) -> int:
@@ -109,6 +125,7 @@ def main(argv: list[str]) -> int:
     if command == "app":
         return subprocess.call([py, str(ROOT / "main.py"), *rest], cwd=ROOT)
     ensure_qt_system_libraries()
+    warn_if_temp_is_nearly_full()
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     return subprocess.call([py, "-m", "pytest", "-q", *rest], cwd=ROOT, env=env)
 
