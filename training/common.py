@@ -58,6 +58,7 @@ class Budget:
     light_steps: int = 16000    # the 1/10-size light (issue 18) needed more than the 9000 of the 1.24M one
     heavy_steps: int = 6000     # 3600 left it far behind light (loss 0.24 vs 0.17, explicit 0.64): training/README
     heavy_refine_steps: int = 4000  # heavy continued (stage_handoff): the larger share of compute, as in the paper
+    heavy_detail_steps: int = 3200  # a second continuation (stage_handoff.detail_heavy): heavy detail 0.782 → 0.789
     # Free-phrasing fine-tune (stage_phrasing): LM, then light + connector, from the weights above.
     phrasing_corpus: int = 36000   # LM rows, a third template instructions, two thirds training phrasings
     phrasing_lm_steps: int = 6600
@@ -72,14 +73,15 @@ class Budget:
         """Every stage and every VAE phase for a few steps, so that the test suite runs all of their code."""
         return cls(corpus=600, scenes=16, text_steps=4, lm_steps=4, vae_steps=3, vae_full_steps=1,
                    vae_texture_steps=2, vae_settle_steps=1, decoder_crop_steps=2, decoder_steps=2, light_steps=3,
-                   heavy_steps=3, heavy_refine_steps=2,
+                   heavy_steps=3, heavy_refine_steps=2, heavy_detail_steps=2,
                    phrasing_corpus=40, phrasing_lm_steps=2, phrasing_light_steps=2, eval_clips=2, lm_eval_per_category=0, log_every=1, ckpt_every=2)
 
     @classmethod
     def quick(cls) -> "Budget":
         """A first, briefly trained family (about half an hour on one core): real weights, rough quality."""
         return cls(corpus=20000, scenes=1500, text_steps=300, lm_steps=800, vae_steps=400, vae_full_steps=30,
-                   decoder_crop_steps=100, decoder_steps=50, light_steps=500, heavy_steps=500, heavy_refine_steps=200, phrasing_corpus=6000,
+                   decoder_crop_steps=100, decoder_steps=50, light_steps=500, heavy_steps=500, heavy_refine_steps=200, heavy_detail_steps=100,
+                   phrasing_corpus=6000,
                    phrasing_lm_steps=300, phrasing_light_steps=200, eval_clips=8, log_every=25, ckpt_every=100)
 
 

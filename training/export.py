@@ -41,8 +41,8 @@ def light_text(recipe: dict | None) -> str:
     return "plan" if (recipe or RECIPE["light"]).get("text") == "plan" else "prompt"
 
 
-STAGES = ("text", "lm", "vae", "latents", "decoder", "light", "heavy", "heavy_refine", "lm_phrasing",
-          "light_phrasing")
+STAGES = ("text", "lm", "vae", "latents", "decoder", "light", "heavy", "heavy_refine", "heavy_detail",
+          "lm_phrasing", "light_phrasing")
 
 
 def vae_folder(run) -> str:
@@ -357,9 +357,10 @@ def export(run, out: Path = FAMILY_DIR, eval_per_category: int = 2, snapshot: bo
     from .stage_gen import snapshot as take_snapshot
 
     timer = Timer()
-    # heavy_refine after heavy: an unfinished refine overwrites the finished heavy stage's weights in run/export
+    # each heavy continuation after the stage before it: an unfinished one overwrites the finished one's weights
     partial = {stage: take_snapshot(run, which, stage) for which, stage in
-               (("light", "light"), ("heavy", "heavy"), ("heavy", "heavy_refine"))} if snapshot else {}
+               (("light", "light"), ("heavy", "heavy"), ("heavy", "heavy_refine"), ("heavy", "heavy_detail"))
+               } if snapshot else {}
     assemble(run, out)
     metrics = {s: run.done(s) or partial.get(s) for s in STAGES}
     if eval_per_category:

@@ -19,7 +19,7 @@ def tiny_run(tmp_path_factory):
 
 
 def test_every_stage_finishes_and_records_wall_time(tiny_run):
-    for stage in ("text", "lm", "vae", "latents", "decoder", "light", "heavy", "heavy_refine"):
+    for stage in ("text", "lm", "vae", "latents", "decoder", "light", "heavy", "heavy_refine", "heavy_detail"):
         info = json.loads((tiny_run / "run" / stage / "done.json").read_text())
         assert info["wall_s"] > 0
     metrics = json.loads((tiny_run / "run" / "metrics.json").read_text())
@@ -55,9 +55,49 @@ def test_handoff_stage_rebuilds_the_generators_of_a_family(tiny_run, tmp_path):
         assert (src / same).read_bytes() == (out / same).read_bytes(), same
     metrics = json.loads((out / "training_metrics.json").read_text())
     assert metrics["heavy_refine"]["steps"] == 2 and metrics["light"]["params"] < metrics["heavy_refine"]["params"]
-    stamp = (tmp_path / "run" / "heavy_refine" / "done.json").stat().st_mtime
+    assert metrics["heavy_detail"]["steps"] == 2
+    stamps = {s: (tmp_path / "run" / s / "done.json").stat().st_mtime for s in ("heavy_refine", "heavy_detail")}
     stage_handoff.main(args)
-    assert (tmp_path / "run" / "heavy_refine" / "done.json").stat().st_mtime == stamp
+    assert {s: (tmp_path / "run" / s / "done.json").stat().st_mtime for s in stamps} == stamps
+
+
+def test_the_heavy_detail_trial_continues_a_familys_heavy_with_its_recipe_changes(tiny_run, tmp_path):
+    """--only heavy_detail: the family's heavy is taken as refined and continued alone, with --detail-recipe's
+    changes recorded in the stage's record; the light generator is not trained."""
+    import torch
+    from safetensors.torch import load_file
+
+    from training import stage_handoff
+
+    src, run, out = tiny_run / "family", tmp_path / "run", tmp_path / "candidate"
+    stage_handoff.main(["--tiny", "--run", str(run), "--from", str(src), "--only", "heavy_detail",
+                        "--detail-steps", "3", "--detail-recipe", "shape_weight=9", "--detail-recipe",
+                        "low_noise_from=0", "--out", str(out)])
+    done = json.loads((run / "heavy_detail" / "done.json").read_text())
+    assert done["steps"] == 3
+    assert done["recipe"]["shape_weight"] == 9.0 and done["recipe"]["low_noise_from"] == 0
+    assert json.loads((run / "heavy_refine" / "done.json").read_text())["seeded_from"] == str(src)
+    assert not (run / "light" / "done.json").exists()
+    weights = "heavy/transformer/diffusion_pytorch_model.safetensors"
+    before, after = load_file(src / weights), load_file(out / weights)
+    assert any(not torch.equal(before[k], after[k]) for k in before), "heavy was not trained further"
+    # the candidate family keeps every other part and the records of the stages it did not redo
+    for same in ("light/transformer/diffusion_pytorch_model.safetensors", "understanding/connector/config.json"):
+        assert (src / same).read_bytes() == (out / same).read_bytes(), same
+    old, new = (json.loads((f / "training_metrics.json").read_text()) for f in (src, out))
+    assert new["heavy_detail"]["steps"] == 3
+    assert all(new[s] == old[s] for s in ("light", "light_phrasing", "heavy", "heavy_refine"))
+
+
+@pytest.mark.parametrize("bad", ["shape_weight", "shape_weight=lots", "=3", "shap_weight=9"])
+def test_a_malformed_detail_recipe_change_is_refused_before_anything_runs(tmp_path, bad, capsys):
+    from training import stage_handoff
+
+    with pytest.raises(SystemExit):
+        stage_handoff.main(["--tiny", "--run", str(tmp_path / "run"), "--only", "heavy_detail",
+                            "--detail-recipe", bad])
+    assert "key=number" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("light_done", [True, False])
@@ -325,9 +365,10 @@ def test_snapshot_exports_a_generator_that_is_still_training(tiny_run, tmp_path)
     assert "snapshot, still training" in (tmp_path / "family" / "MODEL_CARD.md").read_text()
 
 
-def test_snapshot_exports_a_heavy_refine_that_is_still_training(tiny_run, tmp_path):
-    """An unfinished heavy_refine (the heavy generator continued) ships from its checkpoint, over the finished heavy
-    stage's weights, marked partial with the refine's own step budget."""
+@pytest.mark.parametrize("stage", ["heavy_refine", "heavy_detail"])
+def test_snapshot_exports_a_heavy_continuation_that_is_still_training(tiny_run, tmp_path, stage):
+    """An unfinished heavy continuation ships from its checkpoint, over the weights of the finished stage before it,
+    marked partial with its own step budget."""
     import shutil
 
     from safetensors.torch import load_file
@@ -337,13 +378,16 @@ def test_snapshot_exports_a_heavy_refine_that_is_still_training(tiny_run, tmp_pa
 
     run = Run(root=tmp_path / "run", budget=Budget.tiny(), name="tiny")
     shutil.copytree(tiny_run / "run", run.root)
-    (run.root / "heavy_refine" / "done.json").unlink()
-    shutil.rmtree(run.root / "export" / "heavy" / "transformer")  # a refine checkpoint not yet written out
+    (run.root / stage / "done.json").unlink()
+    if stage == "heavy_refine":  # the stage after it has not started yet
+        shutil.rmtree(run.root / "heavy_detail")
+        (run.root / "heavy_detail").mkdir()
+    shutil.rmtree(run.root / "export" / "heavy" / "transformer")  # a continuation's checkpoint not yet written out
     metrics = export(run, tmp_path / "family", eval_per_category=0, snapshot=True)
-    refine = metrics["heavy_refine"]
-    assert refine["partial"] and refine["of_steps"] == run.budget.heavy_refine_steps
+    continued = metrics[stage]
+    assert continued["partial"] and continued["of_steps"] == getattr(run.budget, f"{stage}_steps")
     assert not metrics["heavy"].get("partial")
-    ck = load_ckpt(run.root / "heavy_refine" / "ckpt.pt")
+    ck = load_ckpt(run.root / stage / "ckpt.pt")
     shipped = load_file(tmp_path / "family" / "heavy" / "transformer" / "diffusion_pytorch_model.safetensors")
     assert all((shipped[k] == ck["ema"][k]).all() for k in shipped)
 
