@@ -168,6 +168,38 @@ def _check_transformer_config(config: dict, path: Path) -> None:
                 + positions * dim)
 
 
+def _check_vae_layout(config: dict, path: Path) -> None:
+    """The scale factors the pipeline sizes latents by must be the ones the VAE's layers make (else every clip comes
+    out with the wrong frame count or size, silently), and the latent statistics must have one entry a channel.
+    Defaults are diffusers' (Wan2.1's VAE)."""
+    mult = config.get("dim_mult", [1, 2, 4, 4])
+    down = config.get("temperal_downsample", [False, True, True])
+    if not isinstance(mult, list) or not isinstance(down, list) or not all(isinstance(d, bool) for d in down):
+        raise ModelError(f"{path}: dim_mult and temperal_downsample must be lists (of numbers, of true/false)")
+    if len(down) != len(mult) - 1:
+        raise ModelError(f"{path}: temperal_downsample has {len(down)} entries; with {len(mult)} dim_mult stages "
+                         f"the VAE downsamples {len(mult) - 1} times (is the file damaged?)")
+    made = {"scale_factor_temporal": 2 ** sum(down),
+            "scale_factor_spatial": 2 ** (len(mult) - 1) * (config.get("patch_size") or 1)}
+    for key, default in (("scale_factor_temporal", 4), ("scale_factor_spatial", 8)):
+        said = config.get(key, default)
+        if said != made[key]:
+            raise ModelError(f"{path}: {key} is {said}, but its layers scale by {made[key]} (temperal_downsample "
+                             f"{down}, dim_mult {mult}, patch_size {config.get('patch_size')}): clips would come out "
+                             "the wrong length or size (is the file damaged?)")
+    z = config.get("z_dim", 16)
+    for key in ("latents_mean", "latents_std"):
+        stats = config.get(key)
+        if stats is None:
+            continue
+        if (not isinstance(stats, list) or len(stats) != z
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in stats)):
+            raise ModelError(f"{path}: {key} must be {z} finite numbers, one per latent channel (z_dim {z}); "
+                             f"it is {_short(stats)}")
+    if any(v <= 0 for v in config.get("latents_std") or []):
+        raise ModelError(f"{path}: latents_std must be positive (latents are divided by it)")
+
+
 def _check_vae_config(config: dict, path: Path) -> None:
     _check_numbers(config, _VAE_BOUNDS, path)
     mult = config.get("dim_mult") if isinstance(config.get("dim_mult"), list) else [4]
@@ -175,6 +207,7 @@ def _check_vae_config(config: dict, path: Path) -> None:
     # 3x3x3 convolutions, encoder and decoder (a decoder may be wider than the encoder: decoder_base_dim)
     widths = (base * max(mult), decoder_base_dim(config) * max(mult))
     _check_size(config, path, 27 * sum(w * w for w in widths) * len(mult) * (config.get("num_res_blocks", 2) + 1))
+    _check_vae_layout(config, path)
 
 
 def _check_text_encoder_config(config: dict, path: Path) -> None:

@@ -118,6 +118,17 @@ def test_understanding_that_is_a_file_is_refused_up_front(tmp_path, capsys, tiny
     ("light/transformer", "config.json", {"num_layers": -1}, "num_layers is -1"),
     ("light/transformer", "config.json", {"patch_size": "x"}, "patch_size is x"),
     ("light/vae", "config.json", {"dim_mult": [1, "x"]}, "dim_mult is [1, 'x']"),
+    # a VAE whose scale factors are not the ones its layers make rendered clips of the wrong length, silently; latent
+    # statistics of the wrong length failed mid-render with a reshape error
+    ("light/vae", "config.json", {"scale_factor_temporal": 2}, "scale_factor_temporal is 2, but its layers scale by 4"),
+    ("light/vae", "config.json", {"temperal_downsample": [False, False, True]},
+     "scale_factor_temporal is 4, but its layers scale by 2"),
+    ("light/vae", "config.json", {"scale_factor_spatial": 16}, "scale_factor_spatial is 16, but its layers scale by 8"),
+    ("light/vae", "config.json", {"temperal_downsample": [True]}, "temperal_downsample has 1 entries"),
+    ("light/vae", "config.json", {"temperal_downsample": "yes"}, "must be lists"),
+    ("light/vae", "config.json", {"z_dim": 8}, "latents_mean must be 8 finite numbers, one per latent channel"),
+    ("light/vae", "config.json", {"latents_std": [1.0] * 15 + [float("nan")]}, "latents_std must be 16 finite numbers"),
+    ("light/vae", "config.json", {"latents_std": [1.0] * 15 + [0.0]}, "latents_std must be positive"),
     # lumos.json with wrong kinds: "Unexpected error (ValueError)", or "width must be a whole number" for a width
     # nobody typed
     (".", "lumos.json", {"flow_shift": "x"}, "lumos.json: flow_shift must be a number from 0.01 to 100.0, got 'x'"),
