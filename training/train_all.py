@@ -6,8 +6,9 @@
 
 Stages, each also runnable alone and each skipped when its done.json exists (delete it to redo):
 text (tokenizer + UMT5 encoder) → lm (understanding LM), beside vae → latents (+ text embeddings) → decoder
-(the VAE's decoder tuned, encoder frozen) then light (+ connector), beside heavy → heavy_refine, then heavy_detail
-(heavy continued twice, both cores) → phrasing (LM, then light + connector, fine-tuned on free phrasings) → export (family folder + quick
+(the VAE's decoder tuned, encoder frozen) then light (+ connector), beside heavy → heavy_refine (heavy continued,
+both cores) → phrasing (LM, then light + connector, fine-tuned on free phrasings), beside heavy_detail (heavy
+continued again) → export (family folder + quick
 evaluation). Interrupt at any time; the same command resumes from the last checkpoint. Seeded; fp32; one thread
 per process (--threads); the two independent pairs run side by side on two cores (--sequential runs every stage
 one after the other).
@@ -58,8 +59,12 @@ def main(argv=None):
     stage_gen.train(run, "heavy")
     # heavy continues alone (both cores when side by side): the larger share of compute (stage_handoff.py)
     stage_handoff.refine_heavy(run, threads=2 if a.side_by_side else None)
-    stage_handoff.detail_heavy(run, threads=2 if a.side_by_side else None)
+    if a.side_by_side and not (run.done("heavy_detail") or run.done("light_phrasing")):
+        # heavy's second continuation reads neither the LM nor the light generator: it trains beside phrasing
+        beside(run, a, ["training.stage_handoff", "--only", "heavy_detail"], "heavy detail",
+               lambda: stage_phrasing.train(run))
     stage_phrasing.train(run)  # LM, then light + connector, fine-tuned on free phrasings
+    stage_handoff.detail_heavy(run)
     out = a.out if a.out is not None else (None if a.tiny else FAMILY_DIR)
     if out is not None:
         n_eval = a.eval if a.eval is not None else (1 if a.tiny else 6)

@@ -115,9 +115,11 @@ def test_the_full_budget_is_the_shipped_recipe():
     b, got = Budget(), json.loads((FAMILY / "training_metrics.json").read_text())
     assert got["vae"]["phases"] == {"base": b.vae_steps + b.vae_full_steps, "texture": b.vae_texture_steps,
                                     "settle": b.vae_settle_steps}
-    steps = {stage: got[stage]["steps"] for stage in ("text", "lm", "decoder", "light", "heavy", "heavy_refine")}
+    steps = {stage: got[stage]["steps"]
+             for stage in ("text", "lm", "decoder", "light", "heavy", "heavy_refine", "heavy_detail")}
     assert steps == {"text": b.text_steps, "lm": b.lm_steps, "decoder": b.decoder_crop_steps + b.decoder_steps, "light": b.light_steps,
-                     "heavy": b.heavy_steps, "heavy_refine": b.heavy_refine_steps}
+                     "heavy": b.heavy_steps, "heavy_refine": b.heavy_refine_steps,
+                     "heavy_detail": b.heavy_detail_steps}
 
 
 def test_the_shipped_generators_mirror_the_papers_asymmetry():
