@@ -100,9 +100,10 @@ def curve_modes(steps: int, ratio: float, lead: int = 0) -> list[Mode]:
     return out
 
 
-def items_for(per_category: int, seeds: int):
-    """(example, seed) pairs: every bench category's first `per_category` instructions, each at `seeds` seeds."""
-    base = bench_items(per_category)
+def items_for(per_category: int, seeds: int, skip: int = 0):
+    """(example, seed) pairs: every bench category's first `per_category` instructions after its first `skip`, each at
+    `seeds` seeds."""
+    base = bench_items(per_category, skip)
     return [(ex, seed + 1000 * k) for k in range(seeds) for ex, seed in base]
 
 
@@ -118,10 +119,10 @@ def score(gen, m: Mode, items, refs) -> tuple[list[float], list[float], float]:
     return reasoning, detail, time.time() - t0
 
 
-def _worker(family, per_category, seeds, mode_list) -> list[tuple[list[float], list[float], float]]:
+def _worker(family, per_category, seeds, mode_list, skip: int = 0) -> list[tuple[list[float], list[float], float]]:
     gen = EngineGenerator(family, 1)
     try:
-        items = items_for(per_category, seeds)
+        items = items_for(per_category, seeds, skip)
         refs = [render(ex.scene) for ex, _ in items]
         out = []
         for m in mode_list:
@@ -202,9 +203,16 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=None, help="folder for handoff_curve.json / .md / .png")
     p.add_argument("--set-default", action="store_true", help="write the picked slider default to lumos.json")
     p.add_argument("--lead", type=int, default=0, help="also UPFB with this many light-lead steps (0: none)")
+    p.add_argument("--skip", type=int, default=0,
+                   help="skip each category's first SKIP instructions: a held-out check of points chosen on them "
+                        "(e.g. --skip 12 after a curve on the first 12)")
     p.add_argument("--only", nargs="+", default=None, metavar="MODE",
                    help="only these modes (names as printed; light and heavy always run), for a first look")
     a = p.parse_args(argv)
+    if not 0 <= a.skip or a.skip + a.per_category > 36:
+        p.error(f"--skip {a.skip} with --per-category {a.per_category}: the bench has 36 instructions a category")
+    if a.skip and a.set_default:
+        p.error("--set-default picks the slider from the curve's own instructions; run it without --skip")
     import torch
 
     torch.set_num_threads(1)  # before anything else: a busy machine makes an OpenMP team wait a time slice per op
@@ -222,7 +230,7 @@ def main(argv=None) -> int:
         print(f"detail ladder on {len(explicit)} explicit scenes: " + ", ".join(
             f"{n} {np.mean(lad['rungs'][n]):.3f}" for n in RUNGS) + f"; strictly ordered: {lad['ordered']}; "
             f"truth − 1.5× blur {lad['gap_truth_blur15']:.3f} vs spread {lad['spread_truth_blur15']:.4f}")
-    explicit_items = [it for it in items_for(a.per_category, a.seeds) if it[0].category == "explicit"]
+    explicit_items = [it for it in items_for(a.per_category, a.seeds, a.skip) if it[0].category == "explicit"]
     ceiling = float(vae_ceiling(str(family), explicit_items)[0].mean())
     print(f"VAE round trip of the truth: detail {ceiling:.3f}")
     probe = EngineGenerator(str(family), 1)
@@ -233,10 +241,12 @@ def main(argv=None) -> int:
     mode_list = [m for m in curve_modes(steps, ratio, a.lead)
                  if a.only is None or m.name in ("light", "heavy") or m.name in a.only]
     print(f"light / heavy parameters: {ratio:.3f} (heavy {1 / ratio:.1f}× light); {len(mode_list)} modes × "
-          f"{len(items_for(a.per_category, a.seeds))} clips", flush=True)
+          f"{len(items_for(a.per_category, a.seeds, a.skip))} clips", flush=True)
     from bench.mode_pool import map_modes
 
-    done = map_modes(_worker, (str(family), a.per_category, a.seeds), mode_list, a.jobs)
+    from functools import partial
+
+    done = map_modes(partial(_worker, skip=a.skip), (str(family), a.per_category, a.seeds), mode_list, a.jobs)
     points = [Point(m, compute_cost(m, steps, ratio, shift), *r) for m, r in zip(mode_list, done)]
     t = targets(points)
     text = table(points, ceiling)
@@ -257,7 +267,7 @@ def main(argv=None) -> int:
         from engine.atomic_files import atomic_write_json, atomic_write_text
 
         a.out.mkdir(parents=True, exist_ok=True)
-        rep = {"family": str(family), "per_category": a.per_category, "seeds": a.seeds, "light_over_heavy": ratio,
+        rep = {"family": str(family), "per_category": a.per_category, "skip": a.skip, "seeds": a.seeds, "light_over_heavy": ratio,
                "ceiling": ceiling, "light_seed_spread": light_spread, "points": [p.row() for p in points],
                "targets": t, "ladder": ({n: float(np.mean(lad["rungs"][n])) for n in RUNGS} if lad else None)}
         atomic_write_json(a.out / "handoff_curve.json", json.loads(json.dumps(rep, default=float)))

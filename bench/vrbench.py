@@ -319,10 +319,13 @@ def plot(results: list[ModeResult], path: Path, size=(900, 540)) -> None:
     cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
 
 
-def bench_items(per_category: int | None):
+def bench_items(per_category: int | None, skip: int = 0):
+    """Every category's first `per_category` bench instructions (all when None), after its first `skip` (a held-out
+    set: instructions that a choice made on the first ones never saw)."""
     items = bench_set()
-    if per_category:
-        items = [it for c in CATEGORIES for it in [x for x in items if x[0].category == c][:per_category]]
+    if per_category or skip:
+        end = skip + per_category if per_category else None
+        items = [it for c in CATEGORIES for it in [x for x in items if x[0].category == c][skip:end]]
     return items
 
 

@@ -130,3 +130,30 @@ def test_a_light_lead_costs_light_steps_only_and_is_no_slider_default():
     t = targets(pts + [lead])
     assert t["upfb_meeting"] == ["upfb s=0.8 lead10"]  # the lead meets both targets …
     assert t["default_handoff"] == 0.2  # … but the slider runs UPFB without one
+
+
+def test_skip_gives_held_out_instructions_the_curve_never_saw():
+    """--skip K: every category's instructions after its first K, the same count a category, none shared with the
+    curve's own."""
+    from bench.handoff_curve import items_for
+    from miniworld import CATEGORIES
+
+    curve, held = items_for(12, 2), items_for(12, 2, skip=12)
+    assert len(held) == len(curve) == 12 * len(CATEGORIES) * 2
+    assert not {ex.instruction for ex, _ in curve} & {ex.instruction for ex, _ in held}
+    assert {ex.category for ex, _ in held} == set(CATEGORIES)
+    # the second seed of each held-out instruction is its first + 1000, as in the curve
+    half = len(held) // 2
+    assert [s + 1000 for _, s in held[:half]] == [s for _, s in held[half:]]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--skip", "30", "--per-category", "12"], "the bench has 36 instructions a category"),
+    (["--skip", "12", "--set-default"], "--set-default picks the slider from the curve's own instructions"),
+])
+def test_a_held_out_run_that_cannot_be_is_refused_before_rendering(args, message, capsys):
+    from bench.handoff_curve import main
+
+    with pytest.raises(SystemExit):
+        main(args)
+    assert message in capsys.readouterr().err
