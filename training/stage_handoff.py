@@ -35,21 +35,22 @@ LOW_NOISE_FROM = 0.7
 LOW_NOISE_SHARE = 0.5
 
 
+def continue_heavy(run, stage: str, steps: int, threads: int | None = None, overrides: dict | None = None) -> dict:
+    """Continue the heavy generator in run/export as `stage` (resumable), a fresh cosine schedule at REFINE_LR whose
+    last 30 % draws half of each batch at low noise; `overrides` change that recipe (a trial's)."""
+    recipe = {"lr": REFINE_LR, "low_noise_share": LOW_NOISE_SHARE, "low_noise_from": int(LOW_NOISE_FROM * steps),
+              **(overrides or {})}
+    return stage_gen.train(run, "heavy", recipe, threads_when_alone=threads, stage=stage, init=True, steps=steps)
+
+
 def refine_heavy(run, threads: int | None = None) -> dict:
-    """Continue the heavy generator in run/export (resumable); `threads` once the light stage is done."""
-    steps = run.budget.heavy_refine_steps
-    recipe = {"lr": REFINE_LR, "low_noise_share": LOW_NOISE_SHARE, "low_noise_from": int(LOW_NOISE_FROM * steps)}
-    return stage_gen.train(run, "heavy", recipe, threads_when_alone=threads, stage="heavy_refine", init=True,
-                           steps=steps)
+    """The heavy generator's first continuation; `threads` once the light stage is done."""
+    return continue_heavy(run, "heavy_refine", run.budget.heavy_refine_steps, threads)
 
 
 def detail_heavy(run, threads: int | None = None, overrides: dict | None = None) -> dict:
-    """The heavy generator's second continuation, from what heavy_refine left in run/export (resumable)."""
-    steps = run.budget.heavy_detail_steps
-    recipe = {"lr": REFINE_LR, "low_noise_share": LOW_NOISE_SHARE, "low_noise_from": int(LOW_NOISE_FROM * steps),
-              **(overrides or {})}
-    return stage_gen.train(run, "heavy", recipe, threads_when_alone=threads, stage="heavy_detail", init=True,
-                           steps=steps)
+    """The heavy generator's second continuation, from what heavy_refine left in run/export."""
+    return continue_heavy(run, "heavy_detail", run.budget.heavy_detail_steps, threads, overrides)
 
 
 def recipe_override(text: str) -> tuple[str, float]:
