@@ -101,8 +101,9 @@ def ensure_qt_system_libraries() -> None:
         say("Qt needs these system packages; install them with:\n    sudo apt-get install -y " + " ".join(missing))
 
 
-# What the whole suite writes to the temp folder at its peak, with room to spare (measured: 54 MB).
-TEST_TEMP_NEEDED_MB = 300
+# What the suite holds in the temp folder at its peak, with room to spare (measured on a fresh clone: 1.9 GB while
+# the real-width model test runs, 0.7 GB during the training tests, 6 MB once it has passed).
+TEST_TEMP_NEEDED_MB = 2500
 
 
 def warn_if_temp_is_nearly_full() -> None:
