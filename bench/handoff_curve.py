@@ -209,7 +209,7 @@ def main(argv=None) -> int:
     p.add_argument("--only", nargs="+", default=None, metavar="MODE",
                    help="only these modes (names as printed; light and heavy always run), for a first look")
     a = p.parse_args(argv)
-    if not 0 <= a.skip or a.skip + a.per_category > 36:
+    if a.skip < 0 or a.skip + a.per_category > 36:
         p.error(f"--skip {a.skip} with --per-category {a.per_category}: the bench has 36 instructions a category")
     if a.skip and a.set_default:
         p.error("--set-default picks the slider from the curve's own instructions; run it without --skip")

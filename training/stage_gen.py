@@ -430,9 +430,8 @@ def train(run, which: str, recipe: dict | None = None, threads_when_alone: int |
 
 def snapshot(run, which: str, stage: str | None = None) -> dict | None:
     """Write the EMA weights of an unfinished generator stage (default: the generator's own; the heavy continuations
-    "heavy_refine" and "heavy_detail" too)
-    from its last checkpoint into run/export (as a finished stage does), so a family can be exported and measured
-    while training goes on. Returns its partial info."""
+    "heavy_refine" and "heavy_detail" too) from its last checkpoint into run/export (as a finished stage does), so a
+    family can be exported and measured while training goes on. Returns its partial info."""
     stage = stage or which
     if run.done(stage):
         return run.done(stage)
@@ -456,8 +455,7 @@ def snapshot(run, which: str, stage: str | None = None) -> dict | None:
         conn = Connector(lm_cfg.hidden_size, TEXT_DIM, ck["ema_conn"]["queries"].shape[0], self_layers=len(layers))
         conn.load_state_dict(ck["ema_conn"])
         conn.save_pretrained(run.export / "understanding" / "connector")
-    total = {"light": run.budget.light_steps, "heavy": run.budget.heavy_steps,
-             "heavy_refine": run.budget.heavy_refine_steps, "heavy_detail": run.budget.heavy_detail_steps}.get(stage)
+    total = getattr(run.budget, f"{stage}_steps")  # every generator stage's budget is Budget.<stage>_steps
     hist = ck.get("history") or []
     info = {"wall_s": float(ck.get("wall_s", 0.0)), "steps": int(ck["step"]), "of_steps": total, "partial": True,
             "loss": hist[-1][1] if hist else None, "params": sum(p.numel() for p in model.parameters()),
