@@ -37,6 +37,7 @@ NOT_A = ("not", "t", "than", "except", "but")  # "… that isn't a square": a ki
 QUANTIFIERS = ("both", "all", "each", "every")  # "both big", "all of them striped"
 SHARED_FILLER = ("are", "is", "of", "them", "they", "the", "shapes", "ones", "equally")
 PRONOUNS = ("it", "which", "that", "who")  # "a red circle at the left, which moves up"
+CAUSATIVES = ("let", "make", "have", "get", "watch", "see")  # "put a blue box at the top and let it sink"
 
 
 def normalise(text: str, synonyms: dict[str, str]) -> list[str]:
@@ -306,15 +307,16 @@ class StatedReader:
                  starts_sentence: bool) -> dict | None:
         """What a clause with no shape of its own adds to the shape just named: sizes, textures, a place ("…, big,
         plain, in the centre"), or a pronoun and a motion where the instruction states no condition ("- it shrinks",
-        ", which grows"). None: anything else (a rule, filler, a quantifier: see `shared`)."""
+        ", which grows", "and let it sink"). None: anything else (a rule, filler, a quantifier: see `shared`)."""
         content = [w for i, w in enumerate(clause) if i not in place_span and w not in ("it", "is", "its", "and")]
         if any(w in QUANTIFIERS for w in clause):
             return None
         if not starts_sentence and all(w in self.sizes or w in self.textures for w in content) and (content or place):
             more = {("size" if w in self.sizes else "texture"): w for w in content}
             return {**more, **({"place": place} if place else {})}
-        if clause[0] in PRONOUNS and self.motions is not None and not any(w in CONDITIONS for w in words):
-            said = self.motions.read(clause, set(place_span) | {0}, [])
+        lead = 2 if clause[0] in CAUSATIVES and clause[1:2] == ["it"] else 1 if clause[0] in PRONOUNS else 0
+        if lead and self.motions is not None and not any(w in CONDITIONS for w in words):
+            said = self.motions.read(clause, set(place_span) | set(range(lead)), [])
             if said is not None and said[1] is None:
                 return {"motion": said[0]}
         return None

@@ -46,6 +46,9 @@ PLAN_MOTIONS = {"left": "moves left", "right": "moves right", "up": "moves up", 
                 "toward": "moves toward the", "away": "moves away from the"}
 # words that say no motion by themselves (a motion's phrase may still hold them: "does not move", "away from")
 FUNCTION_WORDS = set("a an the to it its is do does not there where from back and in on at of".split())
+# Verbs an instruction places a shape with ("put a box at the left and let it sink"): the still motion's phrases use
+# them too ("stay put", "in place"), where the phrase itself says the motion, but alone they say where, not how.
+PLACING_VERBS = {"put", "place", "set", "position"}
 
 
 def motion_tables(syn: dict[str, str]) -> tuple[dict, dict]:
@@ -65,7 +68,7 @@ def motion_tables(syn: dict[str, str]) -> tuple[dict, dict]:
     unique = {}
     for motion, ws in words.items():
         others = set().union(*(v for m, v in words.items() if m != motion))
-        unique[PLAN_MOTIONS[motion]] = sorted(ws - others - FUNCTION_WORDS - world)
+        unique[PLAN_MOTIONS[motion]] = sorted(ws - others - FUNCTION_WORDS - PLACING_VERBS - world)
     return phrases, unique
 
 

@@ -241,6 +241,14 @@ def test_a_background_said_and_attributes_said_of_every_shape_are_kept():
     st = g.stated("a red ball at the top; it bounces. a blue box at the bottom, which shrinks")
     assert (st["red"][1]["motion"], st["blue"][1]["motion"]) == ("bounces", "shrinks")
     assert "motion" not in g.stated("a red circle. when there are two shapes, it moves up")["red"][1]
+    # a placing verb ("put", "place") says where, not that the shape stays: the clause after it says how it moves
+    st = g.stated("put a small blue box in the top left corner and let it sink slowly. place a red ball at the "
+                  "right and have it shrink. set a green star at the bottom; make it bounce")
+    assert [st[c][1].get("motion") for c in ("blue", "red", "green")] == ["moves down", "shrinks", "bounces"]
+    assert g.stated("put a blue box at the right. it should move left")["blue"][1]["motion"] == "moves left"
+    assert "motion" not in g.stated("put a red ball in the centre")["red"][1]
+    assert g.stated("a red box stays put at the top")["red"][1]["motion"] == "stays still"  # the phrase still is
+    assert "motion" not in g.stated("a red circle. let the blue star grow")["red"][1]  # not "it": not its motion
 
 
 def test_the_motion_a_shape_s_own_clause_states_is_kept():
