@@ -32,12 +32,15 @@ PREPOSITIONS = ("at", "in", "on", "near")
 NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
            "ten": 10, "several": 2, "many": 2}
 PLACE_NOUNS = ("corner", "side", "edge")
+# "at the bottom of the screen" is a place, not a relation to a shape ("at the left of the red circle")
+FRAME_NOUNS = ("frame", "screen", "picture", "image", "video", "scene", "shot", "clip", "canvas", "view")
 CLAUSE_WORDS = ("and", "while", "then")
 NOT_A = ("not", "t", "than", "except", "but")  # "… that isn't a square": a kind named to exclude it
 QUANTIFIERS = ("both", "all", "each", "every")  # "both big", "all of them striped"
 SHARED_FILLER = ("are", "is", "of", "them", "they", "the", "shapes", "ones", "equally")
 PRONOUNS = ("it", "which", "that", "who")  # "a red circle at the left, which moves up"
 CAUSATIVES = ("let", "make", "have", "get", "watch", "see")  # "put a blue box at the top and let it sink"
+ATTRIBUTE_FILLER = ("it", "is", "its", "s", "and", "a", "an", "one", "be")  # "make it a small checkered one"
 
 
 def normalise(text: str, synonyms: dict[str, str]) -> list[str]:
@@ -78,6 +81,12 @@ def clauses(words: list[str], starts: list | None = None) -> list[list[str]]:
         if starts is not None:
             starts.append(first)
     return out
+
+
+def _past_frame(clause: list[str], j: int) -> int:
+    """The index after "of the screen" (any of FRAME_NOUNS) at ``j``, else ``j``."""
+    k = j + 1 + (clause[j + 1: j + 2] == ["the"])
+    return k + 1 if clause[j: j + 1] == ["of"] and k < len(clause) and clause[k] in FRAME_NOUNS else j
 
 
 def _number(word: str) -> int:
@@ -132,6 +141,7 @@ class StatedReader:
                 j += 1
             if j < len(clause) and clause[j] in PLACE_NOUNS:
                 j += 1
+            j = _past_frame(clause, j)
             if content and (j >= len(clause) or clause[j] != "of"):
                 place = self.places.get(frozenset(content))
                 if place:
@@ -145,7 +155,7 @@ class StatedReader:
         j = i
         while j < len(clause) and clause[j] in self.place_words:
             j += 1
-        k = j + (j < len(clause) and clause[j] in PLACE_NOUNS)
+        k = _past_frame(clause, j + (j < len(clause) and clause[j] in PLACE_NOUNS))
         if j == i or k != len(clause):
             return None
         place = self.places.get(frozenset(clause[i:j]))
@@ -271,8 +281,10 @@ class StatedReader:
                     kind, attrs, definite = first[previous]
                     first[previous] = (kind, {**more, **attrs}, definite)
                     continue
-                # "at the left, a red circle …": a sentence that opens with a place gives it to what follows
-                pending_place, previous = (place if starts_sentence else None), None
+                # "at the left, a red circle …", "Top left: a cyan circle": a sentence that opens with a place gives
+                # it to what follows
+                bare = self.bare_place(clause, 0) if place is None else None
+                pending_place, previous = ((place or (bare and bare[0])) if starts_sentence else None), None
                 continue
             new = [m for m in found if not m[3]]
             owner = new[0] if len(new) == 1 else found[0] if len(found) == 1 else None
@@ -306,17 +318,24 @@ class StatedReader:
     def _more_of(self, clause: list[str], place, place_span: set[int], words: list[str],
                  starts_sentence: bool) -> dict | None:
         """What a clause with no shape of its own adds to the shape just named: sizes, textures, a place ("…, big,
-        plain, in the centre"), or a pronoun and a motion where the instruction states no condition ("- it shrinks",
-        ", which grows", "and let it sink"). None: anything else (a rule, filler, a quantifier: see `shared`)."""
-        content = [w for i, w in enumerate(clause) if i not in place_span and w not in ("it", "is", "its", "and")]
+        plain, in the centre", "make it a small checkered one"), or a motion where the instruction states no
+        condition, after a pronoun ("- it shrinks", ", which grows", "and let it sink") or with the subject left out
+        (", slides left", "and hops"). None: anything else (a rule, filler, a quantifier: see `shared`)."""
         if any(w in QUANTIFIERS for w in clause):
             return None
-        if not starts_sentence and all(w in self.sizes or w in self.textures for w in content) and (content or place):
+        lead = 2 if clause[0] in CAUSATIVES and clause[1:2] == ["it"] else 1 if clause[0] in PRONOUNS else 0
+        content = [w for i, w in enumerate(clause) if i not in place_span and i >= lead and w not in ATTRIBUTE_FILLER]
+        if ((lead == 2 or not starts_sentence) and all(w in self.sizes or w in self.textures for w in content)
+                and (content or place)):
             more = {("size" if w in self.sizes else "texture"): w for w in content}
             return {**more, **({"place": place} if place else {})}
-        lead = 2 if clause[0] in CAUSATIVES and clause[1:2] == ["it"] else 1 if clause[0] in PRONOUNS else 0
         if lead and self.motions is not None and not any(w in CONDITIONS for w in words):
             said = self.motions.read(clause, set(place_span) | set(range(lead)), [])
+            if said is not None and said[1] is None:
+                return {"motion": said[0]}
+        if (not starts_sentence and self.motions is not None and self.motions.opens(clause)
+                and not any(w in CONDITIONS for w in words)):  # "small cyan box top right, slides left"
+            said = self.motions.read(clause, set(place_span), [])
             if said is not None and said[1] is None:
                 return {"motion": said[0]}
         return None

@@ -48,6 +48,10 @@ class MotionReader:
         out, used = self._phrases_in(clause, taken)
         return out | {self.words[w] for i, w in enumerate(clause) if i not in used and w in self.words}
 
+    def opens(self, clause: list[str]) -> bool:
+        """Whether the clause's first word is a motion's (a verb phrase with its subject left out: "slides left")."""
+        return bool(clause) and (clause[0] in self.words or 0 in self.phrase_spans(clause))
+
     def phrase_spans(self, clause: list[str]) -> set[int]:
         """The indices of the clause's words that belong to a listed motion phrase (longest first)."""
         return self._phrases_in(clause, set())[1]

@@ -29,11 +29,43 @@ def _pool_synonyms(pools: dict) -> dict[str, str]:
 READER_SYNONYMS = {"backdrop": "background", "bg": "background", "chequered": "checked", "chequer": "checked",
                    "checker": "checked", "tl": "top left", "tr": "top right", "bl": "bottom left",
                    "br": "bottom right", "static": "still", "stationary": "still", "motionless": "still",
-                   "sphere": "circle", "spheres": "circles", "cube": "square", "cubes": "squares"}
+                   "sphere": "circle", "spheres": "circles", "cube": "square", "cubes": "squares",
+                   # textures: pattern names people use for the world's four
+                   "polka dot": "dotted", "polka dots": "dotted", "polka dotted": "dotted", "polkadot": "dotted",
+                   "with polka dots": "dotted", "spotty": "dotted", "speckled": "dotted", "covered in dots": "dotted",
+                   "covered in spots": "dotted", "covered with dots": "dotted", "covered with spots": "dotted",
+                   "stripey": "striped", "banded": "striped", "pinstriped": "striped", "covered in stripes":
+                   "striped", "with lines": "striped", "checkerboard": "checked", "chequerboard": "checked",
+                   "checkered pattern": "checked", "gingham": "checked", "unpatterned": "plain",
+                   "stripes": "striped", "dots": "dotted", "spots": "dotted", "checks": "checked",
+                   "patternless": "plain",
+                   # sizes and colours (the world's colours are saturated primaries: a pink or purple is magenta)
+                   "giant": "big", "massive": "big", "enormous": "big", "oversized": "big", "jumbo": "big",
+                   "mini": "small", "teeny": "small", "miniature": "small", "wee": "small",
+                   "crimson": "red", "scarlet": "red", "pink": "magenta", "fuchsia": "magenta", "purple": "magenta",
+                   "violet": "magenta", "turquoise": "cyan", "aqua": "cyan", "teal": "cyan", "navy": "blue",
+                   "lime": "green", "golden": "yellow", "gold": "yellow", "beige": "sand", "tan": "sand",
+                   "khaki": "sand", "sand coloured": "sand", "sand colored": "sand", "silver": "gray",
+                   # kinds
+                   "disc": "circle", "discs": "circles", "disk": "circle", "disks": "circles", "orb": "circle",
+                   "orbs": "circles", "rectangle": "square", "rectangles": "squares",
+                   # places
+                   "centered": "in the center", "centred": "in the center", "dead center": "center",
+                   "dead centre": "center",
+                   "frozen": "still", "unmoving": "still", "immobile": "still"}
+# Everyday verbs for the world's motions, in every verb form its phrases use. Kept apart: their plan words ("rise",
+# "grows") are motion words, which `motion_tables` must not count as the world's other words.
+READER_MOTION_SYNONYMS = {"hop": "bounce", "hops": "bounces", "hopping": "bouncing", "jump": "bounce", "jumps": "bounces",
+                   "jumping": "bouncing", "budge": "move", "budges": "moves", "budging": "moving",
+                   "doesn t": "does not", "don t": "do not", "no movement": "not moving", "no motion": "not moving", "ascend": "rise", "ascends": "rises", "ascending": "rising",
+                   "enlarge": "grow", "enlarges": "grows", "enlarging": "growing", "dwindle": "shrink",
+                   "dwindles": "shrinks", "dwindling": "shrinking", "shrivel": "shrink", "shrivels": "shrinks",
+                   "shrivelling": "shrinking", "scale up": "grow", "scales up": "grows", "scaling up": "growing",
+                   "scale down": "shrink", "scales down": "shrinks", "scaling down": "shrinking"}
 
 
 def synonyms() -> dict[str, str]:
-    out = dict(SYNONYMS) | READER_SYNONYMS
+    out = dict(SYNONYMS) | READER_SYNONYMS | READER_MOTION_SYNONYMS
     for pools in (P.SIZES, P.TEXTURE_ADJ, P.TEXTURE_WITH, P.KINDS):
         out.update(_pool_synonyms(pools))
     for word, kind in _pool_synonyms(P.KINDS).items():  # "balls" → "circles"
@@ -64,7 +96,8 @@ def motion_tables(syn: dict[str, str]) -> tuple[dict, dict]:
         phrases[PLAN_MOTIONS[motion]] = sorted(said)
         words[motion] = {w for x in said for w in x.split()}
     world = {w for pools in (P.SIZES, P.COLOURS, P.TEXTURE_ADJ, P.KINDS) for k, p in pools.items()
-             for w in [k, *p.train]} | set(syn.values()) | set(syn) | {"top", "bottom", "center", "corner", "side"}
+             for w in [k, *p.train]} | {"top", "bottom", "center", "corner", "side"}
+    world |= {w for k, v in syn.items() if k not in READER_MOTION_SYNONYMS for w in (k, v)}
     unique = {}
     for motion, ws in words.items():
         others = set().union(*(v for m, v in words.items() if m != motion))

@@ -200,9 +200,9 @@ def install(run, family: Path, out: Path) -> Path:
 
 
 def family_vocabulary() -> list[str]:
-    from .grammar_file import READER_SYNONYMS
+    from .grammar_file import READER_MOTION_SYNONYMS, READER_SYNONYMS
 
-    return sorted(KNOWN_WORDS | set(READER_SYNONYMS))
+    return sorted(KNOWN_WORDS | {w for phrase in READER_SYNONYMS | READER_MOTION_SYNONYMS for w in phrase.split()})
 
 
 def write_vocabulary(family: Path) -> None:

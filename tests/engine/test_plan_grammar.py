@@ -251,6 +251,29 @@ def test_a_background_said_and_attributes_said_of_every_shape_are_kept():
     assert "motion" not in g.stated("a red circle. let the blue star grow")["red"][1]  # not "it": not its motion
 
 
+def test_everyday_wordings_state_what_they_mean():
+    """Fragments and everyday words people type: a motion with its subject left out (", slides left"), attributes
+    through a pronoun ("make it a small checkered one"), a bare place opening a sentence ("Top left: …"), a place "of
+    the screen", and pattern, colour, size and motion words the training wordings never use."""
+    g = PlanGrammar.load(UNDERSTANDING)
+    st = g.stated("small cyan box top right, slides left. red circle bottom left, no movement")
+    assert (st["cyan"][1]["motion"], st["red"][1]["motion"]) == ("moves left", "stays still")
+    st = g.stated("There's a blue ball at the bottom of the screen, centered. It rises up. Make it a small checkered one.")
+    assert st["blue"] == ("circle", {"place": "at the bottom", "motion": "moves up", "size": "small",
+                                     "texture": "checked"})
+    st = g.stated("Three shapes. Top left: a cyan circle with dots. Bottom middle: a striped yellow ball.")
+    assert (st["cyan"][1]["place"], st["yellow"][1]["place"]) == ("at the top left", "at the bottom")
+    st = g.stated("a giant pink polka-dot disc that hops, and a teeny turquoise rectangle that doesn't budge")
+    assert st["magenta"] == ("circle", {"size": "big", "texture": "dotted", "motion": "bounces"})
+    assert st["cyan"] == ("square", {"size": "small", "motion": "stays still"})
+    assert g.stated_background("a red ball. slate bg, stripes") == ("slate", "striped")
+    assert g.stated_background("a red ball. a beige checkerboard background") == ("sand", "checked")
+    # a rule after a shape is no fragment of its own: "the bigger one grows" is the red circle's (the rule reading)
+    st = g.stated("a big red circle and a small blue star, the bigger one grows")
+    assert (st["red"][1].get("motion"), st["blue"][1].get("motion")) == ("grows", "stays still")
+    assert "motion" not in g.stated("a red circle at the left, otherwise grows")["red"][1]
+
+
 def test_the_motion_a_shape_s_own_clause_states_is_kept():
     """A motion said in an introducing clause is an obligation; two motions' words ("grows smaller"), a condition,
     a rule about a shape said elsewhere ("the red circle moves up") or a relation ("left of") state none."""
