@@ -325,7 +325,7 @@ class StatedReader:
             return None
         lead = 2 if clause[0] in CAUSATIVES and clause[1:2] == ["it"] else 1 if clause[0] in PRONOUNS else 0
         content = [w for i, w in enumerate(clause) if i not in place_span and i >= lead and w not in ATTRIBUTE_FILLER]
-        if ((lead == 2 or not starts_sentence) and all(w in self.sizes or w in self.textures for w in content)
+        if ((lead or not starts_sentence) and all(w in self.sizes or w in self.textures for w in content)
                 and (content or place)):
             more = {("size" if w in self.sizes else "texture"): w for w in content}
             return {**more, **({"place": place} if place else {})}
