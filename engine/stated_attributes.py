@@ -324,6 +324,9 @@ class StatedReader:
         if any(w in QUANTIFIERS for w in clause):
             return None
         lead = 2 if clause[0] in CAUSATIVES and clause[1:2] == ["it"] else 1 if clause[0] in PRONOUNS else 0
+        bare = self.bare_place(clause, lead) if place is None else None  # "striped green block, bottom middle"
+        if bare is not None:
+            place, place_span = bare[0], place_span | bare[1]
         content = [w for i, w in enumerate(clause) if i not in place_span and i >= lead and w not in ATTRIBUTE_FILLER]
         if ((lead or not starts_sentence) and all(w in self.sizes or w in self.textures for w in content)
                 and (content or place)):

@@ -263,6 +263,8 @@ def test_everyday_wordings_state_what_they_mean():
                                      "texture": "checked"})
     assert g.stated("A red ball at the top. It is big and striped.")["red"] == (
         "circle", {"place": "at the top", "size": "big", "texture": "striped"})
+    assert g.stated("dotted yellow star, upper left. striped green block, bottom middle")["green"][1]["place"] == \
+        "at the bottom"
     st = g.stated("Three shapes. Top left: a cyan circle with dots. Bottom middle: a striped yellow ball.")
     assert (st["cyan"][1]["place"], st["yellow"][1]["place"]) == ("at the top left", "at the bottom")
     st = g.stated("a giant pink polka-dot disc that hops, and a teeny turquoise rectangle that doesn't budge")
