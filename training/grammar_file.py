@@ -52,10 +52,18 @@ READER_SYNONYMS = {"backdrop": "background", "bg": "background", "chequered": "c
                    # places
                    "centered": "in the center", "centred": "in the center", "dead center": "center",
                    "dead centre": "center",
-                   "frozen": "still", "unmoving": "still", "immobile": "still"}
+                   "frozen": "still", "unmoving": "still", "immobile": "still",
+                   # a rule's comparisons in other words: "the bigger of the two", "higher up than the green circle"
+                   "bigger of the two": "biggest one", "larger of the two": "biggest one",
+                   "smaller of the two": "smallest one", "farthest": "furthest", "higher than": "above",
+                   "higher up than": "above", "lower than": "below", "lower down than": "below",
+                   "further right than": "right of", "farther right than": "right of",
+                   "further left than": "left of", "farther left than": "left of"}
 # Everyday verbs for the world's motions, in every verb form its phrases use. Kept apart: their plan words ("rise",
 # "grows") are motion words, which `motion_tables` must not count as the world's other words.
-READER_MOTION_SYNONYMS = {"hop": "bounce", "hops": "bounces", "hopping": "bouncing", "jump": "bounce", "jumps": "bounces",
+READER_MOTION_SYNONYMS = {"in the direction of": "toward", "back off from": "back away from",
+                          "backs off from": "backs away from", "backing off from": "backing away from",
+                          "hop": "bounce", "hops": "bounces", "hopping": "bouncing", "jump": "bounce", "jumps": "bounces",
                    "jumping": "bouncing", "budge": "move", "budges": "moves", "budging": "moving",
                    "doesn t": "does not", "don t": "do not", "no movement": "not moving", "no motion": "not moving", "ascend": "rise", "ascends": "rises", "ascending": "rising",
                    "enlarge": "grow", "enlarges": "grows", "enlarging": "growing", "dwindle": "shrink",

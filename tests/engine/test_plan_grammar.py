@@ -272,6 +272,12 @@ def test_everyday_wordings_state_what_they_mean():
     assert st["cyan"] == ("square", {"size": "small", "motion": "stays still"})
     assert g.stated_background("a red ball. slate bg, stripes") == ("slate", "striped")
     assert g.stated_background("a red ball. a beige checkerboard background") == ("sand", "checked")
+    # a rule's comparisons in other words
+    st = g.stated("A large red star and a little blue triangle. The bigger of the two bounces.")
+    assert (st["red"][1].get("motion"), st["blue"][1].get("motion")) == ("bounces", "stays still")
+    st = g.stated("a red star at the top, a green circle at the bottom left and a yellow square at the bottom right. "
+                  "Whichever shape is higher up than the green circle should shrink.")
+    assert [st[c][1].get("motion") for c in ("red", "green", "yellow")] == ["shrinks", "stays still", "stays still"]
     # a rule after a shape is no fragment of its own: "the bigger one grows" is the red circle's (the rule reading)
     st = g.stated("a big red circle and a small blue star, the bigger one grows")
     assert (st["red"][1].get("motion"), st["blue"][1].get("motion")) == ("grows", "stays still")
