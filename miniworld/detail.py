@@ -86,7 +86,8 @@ def _crop(img: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
 
 
 def detail_correctness(frames: np.ndarray, scene: Scene, reference: np.ndarray | None = None) -> dict:
-    """{"score", "shapes", "background", "per_shape"}: the correctness of a clip's detail against `scene`."""
+    """{"score", "shapes", "background", "per_shape", "per_shape_found"}: the correctness of a clip's detail against
+    `scene`; per_shape_found: the share of frames in which each shape was found near its place (else it scores 0)."""
     ref = render(scene) if reference is None else reference
     if frames.shape != ref.shape:
         raise ValueError(f"clip shape {frames.shape} differs from the scene's {ref.shape}")
@@ -94,7 +95,7 @@ def detail_correctness(frames: np.ndarray, scene: Scene, reference: np.ndarray |
     bands_clip, bands_ref = _bands(_luma(frames)), _bands(_luma(ref))
     masks, ref_masks = colour_masks(frames), colour_masks(ref)
     traj = trajectory(scene)
-    per_shape, occupied = [], np.zeros((f, h, w), bool)
+    per_shape, found, occupied = [], [], np.zeros((f, h, w), bool)
     for i, s in enumerate(scene.shapes):
         frame_scores = []
         for t in range(f):
@@ -106,7 +107,7 @@ def detail_correctness(frames: np.ndarray, scene: Scene, reference: np.ndarray |
             own = ref_masks[s.colour][t] & _dilate(cover, RIM)  # this shape's pixels, not a same-coloured other's
             shift = _shift(masks[s.colour][t], own, (x0, y0, x0 + 2 * half, y0 + 2 * half))
             if shift is None:
-                frame_scores.append(0.0)
+                frame_scores.append(None)
                 continue
             weight = _crop(_dilate(cover, RIM).astype(np.float32), x0, y0, x0 + 2 * half, y0 + 2 * half)
             dx, dy = shift
@@ -114,7 +115,8 @@ def detail_correctness(frames: np.ndarray, scene: Scene, reference: np.ndarray |
                                  _crop(br[t], x0, y0, x0 + 2 * half, y0 + 2 * half), weight)
                      for bc, br in zip(bands_clip, bands_ref)]
             frame_scores.append(float(np.mean(bands)))
-        per_shape.append(float(np.mean(frame_scores)))
+        per_shape.append(float(np.mean([v or 0.0 for v in frame_scores])))
+        found.append(1.0 - frame_scores.count(None) / f)
     bg_scores = []
     for t in range(f):
         weight = (~occupied[t]).astype(np.float32)
@@ -122,7 +124,7 @@ def detail_correctness(frames: np.ndarray, scene: Scene, reference: np.ndarray |
     shapes = float(np.mean(per_shape)) if per_shape else 1.0
     background = float(np.mean(bg_scores))
     return {"score": 0.5 * shapes + 0.5 * background, "shapes": shapes, "background": background,
-            "per_shape": per_shape}
+            "per_shape": per_shape, "per_shape_found": found}
 
 
 # -- validation: the ladder the score must order ----------------------------------------------------------------

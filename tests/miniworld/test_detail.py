@@ -42,6 +42,22 @@ def test_a_missing_shape_scores_zero_for_that_shape(scenes):
     without = replace(sc, shapes=sc.shapes[1:])
     out = detail_correctness(render(without), sc)
     assert out["per_shape"][0] < 0.05 and min(out["per_shape"][1:]) > 0.95
+    assert out["per_shape_found"][0] == 0.0 and min(out["per_shape_found"][1:]) == 1.0
+
+
+def test_detail_by_region_splits_moving_and_still_shapes(scenes):
+    """bench.detail_by_region: each shape counts once, in its region; the truth scores 1 everywhere."""
+    from bench.detail_by_region import by_region
+
+    items = [(type("Example", (), {"scene": sc})(), 0) for sc in scenes]
+    refs = [render(sc) for sc in scenes]
+    truth = by_region(refs, items, refs)
+    moving = sum(s.motion != "still" for sc in scenes for s in sc.shapes)
+    assert truth["moving shapes"] == moving and truth["still shapes"] == sum(len(sc.shapes) for sc in scenes) - moving
+    assert truth["moving"] == pytest.approx(1.0) and truth["background"] == pytest.approx(1.0)
+    assert truth["moving found"] == 1.0
+    blurred_moving = by_region([blurred(r, 3.0) for r in refs], items, refs)
+    assert blurred_moving["moving"] < 0.9 and blurred_moving["score"] < truth["score"]
 
 
 def test_the_old_energy_score_could_not_tell_a_wrong_texture(scenes):
@@ -73,3 +89,14 @@ def test_the_paired_interval_of_the_hand_off_bench():
     assert lo < mean < hi and lo > 0.04 and hi < 0.06  # the pairing removes the spread between instructions
     mean, lo, hi = paired_interval(light, light)
     assert mean == lo == hi == 0.0
+
+
+def test_detail_by_region_refuses_a_change_it_cannot_make():
+    import argparse
+
+    from bench.detail_by_region import request_change
+
+    assert request_change("steps=40") == ("steps", 40) and request_change("scheduler=euler") == ("scheduler", "euler")
+    for bad in ("seed=3", "steps=many", "steps"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            request_change(bad)
