@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from .stated_motion import CONDITIONS
+from .stated_motion import CONDITIONS, STILL
 
 PREPOSITIONS = ("at", "in", "on", "near")
 NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
@@ -71,7 +71,7 @@ def clauses(words: list[str], starts: list | None = None) -> list[list[str]]:
                 if starts is not None:
                     starts.append(first)
             cur = []
-            first = at_start = w in ".;!?:"
+            first = at_start = w in ".;!?"  # after ":" the sentence goes on ("magenta circle bottom-left: static")
         else:
             if not cur:
                 first = at_start
@@ -176,8 +176,8 @@ class StatedReader:
             # the words between colour and kind win over those before the colour
             attrs = {**self._adjectives(clause[k + 1: i]), **self._adjectives(clause[i + 1: j])}
             end = j + 1
-            if j + 1 < len(clause) and clause[j + 1] in self.textures:
-                attrs.setdefault("texture", clause[j + 1])
+            while end < len(clause) and (clause[end] in self.textures or clause[end] in self.sizes):
+                attrs.setdefault("texture" if clause[end] in self.textures else "size", clause[end])  # "red square big"
                 end += 1
             out.append((w, kind, attrs, k >= 0 and clause[k] == "the", k + 1, end))
         return out
@@ -244,8 +244,28 @@ class StatedReader:
                 found["colour"] |= {x for x in sentence if x in colours}
                 if not any(self.mentions(c) or self.unnamed_in(c) for c in clauses(sentence)):
                     found["texture"] |= {x for x in sentence if x in textures}
+                found["texture"] |= self._next_to_background(sentence, colours, textures)
             sentence = []
         return tuple(next(iter(v)) if len(v) == 1 else None for v in (found["colour"], found["texture"]))
+
+    def motions_said(self, clause: list[str]) -> bool:
+        """Whether the clause names any motion, however it is used."""
+        return bool(self.motions is not None and self.motions.said(clause, set()))
+
+    @staticmethod
+    def _next_to_background(sentence: list[str], colours, textures) -> set[str]:
+        """Textures said right at the word "background", whatever else the sentence holds: "a red ball on a grey
+        striped background", "… background with stripes" (read "background striped")."""
+        out = set()
+        for b, w in enumerate(sentence):
+            if w != "background":
+                continue
+            before = b - 1
+            while before >= 0 and sentence[before] in colours:
+                before -= 1
+            after = b + 1 + (b + 1 < len(sentence) and sentence[b + 1] in colours)
+            out |= {sentence[i] for i in (before, after) if 0 <= i < len(sentence) and sentence[i] in textures}
+        return out
 
     def rule_motions(self, instruction: str) -> frozenset:
         """The motions named in clauses that introduce no shape (a rule's: "everything except the red one grows",
@@ -279,8 +299,12 @@ class StatedReader:
                 more = self._more_of(clause, place, place_span, words, starts_sentence)
                 if previous is not None and more:  # "cyan box, big, plain, in the centre - it shrinks"
                     kind, attrs, definite = first[previous]
+                    if attrs.get("motion") == STILL and "motion" in more:  # "a ball sitting at the top, and it hops"
+                        attrs = {k: v for k, v in attrs.items() if k != "motion"}
                     first[previous] = (kind, {**more, **attrs}, definite)
                     continue
+                if previous is not None and not starts_sentence and not self.motions_said(clause):
+                    continue  # "…, halfway down, and it just bounces": an aside keeps the shape it follows
                 # "at the left, a red circle …", "Top left: a cyan circle": a sentence that opens with a place gives
                 # it to what follows
                 bare = self.bare_place(clause, 0) if place is None else None

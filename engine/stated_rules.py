@@ -16,7 +16,8 @@ motion and a set of shapes.
 
 from __future__ import annotations
 
-STILL = "stays still"
+from .stated_motion import STILL
+
 _LINKS = ("to", "the")  # extremes are matched without them: "farthest to the right" is "farthest right"
 _NUMBER_WORDS = {"0": "no", "3": "three", "4": "four", "5": "five"}  # "3 corners" says "three corners"
 _NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}  # a count condition's exact numbers

@@ -58,7 +58,11 @@ READER_SYNONYMS = {"backdrop": "background", "bg": "background", "chequered": "c
                    "smaller of the two": "smallest one", "farthest": "furthest", "higher than": "above",
                    "higher up than": "above", "lower than": "below", "lower down than": "below",
                    "further right than": "right of", "farther right than": "right of",
-                   "further left than": "left of", "farther left than": "left of"}
+                   "further left than": "left of", "farther left than": "left of",
+                   "more to the right than": "right of", "more to the left than": "left of",
+                   "most on the right": "furthest right", "most on the left": "furthest left",
+                   "most to the right": "furthest to the right", "most to the left": "furthest to the left",
+                   "more to the right": "furthest to the right", "more to the left": "furthest to the left"}
 # Everyday verbs for the world's motions, in every verb form its phrases use. Kept apart: their plan words ("rise",
 # "grows") are motion words, which `motion_tables` must not count as the world's other words.
 READER_MOTION_SYNONYMS = {"in the direction of": "toward", "back off from": "back away from",

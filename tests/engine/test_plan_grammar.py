@@ -272,6 +272,19 @@ def test_everyday_wordings_state_what_they_mean():
     assert st["cyan"] == ("square", {"size": "small", "motion": "stays still"})
     assert g.stated_background("a red ball. slate bg, stripes") == ("slate", "striped")
     assert g.stated_background("a red ball. a beige checkerboard background") == ("sand", "checked")
+    st = g.stated("yellow triangle top-right: moves down. magenta circle bottom-left: bounces")
+    assert (st["yellow"][1]["motion"], st["magenta"][1]["motion"]) == ("moves down", "bounces")
+    # an aside keeps the shape it follows, and a motion said after a posture ("sitting") is the shape's motion
+    st = g.stated("there's a big dotted cyan square sitting on the left side, halfway down, and it just bounces")
+    assert st["cyan"][1]["motion"] == "bounces"
+    assert g.stated("red square big at the top left")["red"] == ("square", {"size": "big", "place": "at the top left"})
+    assert g.stated_background("a red ball on a grey striped background") == ("gray", "striped")
+    assert g.stated_background("a red striped circle on a grey background") == ("gray", None)  # the circle's
+    assert g.stated_background("cyan star left, yellow square right, bg sand/dotted") == ("sand", "dotted")
+    st = g.stated("red square at top left, green circle at bottom, magenta triangle at top right. The shape which is "
+                  "the most on the right side goes down.")
+    assert [st[c][1].get("motion") for c in ("red", "green", "magenta")] == ["stays still", "stays still",
+                                                                            "moves down"]
     # a rule's comparisons in other words
     st = g.stated("A large red star and a little blue triangle. The bigger of the two bounces.")
     assert (st["red"][1].get("motion"), st["blue"][1].get("motion")) == ("bounces", "stays still")
