@@ -32,6 +32,7 @@ PREPOSITIONS = ("at", "in", "on", "near")
 NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
            "ten": 10, "several": 2, "many": 2}
 PLACE_NOUNS = ("corner", "side", "edge")
+TEXTURE_NOUNS = ("finish", "pattern", "print", "look", "design", "texture", "coat", "surface", "skin")
 # "at the bottom of the screen" is a place, not a relation to a shape ("at the left of the red circle")
 FRAME_NOUNS = ("frame", "screen", "picture", "image", "video", "scene", "shot", "clip", "canvas", "view")
 CLAUSE_WORDS = ("and", "while", "then")
@@ -64,7 +65,10 @@ def normalise(text: str, synonyms: dict[str, str]) -> list[str]:
 def clauses(words: list[str], starts: list | None = None) -> list[list[str]]:
     """The clauses of normalised words. starts, when given, gets for each clause whether it begins a sentence."""
     out, cur, at_start, first = [], [], True, True
-    for w in words:
+    for k, w in enumerate(words):
+        if w == "and" and words[k - 1: k] == ["up"] and words[k + 1: k + 2] == ["down"]:
+            cur.append(w)  # "bounces up and down": one motion
+            continue
         if w in ".;,!?:" or w in CLAUSE_WORDS:
             if cur:
                 out.append(cur)
@@ -179,6 +183,10 @@ class StatedReader:
             while end < len(clause) and (clause[end] in self.textures or clause[end] in self.sizes):
                 attrs.setdefault("texture" if clause[end] in self.textures else "size", clause[end])  # "red square big"
                 end += 1
+            # "a square with a checkerboard finish", "… with a dotted pattern"
+            if clause[end: end + 2] == ["with", "a"] and end + 2 < len(clause) and clause[end + 2] in self.textures:
+                attrs.setdefault("texture", clause[end + 2])
+                end += 3 + (end + 3 < len(clause) and clause[end + 3] in TEXTURE_NOUNS)
             out.append((w, kind, attrs, k >= 0 and clause[k] == "the", k + 1, end))
         return out
 
@@ -240,7 +248,8 @@ class StatedReader:
             if w not in ".;!?":
                 sentence.append(w)
                 continue
-            if "background" in sentence:
+            # the background's colours are no shape's ("on a sand-coloured checkerboard"): they say it too
+            if "background" in sentence or any(x in colours for x in sentence):
                 found["colour"] |= {x for x in sentence if x in colours}
                 if not any(self.mentions(c) or self.unnamed_in(c) for c in clauses(sentence)):
                     found["texture"] |= {x for x in sentence if x in textures}
@@ -254,11 +263,12 @@ class StatedReader:
 
     @staticmethod
     def _next_to_background(sentence: list[str], colours, textures) -> set[str]:
-        """Textures said right at the word "background", whatever else the sentence holds: "a red ball on a grey
-        striped background", "… background with stripes" (read "background striped")."""
+        """Textures said right at the word "background" or a background colour, whatever else the sentence holds: "a
+        red ball on a grey striped background", "… background with stripes" (read "background striped"), "on a sand
+        checkerboard"."""
         out = set()
         for b, w in enumerate(sentence):
-            if w != "background":
+            if w != "background" and w not in colours:
                 continue
             before = b - 1
             while before >= 0 and sentence[before] in colours:
@@ -311,6 +321,8 @@ class StatedReader:
                 pending_place, previous = ((place or (bare and bare[0])) if starts_sentence else None), None
                 continue
             new = [m for m in found if not m[3]]
+            if previous is not None and not new and not starts_sentence:
+                self._motion_toward(clause, found, first, previous)
             owner = new[0] if len(new) == 1 else found[0] if len(found) == 1 else None
             if owner is not None and place is not None and any(
                     m is not owner and owner[5] <= m[4] < min(place_span) for m in found):
@@ -338,6 +350,18 @@ class StatedReader:
             if len(out) < max_shapes:
                 out[colour] = (kind, {**shared, **attrs})
         return out
+
+    def _motion_toward(self, clause: list[str], found: list[tuple], first: dict, previous: str) -> None:
+        """A clause whose words before a shape said elsewhere are a motion toward or away from it gives that motion to
+        the shape just named ("tiny striped red triangle, bottom-right, creeps over toward the big yellow star parked in the top-left
+        corner"); the words after that shape are its own."""
+        if self.motions is None or any(w in CONDITIONS for w in clause):
+            return
+        head = clause[: found[0][5]]
+        said = self.motions.read(head, set(range(found[0][4], found[0][5])), found[:1])
+        kind, attrs, definite = first[previous]
+        if said is not None and said[1] not in (None, previous) and attrs.get("motion", STILL) == STILL:
+            first[previous] = (kind, {**attrs, "motion": said[0], "target": said[1]}, definite)
 
     def _more_of(self, clause: list[str], place, place_span: set[int], words: list[str],
                  starts_sentence: bool) -> dict | None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 # The plan's motion for a shape that stays. Said with a posture verb ("a ball sitting at the top") it may only be
 # how a place was said, so a motion stated after it wins (stated_attributes) or a rule may move the shape (stated_rules).
 STILL = "stays still"
+ADVERBS = ("just", "slowly", "quickly", "gently", "simply", "also", "then", "now", "calmly", "steadily", "gradually")
 CONDITIONS = ("if", "otherwise", "unless", "else", "when", "whenever", "except", "only", "than")
 NEGATIONS = ("not", "never", "no", "t", "without", "nor", "cannot")
 
@@ -52,8 +53,10 @@ class MotionReader:
         return out | {self.words[w] for i, w in enumerate(clause) if i not in used and w in self.words}
 
     def opens(self, clause: list[str]) -> bool:
-        """Whether the clause's first word is a motion's (a verb phrase with its subject left out: "slides left")."""
-        return bool(clause) and (clause[0] in self.words or 0 in self.phrase_spans(clause))
+        """Whether the clause's first word (after adverbs: "just idles") is a motion's: a verb phrase with its subject
+        left out ("slides left")."""
+        i = next((k for k, w in enumerate(clause) if w not in ADVERBS), len(clause))
+        return i < len(clause) and (clause[i] in self.words or i in self.phrase_spans(clause))
 
     def phrase_spans(self, clause: list[str]) -> set[int]:
         """The indices of the clause's words that belong to a listed motion phrase (longest first)."""

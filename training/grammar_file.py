@@ -28,8 +28,7 @@ def _pool_synonyms(pools: dict) -> dict[str, str]:
 # the LM does not need to, because what they state becomes an obligation of decoding.
 READER_SYNONYMS = {"backdrop": "background", "bg": "background", "chequered": "checked", "chequer": "checked",
                    "checker": "checked", "tl": "top left", "tr": "top right", "bl": "bottom left",
-                   "br": "bottom right", "static": "still", "stationary": "still", "motionless": "still",
-                   "sphere": "circle", "spheres": "circles", "cube": "square", "cubes": "squares",
+                   "br": "bottom right", "sphere": "circle", "spheres": "circles", "cube": "square", "cubes": "squares",
                    # textures: pattern names people use for the world's four
                    "polka dot": "dotted", "polka dots": "dotted", "polka dotted": "dotted", "polkadot": "dotted",
                    "with polka dots": "dotted", "spotty": "dotted", "speckled": "dotted", "covered in dots": "dotted",
@@ -40,7 +39,7 @@ READER_SYNONYMS = {"backdrop": "background", "bg": "background", "chequered": "c
                    "stripes": "striped", "dots": "dotted", "spots": "dotted", "checks": "checked",
                    "patternless": "plain",
                    # sizes and colours (the world's colours are saturated primaries: a pink or purple is magenta)
-                   "giant": "big", "massive": "big", "enormous": "big", "oversized": "big", "jumbo": "big",
+                   "giant": "big", "massive": "big", "chunky": "big", "enormous": "big", "oversized": "big", "jumbo": "big",
                    "mini": "small", "teeny": "small", "miniature": "small", "wee": "small",
                    "crimson": "red", "scarlet": "red", "pink": "magenta", "fuchsia": "magenta", "purple": "magenta",
                    "violet": "magenta", "turquoise": "cyan", "aqua": "cyan", "teal": "cyan", "navy": "blue",
@@ -52,7 +51,7 @@ READER_SYNONYMS = {"backdrop": "background", "bg": "background", "chequered": "c
                    # places
                    "centered": "in the center", "centred": "in the center", "dead center": "center",
                    "dead centre": "center",
-                   "frozen": "still", "unmoving": "still", "immobile": "still",
+
                    # a rule's comparisons in other words: "the bigger of the two", "higher up than the green circle"
                    "bigger of the two": "biggest one", "larger of the two": "biggest one",
                    "smaller of the two": "smallest one", "farthest": "furthest", "higher than": "above",
@@ -67,6 +66,10 @@ READER_SYNONYMS = {"backdrop": "background", "bg": "background", "chequered": "c
 # "grows") are motion words, which `motion_tables` must not count as the world's other words.
 READER_MOTION_SYNONYMS = {"in the direction of": "toward", "back off from": "back away from",
                           "backs off from": "backs away from", "backing off from": "backing away from",
+                          # "still" alone says the still motion once it is no longer another word's plan word
+                          "static": "still", "stationary": "still", "motionless": "still", "frozen": "still",
+                          "unmoving": "still", "immobile": "still", "idle": "stay still", "idles": "stays still",
+                          "idling": "staying still", "parked": "still",
                           "hop": "bounce", "hops": "bounces", "hopping": "bouncing", "jump": "bounce", "jumps": "bounces",
                    "jumping": "bouncing", "budge": "move", "budges": "moves", "budging": "moving",
                    "doesn t": "does not", "don t": "do not", "no movement": "not moving", "no motion": "not moving", "ascend": "rise", "ascends": "rises", "ascending": "rising",

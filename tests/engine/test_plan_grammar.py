@@ -285,6 +285,18 @@ def test_everyday_wordings_state_what_they_mean():
                   "the most on the right side goes down.")
     assert [st[c][1].get("motion") for c in ("red", "green", "magenta")] == ["stays still", "stays still",
                                                                             "moves down"]
+    assert g.stated("a big yellow star right in the middle is going to hop up and down, up and down!")["yellow"][1][
+        "motion"] == "bounces"  # "up and down" is one motion
+    assert g.stated("a single oversized magenta square with a checkerboard finish that expands")["magenta"] == (
+        "square", {"size": "big", "texture": "checked", "motion": "grows"})
+    assert g.stated("cyan star spawns in the bottom-left and just idles")["cyan"][1]["motion"] == "stays still"
+    assert g.stated("a static red box at the top")["red"][1]["motion"] == "stays still"
+    st = g.stated("tiny striped red triangle, bottom-right, creeps over toward the big yellow star parked in the "
+                  "top-left corner")
+    assert (st["red"][1]["motion"], st["red"][1]["target"], st["yellow"][1]["place"]) == (
+        "moves toward the", "yellow", "at the top left")
+    assert g.stated_background("Three things on a sand-coloured checkerboard: a red star") == ("sand", "checked")
+    assert g.stated_background("a red box. sandy stripes behind.") == ("sand", "striped")
     # a rule's comparisons in other words
     st = g.stated("A large red star and a little blue triangle. The bigger of the two bounces.")
     assert (st["red"][1].get("motion"), st["blue"][1].get("motion")) == ("bounces", "stays still")
