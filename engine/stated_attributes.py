@@ -336,6 +336,9 @@ class StatedReader:
                 colour, kind, attrs, definite = m[:4]
                 if m is owner and place:
                     attrs = {**attrs, "place": place}
+                elif owner is None:  # "the cyan triangle in the bottom-right corner gives the red ball in the …"
+                    own = self._place_right_after(clause, m, found)
+                    attrs = {**attrs, "place": own} if own else attrs
                 if m is owner and not definite and self.motions is not None:
                     taken = place_span | {i for x in found for i in range(x[4], x[5])}
                     said = self.motions.read(clause, taken, found)
@@ -350,6 +353,14 @@ class StatedReader:
             if len(out) < max_shapes:
                 out[colour] = (kind, {**shared, **attrs})
         return out
+
+    def _place_right_after(self, clause: list[str], mention: tuple, found: list[tuple]) -> str | None:
+        """The place said right after a mention (its first words a place phrase), up to the next mention: in a clause
+        of several shapes, "the red ball in the top-left corner" says where that ball is."""
+        end = mention[5]
+        stop = min([m[4] for m in found if m[4] >= end] + [len(clause)])
+        place, spans = self.place_in(clause[end:stop])
+        return place if place is not None and 0 in spans else None
 
     def _motion_toward(self, clause: list[str], found: list[tuple], first: dict, previous: str) -> None:
         """A clause whose words before a shape said elsewhere are a motion toward or away from it gives that motion to

@@ -297,6 +297,9 @@ def test_everyday_wordings_state_what_they_mean():
         "moves toward the", "yellow", "at the top left")
     assert g.stated_background("Three things on a sand-coloured checkerboard: a red star") == ("sand", "checked")
     assert g.stated_background("a red box. sandy stripes behind.") == ("sand", "striped")
+    st = g.stated("The cyan triangle in the bottom-right corner gives the little red ball in the top-left corner a "
+                  "shove.")  # several shapes in one clause: each one's place right after it
+    assert (st["cyan"][1]["place"], st["red"][1]["place"]) == ("at the bottom right", "at the top left")
     # a rule's comparisons in other words
     st = g.stated("A large red star and a little blue triangle. The bigger of the two bounces.")
     assert (st["red"][1].get("motion"), st["blue"][1].get("motion")) == ("bounces", "stays still")
