@@ -20,7 +20,8 @@ from .stated_motion import STILL
 
 _LINKS = ("to", "the")  # extremes are matched without them: "farthest to the right" is "farthest right"
 _NUMBER_WORDS = {"0": "no", "3": "three", "4": "four", "5": "five"}  # "3 corners" says "three corners"
-_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}  # a count condition's exact numbers
+_NUMBERS = {"one": 1, "single": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}  # a count condition's numbers
+COUNT_REACH = 6  # words from the condition to its number: "if the scene has exactly two shapes"
 
 
 def stem(word: str) -> str:
@@ -179,7 +180,8 @@ class RuleReader:
         count, skip = None, set()
         for i, w in enumerate(before):  # "if there are three shapes": a number right after a condition word
             n = int(w) if w.isdigit() else _NUMBERS.get(w)
-            if n and i + 1 < len(before) and before[i + 1] in self.count_nouns and any(0 < i - c <= 4 for c in conds):
+            if n and i + 1 < len(before) and before[i + 1] in self.count_nouns and any(0 < i - c <= COUNT_REACH
+                                                                                      for c in conds):
                 count, skip = n, set(range(max(c for c in conds if c < i), i + 2))
                 break
         if count is None:

@@ -61,7 +61,11 @@ READER_SYNONYMS = {"backdrop": "background", "bg": "background", "chequered": "c
                    "more to the right than": "right of", "more to the left than": "left of",
                    "most on the right": "furthest right", "most on the left": "furthest left",
                    "most to the right": "furthest to the right", "most to the left": "furthest to the left",
-                   "more to the right": "furthest to the right", "more to the left": "furthest to the left"}
+                   "more to the right": "furthest to the right", "more to the left": "furthest to the left",
+                   # a count rule's other branch and its corners in other words
+                   "in every other case": "otherwise", "in any other case": "otherwise", "in all other cases":
+                   "otherwise", "with any other number": "otherwise", "if there aren t": "if not",
+                   "if there isn t": "if not", "zero corners": "no corners", "w": "with"}
 # Everyday verbs for the world's motions, in every verb form its phrases use. Kept apart: their plan words ("rise",
 # "grows") are motion words, which `motion_tables` must not count as the world's other words.
 READER_MOTION_SYNONYMS = {"in the direction of": "toward", "back off from": "back away from",

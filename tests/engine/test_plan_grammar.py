@@ -300,6 +300,13 @@ def test_everyday_wordings_state_what_they_mean():
     st = g.stated("The cyan triangle in the bottom-right corner gives the little red ball in the top-left corner a "
                   "shove.")  # several shapes in one clause: each one's place right after it
     assert (st["cyan"][1]["place"], st["red"][1]["place"]) == ("at the bottom right", "at the top left")
+    # a count rule in other words: its number further from the "if", "a single", "in every other case"
+    st = g.stated("Please put a red square in the top-left corner and a yellow star in the bottom-right corner. If the "
+                  "scene has exactly two shapes, the red square should move down; if not, it should grow instead.")
+    assert (st["red"][1]["motion"], st["yellow"][1]["motion"]) == ("moves down", "stays still")
+    st = g.stated("green triangle top left, cyan circle top right, magenta square bottom centre. if only a single "
+                  "shape is on screen, the cyan circle slides left; in every other case it bounces.")
+    assert [st[c][1]["motion"] for c in ("green", "cyan", "magenta")] == ["stays still", "bounces", "stays still"]
     # a rule's comparisons in other words
     st = g.stated("A large red star and a little blue triangle. The bigger of the two bounces.")
     assert (st["red"][1].get("motion"), st["blue"][1].get("motion")) == ("bounces", "stays still")
