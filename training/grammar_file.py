@@ -65,7 +65,14 @@ READER_SYNONYMS = {"backdrop": "background", "bg": "background", "chequered": "c
                    # a count rule's other branch and its corners in other words
                    "in every other case": "otherwise", "in any other case": "otherwise", "in all other cases":
                    "otherwise", "with any other number": "otherwise", "if there aren t": "if not",
-                   "if there isn t": "if not", "zero corners": "no corners", "w": "with"}
+                   "if there isn t": "if not", "zero corners": "no corners", "w": "with",
+                   # causes in everyday verbs
+                   "knocks": "pushes", "knock": "push", "knocked": "pushed", "nudges": "pushes", "nudge": "push",
+                   "nudged": "pushed", "kicks": "pushes", "kick": "push", "kicked": "pushed", "reels in": "pulls",
+                   "reel in": "pull", "reeled in": "pulled", "tows": "pulls", "tow": "pull", "towed": "pulled",
+                   "hauls": "pulls", "haul": "pull", "hauled": "pulled", "blow air into": "pump air into",
+                   "blows air into": "pumps air into", "blowing air into": "pumping air into",
+                   "springs a leak": "has a leak", "sprung a leak": "has a leak", "spring a leak": "has a leak"}
 # Everyday verbs for the world's motions, in every verb form its phrases use. Kept apart: their plan words ("rise",
 # "grows") are motion words, which `motion_tables` must not count as the world's other words.
 READER_MOTION_SYNONYMS = {"in the direction of": "toward", "back off from": "back away from",

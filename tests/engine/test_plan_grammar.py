@@ -307,6 +307,10 @@ def test_everyday_wordings_state_what_they_mean():
     st = g.stated("green triangle top left, cyan circle top right, magenta square bottom centre. if only a single "
                   "shape is on screen, the cyan circle slides left; in every other case it bounces.")
     assert [st[c][1]["motion"] for c in ("green", "cyan", "magenta")] == ["stays still", "bounces", "stays still"]
+    st = g.stated("a green square at the top and a blue star at the bottom left. the green square reels in the blue "
+                  "star")  # a cause in an everyday verb
+    assert (st["blue"][1]["motion"], st["blue"][1]["target"], st["green"][1]["motion"]) == (
+        "moves toward the", "green", "stays still")
     # a rule's comparisons in other words
     st = g.stated("A large red star and a little blue triangle. The bigger of the two bounces.")
     assert (st["red"][1].get("motion"), st["blue"][1].get("motion")) == ("bounces", "stays still")
