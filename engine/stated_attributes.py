@@ -17,6 +17,11 @@ Read per clause (split at . ; , ! ? : and the words "and", "while", "then"):
   "on the left of the red circle"). It belongs to the clause's one mention; a clause that is only a place belongs
   to the next clause's ("at the left, a red circle moves right").
 
+Around a shape's own clause, the clauses that follow it add to it (`_more_of`): attributes and places ("…, big,
+plain, in the centre", "make it a small checkered one"), a motion after a pronoun or with the subject left out ("- it
+shrinks", "and let it sink", ", slides left"), a motion toward a shape said elsewhere; an aside ("…, halfway down,")
+keeps the shape they follow.
+
 Synonyms come from the family (plan_grammar.json "synonyms": "with dots" → "dotted", "upper" → "top", "ball" →
 "circle" …), so the engine knows no world of its own. Anything not read here is simply not an obligation.
 """
@@ -257,7 +262,7 @@ class StatedReader:
             sentence = []
         return tuple(next(iter(v)) if len(v) == 1 else None for v in (found["colour"], found["texture"]))
 
-    def motions_said(self, clause: list[str]) -> bool:
+    def _motions_said(self, clause: list[str]) -> bool:
         """Whether the clause names any motion, however it is used."""
         return bool(self.motions is not None and self.motions.said(clause, set()))
 
@@ -313,7 +318,7 @@ class StatedReader:
                         attrs = {k: v for k, v in attrs.items() if k != "motion"}
                     first[previous] = (kind, {**more, **attrs}, definite)
                     continue
-                if previous is not None and not starts_sentence and not self.motions_said(clause):
+                if previous is not None and not starts_sentence and not self._motions_said(clause):
                     continue  # "…, halfway down, and it just bounces": an aside keeps the shape it follows
                 # "at the left, a red circle …", "Top left: a cyan circle": a sentence that opens with a place gives
                 # it to what follows
@@ -364,8 +369,8 @@ class StatedReader:
 
     def _motion_toward(self, clause: list[str], found: list[tuple], first: dict, previous: str) -> None:
         """A clause whose words before a shape said elsewhere are a motion toward or away from it gives that motion to
-        the shape just named ("tiny striped red triangle, bottom-right, creeps over toward the big yellow star parked in the top-left
-        corner"); the words after that shape are its own."""
+        the shape just named ("tiny striped red triangle, bottom-right, creeps over toward the big yellow star parked
+        in the top-left corner"); the words after that shape are its own."""
         if self.motions is None or any(w in CONDITIONS for w in clause):
             return
         head = clause[: found[0][5]]
@@ -391,13 +396,10 @@ class StatedReader:
                 and (content or place)):
             more = {("size" if w in self.sizes else "texture"): w for w in content}
             return {**more, **({"place": place} if place else {})}
-        if lead and self.motions is not None and not any(w in CONDITIONS for w in words):
+        if self.motions is None or any(w in CONDITIONS for w in words):
+            return None
+        if lead or (not starts_sentence and self.motions.opens(clause)):  # "small cyan box top right, slides left"
             said = self.motions.read(clause, set(place_span) | set(range(lead)), [])
-            if said is not None and said[1] is None:
-                return {"motion": said[0]}
-        if (not starts_sentence and self.motions is not None and self.motions.opens(clause)
-                and not any(w in CONDITIONS for w in words)):  # "small cyan box top right, slides left"
-            said = self.motions.read(clause, set(place_span), [])
             if said is not None and said[1] is None:
                 return {"motion": said[0]}
         return None

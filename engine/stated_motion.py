@@ -17,7 +17,7 @@ form: "moves left", "going to the left", "does not move") and the words only tha
 from __future__ import annotations
 
 # The plan's motion for a shape that stays. Said with a posture verb ("a ball sitting at the top") it may only be
-# how a place was said, so a motion stated after it wins (stated_attributes) or a rule may move the shape (stated_rules).
+# how a place was said: a motion stated after it wins (stated_attributes), a rule may move the shape (stated_rules).
 STILL = "stays still"
 ADVERBS = ("just", "slowly", "quickly", "gently", "simply", "also", "then", "now", "calmly", "steadily", "gradually")
 CONDITIONS = ("if", "otherwise", "unless", "else", "when", "whenever", "except", "only", "than")

@@ -39,7 +39,8 @@ READER_SYNONYMS = {"backdrop": "background", "bg": "background", "chequered": "c
                    "stripes": "striped", "dots": "dotted", "spots": "dotted", "checks": "checked",
                    "patternless": "plain",
                    # sizes and colours (the world's colours are saturated primaries: a pink or purple is magenta)
-                   "giant": "big", "massive": "big", "chunky": "big", "enormous": "big", "oversized": "big", "jumbo": "big",
+                   "giant": "big", "massive": "big", "chunky": "big", "enormous": "big", "oversized": "big",
+                   "jumbo": "big",
                    "mini": "small", "teeny": "small", "miniature": "small", "wee": "small",
                    "crimson": "red", "scarlet": "red", "pink": "magenta", "fuchsia": "magenta", "purple": "magenta",
                    "violet": "magenta", "turquoise": "cyan", "aqua": "cyan", "teal": "cyan", "navy": "blue",
@@ -81,13 +82,14 @@ READER_MOTION_SYNONYMS = {"in the direction of": "toward", "back off from": "bac
                           "static": "still", "stationary": "still", "motionless": "still", "frozen": "still",
                           "unmoving": "still", "immobile": "still", "idle": "stay still", "idles": "stays still",
                           "idling": "staying still", "parked": "still",
-                          "hop": "bounce", "hops": "bounces", "hopping": "bouncing", "jump": "bounce", "jumps": "bounces",
-                   "jumping": "bouncing", "budge": "move", "budges": "moves", "budging": "moving",
-                   "doesn t": "does not", "don t": "do not", "no movement": "not moving", "no motion": "not moving", "ascend": "rise", "ascends": "rises", "ascending": "rising",
-                   "enlarge": "grow", "enlarges": "grows", "enlarging": "growing", "dwindle": "shrink",
-                   "dwindles": "shrinks", "dwindling": "shrinking", "shrivel": "shrink", "shrivels": "shrinks",
-                   "shrivelling": "shrinking", "scale up": "grow", "scales up": "grows", "scaling up": "growing",
-                   "scale down": "shrink", "scales down": "shrinks", "scaling down": "shrinking"}
+                          "hop": "bounce", "hops": "bounces", "hopping": "bouncing", "jump": "bounce",
+                          "jumps": "bounces", "jumping": "bouncing", "budge": "move", "budges": "moves",
+                          "budging": "moving", "doesn t": "does not", "don t": "do not", "no movement": "not moving",
+                          "no motion": "not moving", "ascend": "rise", "ascends": "rises", "ascending": "rising",
+                          "enlarge": "grow", "enlarges": "grows", "enlarging": "growing", "dwindle": "shrink",
+                          "dwindles": "shrinks", "dwindling": "shrinking", "shrivel": "shrink", "shrivels": "shrinks",
+                          "shrivelling": "shrinking", "scale up": "grow", "scales up": "grows", "scaling up": "growing",
+                          "scale down": "shrink", "scales down": "shrinks", "scaling down": "shrinking"}
 
 
 def synonyms() -> dict[str, str]:

@@ -258,7 +258,8 @@ def test_everyday_wordings_state_what_they_mean():
     g = PlanGrammar.load(UNDERSTANDING)
     st = g.stated("small cyan box top right, slides left. red circle bottom left, no movement")
     assert (st["cyan"][1]["motion"], st["red"][1]["motion"]) == ("moves left", "stays still")
-    st = g.stated("There's a blue ball at the bottom of the screen, centered. It rises up. Make it a small checkered one.")
+    st = g.stated("There's a blue ball at the bottom of the screen, centered. It rises up. "
+                  "Make it a small checkered one.")
     assert st["blue"] == ("circle", {"place": "at the bottom", "motion": "moves up", "size": "small",
                                      "texture": "checked"})
     assert g.stated("A red ball at the top. It is big and striped.")["red"] == (
