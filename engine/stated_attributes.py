@@ -38,6 +38,7 @@ NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seve
            "ten": 10, "several": 2, "many": 2}
 PLACE_NOUNS = ("corner", "side", "edge")
 TEXTURE_NOUNS = ("finish", "pattern", "print", "look", "design", "texture", "coat", "surface", "skin")
+TEXTURE_LINKS = ("with", "a", "an", "patterned", "like", "painted", "decorated", "covered")
 # "at the bottom of the screen" is a place, not a relation to a shape ("at the left of the red circle")
 FRAME_NOUNS = ("frame", "screen", "picture", "image", "video", "scene", "shot", "clip", "canvas", "view")
 CLAUSE_WORDS = ("and", "while", "then")
@@ -46,6 +47,7 @@ QUANTIFIERS = ("both", "all", "each", "every")  # "both big", "all of them strip
 SHARED_FILLER = ("are", "is", "of", "them", "they", "the", "shapes", "ones", "equally")
 PRONOUNS = ("it", "which", "that", "who")  # "a red circle at the left, which moves up"
 CAUSATIVES = ("let", "make", "have", "get", "watch", "see")  # "put a blue box at the top and let it sink"
+TIME_WORDS = ("one", "day", "soon", "suddenly", "finally", "later", "eventually", "afterwards", "meanwhile", "now")
 ATTRIBUTE_FILLER = ("it", "is", "its", "s", "and", "a", "an", "one", "be")  # "make it a small checkered one"
 
 
@@ -188,10 +190,13 @@ class StatedReader:
             while end < len(clause) and (clause[end] in self.textures or clause[end] in self.sizes):
                 attrs.setdefault("texture" if clause[end] in self.textures else "size", clause[end])  # "red square big"
                 end += 1
-            # "a square with a checkerboard finish", "… with a dotted pattern"
-            if clause[end: end + 2] == ["with", "a"] and end + 2 < len(clause) and clause[end + 2] in self.textures:
-                attrs.setdefault("texture", clause[end + 2])
-                end += 3 + (end + 3 < len(clause) and clause[end + 3] in TEXTURE_NOUNS)
+            # "a square with a checkerboard finish", "a disc patterned like a checkerboard"
+            link = end
+            while link < min(end + 3, len(clause)) and clause[link] in TEXTURE_LINKS:
+                link += 1
+            if link > end and link < len(clause) and clause[link] in self.textures:
+                attrs.setdefault("texture", clause[link])
+                end = link + 1 + (link + 1 < len(clause) and clause[link + 1] in TEXTURE_NOUNS)
             out.append((w, kind, attrs, k >= 0 and clause[k] == "the", k + 1, end))
         return out
 
@@ -360,12 +365,12 @@ class StatedReader:
         return out
 
     def _place_right_after(self, clause: list[str], mention: tuple, found: list[tuple]) -> str | None:
-        """The place said right after a mention (its first words a place phrase), up to the next mention: in a clause
+        """The place said right after a mention (within its first two words), up to the next mention: in a clause
         of several shapes, "the red ball in the top-left corner" says where that ball is."""
         end = mention[5]
         stop = min([m[4] for m in found if m[4] >= end] + [len(clause)])
         place, spans = self.place_in(clause[end:stop])
-        return place if place is not None and 0 in spans else None
+        return place if place is not None and spans & {0, 1} else None  # "a red circle sitting in the corner"
 
     def _motion_toward(self, clause: list[str], found: list[tuple], first: dict, previous: str) -> None:
         """A clause whose words before a shape said elsewhere are a motion toward or away from it gives that motion to
@@ -387,7 +392,9 @@ class StatedReader:
         (", slides left", "and hops"). None: anything else (a rule, filler, a quantifier: see `shared`)."""
         if any(w in QUANTIFIERS for w in clause):
             return None
-        lead = 2 if clause[0] in CAUSATIVES and clause[1:2] == ["it"] else 1 if clause[0] in PRONOUNS else 0
+        lead = next((k for k, w in enumerate(clause[:3]) if w not in TIME_WORDS), 0)  # "one day it began to bounce"
+        lead = (lead + 2 if clause[lead] in CAUSATIVES and clause[lead + 1: lead + 2] == ["it"]
+                else lead + 1 if clause[lead] in PRONOUNS else 0)
         bare = self.bare_place(clause, lead) if place is None else None  # "striped green block, bottom middle"
         if bare is not None:
             place, place_span = bare[0], place_span | bare[1]

@@ -89,7 +89,14 @@ READER_MOTION_SYNONYMS = {"in the direction of": "toward", "back off from": "bac
                           "enlarge": "grow", "enlarges": "grows", "enlarging": "growing", "dwindle": "shrink",
                           "dwindles": "shrinks", "dwindling": "shrinking", "shrivel": "shrink", "shrivels": "shrinks",
                           "shrivelling": "shrinking", "scale up": "grow", "scales up": "grows", "scaling up": "growing",
-                          "scale down": "shrink", "scales down": "shrinks", "scaling down": "shrinking"}
+                          "scale down": "shrink", "scales down": "shrinks", "scaling down": "shrinking",
+                          "never moves": "does not move", "never moved": "does not move", "never move": "do not move",
+                          "does nothing": "does not move", "do nothing": "do not move", "doing nothing": "not moving",
+                          "race": "move", "races": "moves", "racing": "moving", "scoot": "move", "scoots": "moves",
+                          "scooting": "moving", "dash": "move", "dashes": "moves", "dashing": "moving",
+                          "zoom": "move", "zooms": "moves", "zooming": "moving", "walk": "move", "walks": "moves",
+                          "walking": "moving", "run": "move", "runs": "moves", "running": "moving",
+                          "off to the": "to the"}
 
 
 def synonyms() -> dict[str, str]:

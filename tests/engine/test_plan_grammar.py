@@ -312,6 +312,12 @@ def test_everyday_wordings_state_what_they_mean():
                   "star")  # a cause in an everyday verb
     assert (st["blue"][1]["motion"], st["blue"][1]["target"], st["green"][1]["motion"]) == (
         "moves toward the", "green", "stays still")
+    st = g.stated("a large cyan disc patterned like a checkerboard, resting in the lower left corner. Once upon a time "
+                  "a big red triangle lived at the top right, and one day it began to bounce.")
+    assert st["cyan"][1]["texture"] == "checked" and st["red"][1]["motion"] == "bounces"
+    st = g.stated("a turquoise square at the top scoots away from a red circle sitting in the bottom left corner. a "
+                  "little plain yellow star at the right never moved")
+    assert (st["red"][1]["place"], st["yellow"][1]["motion"]) == ("at the bottom left", "stays still")
     # a rule's comparisons in other words
     st = g.stated("A large red star and a little blue triangle. The bigger of the two bounces.")
     assert (st["red"][1].get("motion"), st["blue"][1].get("motion")) == ("bounces", "stays still")
