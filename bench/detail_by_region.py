@@ -28,11 +28,11 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.vrbench import EngineGenerator, Mode, bench_items  # noqa: E402
+from bench.handoff_curve import items_for  # noqa: E402
+from bench.handoff_detail import truth_round_trip  # noqa: E402
+from bench.vrbench import EngineGenerator, Mode  # noqa: E402
 from miniworld.detail import detail_correctness  # noqa: E402
 from miniworld.render import render  # noqa: E402
-
-REGIONS = ("moving", "still", "background")
 
 
 def by_region(clips, items, refs) -> dict:
@@ -70,11 +70,6 @@ def request_change(text: str) -> tuple[str, object]:
         raise argparse.ArgumentTypeError(f"{field} takes a {CHANGEABLE[field].__name__}, got {value!r}") from None
 
 
-def explicit_items(per_category: int, seeds: int):
-    items = [it for it in bench_items(per_category) if it[0].category == "explicit"]
-    return [(ex, seed + 1000 * k) for k in range(seeds) for ex, seed in items]
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--family", default=None, help="family folder (default: the embedded lumos-mini)")
@@ -92,16 +87,9 @@ def main(argv=None) -> int:
         import torch
 
         torch.set_num_threads(a.threads)
-    items = explicit_items(a.per_category, a.seeds)
+    items = [it for it in items_for(a.per_category, a.seeds) if it[0].category == "explicit"]
     refs = [render(ex.scene) for ex, _ in items]
-
-    from diffusers import AutoencoderKLWan
-
-    from engine.models import DEFAULT_FAMILY
-    from training.stage_vae import round_trip
-
-    vae = AutoencoderKLWan.from_pretrained(Path(a.family or DEFAULT_FAMILY) / "light" / "vae").eval()
-    rows = {"VAE round trip (ceiling)": by_region(round_trip(vae, np.stack(refs)), items, refs)}
+    rows = {"VAE round trip (ceiling)": by_region(truth_round_trip(a.family, items), items, refs)}
     own = [("light", "light", {}), ("heavy", "heavy", {})]
     own += [(f"heavy, {k}={v}", "heavy", {k: v}) for k, v in a.heavy_change]
     for family, modes in [(a.family, own)] + [(f, [(f"heavy of {f}", "heavy", {})]) for f in a.heavy_family]:

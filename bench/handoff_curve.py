@@ -267,7 +267,8 @@ def main(argv=None) -> int:
         from engine.atomic_files import atomic_write_json, atomic_write_text
 
         a.out.mkdir(parents=True, exist_ok=True)
-        rep = {"family": str(family), "per_category": a.per_category, "skip": a.skip, "seeds": a.seeds, "light_over_heavy": ratio,
+        rep = {"family": str(family), "per_category": a.per_category, "skip": a.skip, "seeds": a.seeds,
+               "light_over_heavy": ratio,
                "ceiling": ceiling, "light_seed_spread": light_spread, "points": [p.row() for p in points],
                "targets": t, "ladder": ({n: float(np.mean(lad["rungs"][n])) for n in RUNGS} if lad else None)}
         atomic_write_json(a.out / "handoff_curve.json", json.loads(json.dumps(rep, default=float)))

@@ -50,15 +50,19 @@ def scores(clips, items) -> tuple[np.ndarray, np.ndarray]:
     return np.array(new), np.array(old)
 
 
-def vae_ceiling(family: str | None, items) -> tuple[np.ndarray, np.ndarray]:
+def truth_round_trip(family: str | None, items) -> np.ndarray:
+    """The items' ground-truth clips after the family's VAE (encode, decode): the detail ceiling of its latents."""
     from diffusers import AutoencoderKLWan
 
     from engine.models import DEFAULT_FAMILY
     from training.stage_vae import round_trip
 
     vae = AutoencoderKLWan.from_pretrained(Path(family or DEFAULT_FAMILY) / "light" / "vae").eval()
-    outs = round_trip(vae, np.stack([render(ex.scene) for ex, _ in items]))
-    return scores(outs, items)
+    return round_trip(vae, np.stack([render(ex.scene) for ex, _ in items]))
+
+
+def vae_ceiling(family: str | None, items) -> tuple[np.ndarray, np.ndarray]:
+    return scores(truth_round_trip(family, items), items)
 
 
 def main(argv=None) -> int:

@@ -52,7 +52,6 @@ READER_SYNONYMS = {"backdrop": "background", "bg": "background", "chequered": "c
                    # places
                    "centered": "in the center", "centred": "in the center", "dead center": "center",
                    "dead centre": "center",
-
                    # a rule's comparisons in other words: "the bigger of the two", "higher up than the green circle"
                    "bigger of the two": "biggest one", "larger of the two": "biggest one",
                    "smaller of the two": "smallest one", "farthest": "furthest", "higher than": "above",
@@ -97,6 +96,11 @@ READER_MOTION_SYNONYMS = {"in the direction of": "toward", "back off from": "bac
                           "zoom": "move", "zooms": "moves", "zooming": "moving", "walk": "move", "walks": "moves",
                           "walking": "moving", "run": "move", "runs": "moves", "running": "moving",
                           "off to the": "to the"}
+
+
+def reader_words() -> set[str]:
+    """Every word of the everyday phrases only the engine's reader maps (the family's vocabulary lists them)."""
+    return {w for phrase in READER_SYNONYMS | READER_MOTION_SYNONYMS for w in phrase.split()}
 
 
 def synonyms() -> dict[str, str]:

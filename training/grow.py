@@ -65,9 +65,7 @@ def widen_ffn_(block: nn.Module, ffn_dim: int, generator: torch.Generator) -> No
 def grown(trained, num_layers: int | None = None, ffn_dim: int | None = None, seed: int = 0):
     """A copy of ``trained`` (a Wan transformer) with ``num_layers`` blocks and ``ffn_dim`` feed-forward units that
     computes the same velocity. New blocks are spread evenly between the trained ones."""
-    from engine.positional_transformer import PositionalWanTransformer3DModel
-
-    from .stage_gen import make_transformer, size_in
+    from .stage_gen import make_like, size_in
 
     size = size_in(trained.config)
     num_layers = num_layers or size["num_layers"]
@@ -84,15 +82,12 @@ def grown(trained, num_layers: int | None = None, ffn_dim: int | None = None, se
         order += [identity_block(block) for _ in range(after.count(i))]
     for block in order:
         widen_ffn_(block, ffn_dim, generator)
-    model = make_transformer({**size, "num_layers": num_layers, "ffn_dim": ffn_dim},
-                             positions=isinstance(trained, PositionalWanTransformer3DModel),
-                             patch=tuple(trained.config.patch_size), channels=trained.config.in_channels)
+    model = make_like(trained, size={**size, "num_layers": num_layers, "ffn_dim": ffn_dim})
     state = {k: v for k, v in trained.state_dict().items() if not k.startswith("blocks.")}
     for i, block in enumerate(order):
         state.update({f"blocks.{i}.{k}": v for k, v in block.state_dict().items()})
     model.load_state_dict(state)
     return model
-
 
 
 def main(argv=None):

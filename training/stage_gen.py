@@ -107,12 +107,14 @@ def make_transformer(size: dict, seed: int = 0, positions: bool = True, patch: t
     return WanTransformer3DModel(**common)
 
 
-def make_like(trained, patch: tuple[int, int, int] | None = None):
-    """An empty generator shaped as ``trained`` (size, position embedding, latent channels), at ``patch`` (default:
-    its own): the fresh config a fine-tune starts from, or the frame a bridge maps the weights into."""
+def make_like(trained, patch: tuple[int, int, int] | None = None, size: dict | None = None):
+    """An empty generator shaped as ``trained`` (size, position embedding, latent channels), at ``patch`` and of
+    ``size`` (default: its own): the fresh config a fine-tune starts from, the frame a bridge maps the weights into,
+    or the larger one a trained generator grows into (training/grow.py)."""
     from engine.positional_transformer import PositionalWanTransformer3DModel
 
-    return make_transformer(size_in(trained.config), positions=isinstance(trained, PositionalWanTransformer3DModel),
+    return make_transformer(size or size_in(trained.config),
+                            positions=isinstance(trained, PositionalWanTransformer3DModel),
                             patch=patch or tuple(trained.config.patch_size), channels=trained.config.in_channels)
 
 

@@ -200,14 +200,14 @@ def install(run, family: Path, out: Path) -> Path:
 
 
 def family_vocabulary() -> list[str]:
-    from .grammar_file import READER_MOTION_SYNONYMS, READER_SYNONYMS
+    from .grammar_file import reader_words
 
-    return sorted(KNOWN_WORDS | {w for phrase in READER_SYNONYMS | READER_MOTION_SYNONYMS for w in phrase.split()})
+    return sorted(KNOWN_WORDS | reader_words())
 
 
 def write_vocabulary(family: Path) -> None:
     """lumos.json "vocabulary": every word the family was trained on, and the everyday words its grammar file reads
-    (grammar_file.READER_SYNONYMS: "backdrop", "tl"); the engine reports the others."""
+    (grammar_file.reader_words: "backdrop", "tl", "polka"); the engine reports the others."""
     from engine.atomic_files import atomic_write_json
 
     path = Path(family) / "lumos.json"
